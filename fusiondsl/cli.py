@@ -1,0 +1,121 @@
+"""The ``fusiondsl`` command: check, show, draw, compile, cost, bench, demo.
+
+User errors print ``file:line:col: error: …`` with a caret and exit 1; no traceback unless
+``FUSIONDSL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from fusiondsl.diagnostics import NO_SPAN, FusionError, debug_enabled
+from fusiondsl.ir import AnyDiagram, Diagram
+from fusiondsl.program import Program, load
+
+
+def summary(d: AnyDiagram) -> str:
+    """One line per diagram: legs, paths, weights."""
+    from fusiondsl.expand import expand
+
+    if isinstance(d, Diagram):
+        legs = ", ".join(f"{leg.name}: {leg.irreps}" for leg in d.legs)
+        paths = expand(d)
+        return (f"{d.name}: ({legs}) -> {d.out_name}: {d.irreps_out} | "
+                f"{paths.num_paths} paths | {paths.weight_numel} weights")
+    opens = ", ".join(f"{e.kind} {e.name}: {e.ir}" for e in d.edges if e.kind != "edge")
+    return (f"{d.name}: graph, {len(d.vertices)} vertices, {len(d.edges)} edges"
+            + (f" ({opens})" if opens else " (closed)"))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check files; print one summary line per diagram."""
+    status = 0
+    for path in args.files:
+        try:
+            prog = load(path)
+        except FusionError as err:
+            print(err.render(), file=sys.stderr)
+            status = 1
+            continue
+        for d in prog.diagrams.values():
+            print(f"{path}: {summary(d)}")
+    return status
+
+
+def _select(prog: Program, name: str | None) -> list[AnyDiagram]:
+    if name is None:
+        return list(prog.diagrams.values())
+    return [prog.diagram(name)]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the IR of each diagram (as DSL text) and, with --paths, its path table."""
+    from fusiondsl.expand import expand
+
+    prog = load(args.file)
+    for d in _select(prog, args.diagram):
+        print(d.to_text())
+        if args.paths and isinstance(d, Diagram):
+            print(expand(d).table())
+        print()
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    """Draw a diagram to SVG or PNG."""
+    from fusiondsl.draw import draw
+
+    prog = load(args.file)
+    d = _select(prog, args.diagram)[0] if args.diagram or len(prog.diagrams) == 1 else None
+    if d is None:
+        raise FusionError.at(f"{args.file} has {len(prog.diagrams)} diagrams: choose one with "
+                             f"--diagram ({', '.join(prog.diagrams)})", NO_SPAN)
+    draw(d, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fusiondsl", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check .fd files against the coupling rules")
+    c.add_argument("files", nargs="+")
+    c.set_defaults(func=cmd_check)
+    s = sub.add_parser("show", help="print the IR and path table")
+    s.add_argument("file")
+    s.add_argument("--diagram", "-d")
+    s.add_argument("--paths", action="store_true", help="also list every path")
+    s.set_defaults(func=cmd_show)
+    d = sub.add_parser("draw", help="draw a diagram (SVG or PNG)")
+    d.add_argument("file")
+    d.add_argument("--diagram", "-d")
+    d.add_argument("-o", "--output", required=True)
+    d.set_defaults(func=cmd_draw)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FusionError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except (OSError, KeyError) as err:
+        if debug_enabled():
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"fusiondsl: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

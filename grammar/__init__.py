@@ -1,0 +1,1 @@
+"""The fusiondsl grammar, shipped as package data (``fusion.lark``)."""
