@@ -14,4 +14,21 @@ from fusiondsl.irreps import Irrep, Irreps
 from fusiondsl.program import Program, load, loads
 
 __version__ = "0.1.0"
-__all__ = ["FusionError", "Irrep", "Irreps", "Program", "Span", "__version__", "load", "loads"]
+__all__ = [
+    "FusionError",
+    "Irrep",
+    "Irreps",
+    "Program",
+    "Span",
+    "__version__",
+    "from_e3nn",
+    "load",
+    "loads",
+]
+
+
+def from_e3nn(tp: object, name: str = "e3nn_tp") -> object:
+    """A compiled layer equal to an ``e3nn.o3.TensorProduct`` (see :mod:`fusiondsl.interop`)."""
+    from fusiondsl.interop import from_e3nn as convert
+
+    return convert(tp, name)

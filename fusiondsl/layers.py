@@ -1,0 +1,79 @@
+"""Compiled layers: generated source executed into a ``torch.nn.Module`` with metadata."""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any, Literal
+
+import torch
+
+from fusiondsl.expand import IrrepNormalization, PathNormalization, expand
+from fusiondsl.ir import AnyDiagram, Diagram
+from fusiondsl.irreps import Irreps
+from fusiondsl.plan import make_plan
+
+Backend = Literal["einsum", "triton"]
+_counter = iter(range(1 << 62))
+
+
+def exec_source(source: str, name: str) -> dict[str, Any]:
+    """Run generated source under a fake filename that tracebacks and inspect can read."""
+    filename = f"<fusiondsl:{name}:{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": f"fusiondsl_generated_{name}"}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace
+
+
+def generate(
+    d: AnyDiagram,
+    backend: Backend = "einsum",
+    irrep_normalization: IrrepNormalization = "component",
+    path_normalization: PathNormalization = "element",
+    spec_name: str = "<string>",
+) -> tuple[str, Any]:
+    """Source code of a diagram's layer, and the plan behind it (``None`` for graphs)."""
+    if not isinstance(d, Diagram):
+        from fusiondsl.lower.einsum_graph import lower_graph
+
+        return lower_graph(d, spec_name), None
+    plan = make_plan(expand(d, irrep_normalization, path_normalization))
+    if backend == "triton":
+        from fusiondsl.lower.triton import lower_triton
+
+        return lower_triton(plan, spec_name), plan
+    from fusiondsl.lower.einsum import lower_einsum
+
+    return lower_einsum(plan, spec_name), plan
+
+
+def build(
+    d: AnyDiagram,
+    backend: Backend = "einsum",
+    irrep_normalization: IrrepNormalization = "component",
+    path_normalization: PathNormalization = "element",
+    spec_name: str = "<string>",
+) -> torch.nn.Module:
+    """Compile a checked diagram into a module.
+
+    The module has ``irreps_in`` (one :class:`Irreps` per input leg), ``irreps_out``,
+    ``weight_numel``, ``source`` (the generated code) and ``plan``.
+    """
+    if backend not in ("einsum", "triton"):
+        raise ValueError(f"unknown backend {backend!r}: use 'einsum' or 'triton'")
+    source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name)
+    namespace = exec_source(source, d.name)
+    cls = next(v for k, v in namespace.items() if isinstance(v, type) and
+               issubclass(v, torch.nn.Module) and not k.startswith("_"))
+    layer = cls()
+    layer.source = source
+    layer.plan = plan
+    layer.diagram = d
+    if isinstance(d, Diagram):
+        layer.irreps_in = [leg.irreps for leg in d.legs]
+        layer.irreps_out = d.irreps_out
+    else:
+        layer.irreps_in = [Irreps.parse(f"{e.mul}x{e.ir}", d.group) for e in d.inputs]
+        layer.irreps_out = (Irreps.parse(f"{d.outputs[0].mul}x{d.outputs[0].ir}", d.group)
+                            if d.outputs else Irreps())
+    return layer

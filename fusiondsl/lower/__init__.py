@@ -1,0 +1,1 @@
+"""Lowerings: a diagram's plan rendered as source code (einsum Python, Triton)."""

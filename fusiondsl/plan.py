@@ -1,0 +1,166 @@
+"""Contraction plans: how each path's einsum is evaluated, as plain data the lowerings read.
+
+A :class:`Contraction` is one einsum over named operands (input entries, coupling tensors,
+weights) with a pairwise order chosen by opt_einsum (``optimal`` for small problems, ``dp``
+beyond: ``auto`` and ``greedy`` cost 2.5–10× more on fusion trees, see BACKGROUND.md). FLOPs
+are counted dense here; the sparse cost model refines them.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import opt_einsum
+
+from fusiondsl.expand import LinearBlock, Path, Paths
+
+# Representative batch size used to choose contraction orders (orders rarely depend on it).
+PLANNING_BATCH = 1024
+BATCH, CHANNELS = "z", "uvw"
+_LABELS = [c for c in string.ascii_lowercase if c not in BATCH + CHANNELS]
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One einsum operand: a role (``x0``, ``cg1``, ``w``), its subscripts and shape."""
+
+    role: str
+    subscripts: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PairStep:
+    """One pairwise contraction: operand positions (in the running list) and its einsum."""
+
+    positions: tuple[int, ...]
+    equation: str
+
+
+@dataclass(frozen=True)
+class Contraction:
+    """An einsum over operands with the pairwise order to evaluate it."""
+
+    operands: tuple[Operand, ...]
+    output: str
+    steps: tuple[PairStep, ...]
+    flops: int
+
+    @property
+    def equation(self) -> str:
+        """The whole einsum, e.g. ``zui,zvj,ijk,uvw->zwk``."""
+        return ",".join(o.subscripts for o in self.operands) + "->" + self.output
+
+
+def order(operands: Sequence[Operand], output: str) -> Contraction:
+    """Choose the pairwise order of one einsum with opt_einsum (never ``auto``)."""
+    eq = ",".join(o.subscripts for o in operands) + "->" + output
+    shapes = [o.shape for o in operands]
+    strategy = "optimal" if len(operands) <= 5 else "dp"
+    if len(operands) == 1:
+        return Contraction(tuple(operands), output, (PairStep((0,), eq),), 0)
+    _, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=strategy)
+    steps = tuple(PairStep(tuple(c[0]), c[2]) for c in info.contraction_list)
+    return Contraction(tuple(operands), output, steps, int(info.opt_cost))
+
+
+def path_contraction(p: Path, external: bool) -> Contraction:
+    """The einsum of one path: inputs ``[z, mul, dim]``, its coupling chain, its weights.
+
+    A channel-wise operand of multiplicity 1 broadcasts: it enters as ``[z, dim]``.
+    ``external`` weights carry the batch index (one weight vector per sample).
+    """
+    n = len(p.irs)
+    m, k = _LABELS[:n], _LABELS[n : 2 * n - 1]
+    chans, out_ch, wsub = _channels(p)
+    ops = [
+        Operand(f"x{i}", BATCH + chans[i] + m[i],
+                (PLANNING_BATCH, *((p.muls[i],) if chans[i] else ()), p.irs[i].dim))
+        for i in range(n)
+    ]
+    dims = [ir.dim for ir in (*p.labels, p.out)]
+    left, left_dim = m[0], p.irs[0].dim
+    for step in range(n - 1):
+        ops.append(Operand(f"cg{step}", left + m[step + 1] + k[step],
+                           (left_dim, p.irs[step + 1].dim, dims[step])))
+        left, left_dim = k[step], dims[step]
+    if wsub is not None:
+        wshape = tuple(p.weight_shape or ())
+        if external:
+            wsub, wshape = BATCH + wsub, (PLANNING_BATCH, *wshape)
+        ops.append(Operand("w", wsub, wshape))
+    return order(ops, BATCH + out_ch + k[n - 2])
+
+
+def _channels(p: Path) -> tuple[list[str], str, str | None]:
+    """Channel subscripts per operand, for the output, and for the weights (mode rules)."""
+    if p.mode in ("uvw", "uvu", "uvv", "uuw", "uvuv"):
+        if p.weight_shape is None:  # e3nn's weightless binary modes sum the missing index
+            return {"uvu": (["u", "v"], "u", None), "uvv": (["u", "v"], "v", None),
+                    "uuw": (["u", "u"], "", None), "uvuv": (["u", "v"], "uv", None)}[p.mode]
+        return {
+            "uvw": (["u", "v"], "w", "uvw"),
+            "uvu": (["u", "v"], "u", "uv"),
+            "uvv": (["u", "v"], "v", "uv"),
+            "uuw": (["u", "u"], "w", "uw"),
+            "uvuv": (["u", "v"], "uv", "uv"),
+        }[p.mode]
+    chans = ["u" if mul == p.out_mul else "" for mul in p.muls]
+    wsub = {"uuu": "u", "path": "", "none": None}[p.mode] if p.weight_shape is not None else None
+    return chans, "u", wsub
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to evaluate a diagram: per node, its paths' contractions and weight placement.
+
+    Attributes:
+        paths: the expanded diagram.
+        node_paths, node_contractions: per node, its paths and one contraction each.
+        node_linears: per node, its linear blocks (empty for fuse/cat nodes).
+        weight_offsets: per node, start of its weights in the internal or external vector.
+        internal_numel, external_numel: sizes of the two weight vectors.
+        strategy: the name of the plan family (``per-path`` here).
+    """
+
+    paths: Paths
+    node_paths: tuple[tuple[Path, ...], ...]
+    node_contractions: tuple[tuple[Contraction, ...], ...]
+    node_linears: tuple[tuple[LinearBlock, ...], ...]
+    weight_offsets: tuple[int, ...]
+    internal_numel: int
+    external_numel: int
+    strategy: str = "per-path"
+
+    @property
+    def flops(self) -> int:
+        """Dense FLOPs of all contractions at the planning batch size."""
+        return sum(c.flops for cs in self.node_contractions for c in cs)
+
+    def summary(self) -> str:
+        """One line for headers and reports."""
+        count = sum(len(cs) for cs in self.node_contractions)
+        return (f"{self.strategy}, {count} contractions ordered by opt_einsum, "
+                f"{self.flops:.3g} dense FLOPs per {PLANNING_BATCH} samples")
+
+
+def make_plan(paths: Paths) -> Plan:
+    """The per-path plan: every path one einsum, its order chosen by opt_einsum."""
+    d = paths.diagram
+    node_paths = tuple(tuple(p for p in paths.paths if p.node == k) for k in range(len(d.nodes)))
+    node_linears = tuple(
+        tuple(b for b in paths.linears if b.node == k) for k in range(len(d.nodes))
+    )
+    contractions = tuple(
+        tuple(path_contraction(p, paths.external(k)) for p in ps)
+        for k, ps in enumerate(node_paths)
+    )
+    offsets, sizes = [], {True: 0, False: 0}
+    for k, numel in enumerate(paths.node_weight_numel):
+        ext = paths.external(k)
+        offsets.append(sizes[ext])
+        sizes[ext] += numel
+    return Plan(paths, node_paths, contractions, node_linears, tuple(offsets), sizes[False],
+                sizes[True])
