@@ -6,10 +6,8 @@ Nothing here is checked yet; :mod:`fusiondsl.validate` turns it into the graph I
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from fusiondsl.diagnostics import Span
-
 
 
 def _span() -> Span:
@@ -125,7 +123,7 @@ class Call:
     span: Span = _span()
 
 
-Expr = Union[Ref, Fuse, SumJ, Call]
+Expr = Ref | Fuse | SumJ | Call
 
 
 @dataclass(frozen=True)
@@ -188,7 +186,7 @@ class GraphDecl:
     span: Span = _span()
 
 
-Item = Union[GroupStmt, Let, DiagramDecl, GraphDecl]
+Item = GroupStmt | Let | DiagramDecl | GraphDecl
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fusiondsl.diagnostics import NO_SPAN, FusionError, debug_enabled
 from fusiondsl.ir import AnyDiagram, Diagram
@@ -77,6 +78,67 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_atomic(path: str, text: str) -> None:
+    """Write a file so that a failure never leaves it half-written."""
+    import os
+    import tempfile
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Print or write the generated source of one diagram."""
+    from fusiondsl.layers import generate
+
+    prog = load(args.file)
+    if args.diagram is None and len(prog.diagrams) > 1:
+        raise FusionError.at(f"{args.file} has {len(prog.diagrams)} diagrams: choose one with "
+                             f"--diagram ({', '.join(prog.diagrams)})", NO_SPAN)
+    d = prog.diagram(args.diagram)
+    source, _ = generate(d, args.target, args.irrep_normalization, args.path_normalization,
+                         spec_name=args.file)
+    if args.output:
+        write_atomic(args.output, source)
+        print(f"wrote {args.output} ({len(source.splitlines())} lines)")
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def _add_compile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("compile", help="generate einsum or Triton source for a diagram")
+    c.add_argument("file")
+    c.add_argument("--diagram", "-d")
+    c.add_argument("--target", choices=["einsum", "triton"], default="einsum")
+    c.add_argument("--irrep-normalization", choices=["component", "norm", "none"],
+                   default="component")
+    c.add_argument("--path-normalization", choices=["element", "path", "none"],
+                   default="element")
+    c.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
+    c.set_defaults(func=cmd_compile)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Compile and check every example."""
+    from fusiondsl.demo import run
+
+    return run(args.directory)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("demo", help="compile every example and check its equivariance")
+    c.add_argument("directory", nargs="?", default="examples")
+    c.set_defaults(func=cmd_demo)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fusiondsl", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -98,7 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    _add_compile,
+    _add_demo,
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

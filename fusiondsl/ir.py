@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, Union
+from typing import Literal
 
 import networkx as nx
 
 from fusiondsl.diagnostics import Span
 from fusiondsl.irreps import Group, Irrep, Irreps
-
 
 
 def _span() -> Span:
@@ -108,7 +107,7 @@ class LinearNode:
     op = "linear"
 
 
-Node = Union[FuseNode, CatNode, LinearNode]
+Node = FuseNode | CatNode | LinearNode
 
 
 @dataclass(frozen=True)
@@ -249,7 +248,7 @@ class GraphDiagram:
             if e.kind != "edge":
                 g.add_node((e.kind, e.name), kind=e.kind, label=e.name)
                 ends.setdefault(e.name, []).append((e.kind, e.name))
-            a, b = (ends.get(e.name, []) + [None, None])[:2]
+            a, b = [*ends.get(e.name, []), None, None][:2]
             if a is not None and b is not None:
                 g.add_edge(a, b, name=e.name, irreps=f"{e.mul}x{e.ir}" if e.mul > 1 else str(e.ir))
         return nx.freeze(g)
@@ -270,4 +269,4 @@ def _label(e: GraphEdge) -> str:
     return f"{e.mul}x{e.ir}" if e.mul != 1 else str(e.ir)
 
 
-AnyDiagram = Union[Diagram, GraphDiagram]
+AnyDiagram = Diagram | GraphDiagram

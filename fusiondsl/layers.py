@@ -21,7 +21,7 @@ def exec_source(source: str, name: str) -> dict[str, Any]:
     filename = f"<fusiondsl:{name}:{next(_counter)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": f"fusiondsl_generated_{name}"}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, filename, "exec"), namespace)
     return namespace
 
 

@@ -164,10 +164,8 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
 
 def _expected(tokens: set[str]) -> str:
-    names = sorted(
-        {_TERMINAL_NAMES.get(t, repr(_literal(t))) for t in tokens if not t.startswith("_")}
-    )
-    if len(names) > 6:
+    names = sorted({_TERMINAL_NAMES.get(t, repr(_literal(t))) for t in tokens})
+    if not names or len(names) > 6:
         return ""
     return ", expected " + (names[0] if len(names) == 1 else "one of " + ", ".join(names))
 
@@ -181,20 +179,29 @@ def _literal(name: str) -> str:
     return _literals().get(name, name.lower())
 
 
+def _unexpected_token(err: lark.exceptions.UnexpectedToken) -> Diagnostic:
+    tok = err.token
+    if tok.type == "$END":
+        opened = ("a '{' is still open: close it with '}'",) if "RBRACE" in err.expected else ()
+        # lark places $END on the last token: point just past it, where text is missing.
+        end = Span(tok.end_line or err.line, tok.end_column or err.column)
+        return Diagnostic("unexpected end of file" + _expected(err.expected), end, opened)
+    keyword = str(tok) in KEYWORDS and tok.type != "NAME"
+    what = f"keyword {str(tok)!r}" if keyword else repr(str(tok))
+    message = f"unexpected {what}" + _expected(err.expected)
+    notes = ()
+    if keyword and "NAME" in err.expected:
+        notes = (f"{str(tok)!r} is a reserved word and cannot be used as a name",)
+    return Diagnostic(message, _tok_span(tok), notes)
+
+
 def _syntax_error(err: lark.exceptions.LarkError) -> Diagnostic:
     """Convert one lark error into a diagnostic with a position and a plain message."""
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
         char = err.char if err.char.isprintable() else repr(err.char)
         return Diagnostic(f"unexpected character {char!r}", Span(err.line, err.column))
     if isinstance(err, lark.exceptions.UnexpectedToken):
-        tok = err.token
-        if tok.type == "$END":
-            return Diagnostic(
-                "unexpected end of file" + _expected(err.expected), Span(err.line, err.column)
-            )
-        what = f"keyword {str(tok)!r}" if str(tok) in KEYWORDS else repr(str(tok))
-        message = f"unexpected {what}" + _expected(err.expected)
-        return Diagnostic(message, _tok_span(tok))
+        return _unexpected_token(err)
     if isinstance(err, lark.exceptions.UnexpectedEOF):
         return Diagnostic("unexpected end of file", Span(0, 0))
     return Diagnostic(f"syntax error: {err}", Span(0, 0))

@@ -8,6 +8,7 @@ are counted dense here; the sparse cost model refines them.
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,13 +58,19 @@ class Contraction:
 def order(operands: Sequence[Operand], output: str) -> Contraction:
     """Choose the pairwise order of one einsum with opt_einsum (never ``auto``)."""
     eq = ",".join(o.subscripts for o in operands) + "->" + output
-    shapes = [o.shape for o in operands]
-    strategy = "optimal" if len(operands) <= 5 else "dp"
-    if len(operands) == 1:
-        return Contraction(tuple(operands), output, (PairStep((0,), eq),), 0)
+    steps, flops = _order(eq, tuple(o.shape for o in operands))
+    return Contraction(tuple(operands), output, steps, flops)
+
+
+@functools.lru_cache(maxsize=4096)
+def _order(eq: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[PairStep, ...], int]:
+    """Memoised: paths of one diagram share a handful of equation shapes."""
+    if len(shapes) == 1:
+        return (PairStep((0,), eq),), 0
+    strategy = "optimal" if len(shapes) <= 5 else "dp"
     _, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=strategy)
     steps = tuple(PairStep(tuple(c[0]), c[2]) for c in info.contraction_list)
-    return Contraction(tuple(operands), output, steps, int(info.opt_cost))
+    return steps, int(info.opt_cost)
 
 
 def path_contraction(p: Path, external: bool) -> Contraction:

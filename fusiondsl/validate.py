@@ -9,14 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from fusiondsl import ast
 from fusiondsl.diagnostics import Diagnostic, FusionError, Span
-from fusiondsl.irreps import GROUPS, Group, Irrep, Irreps, MulIr
 from fusiondsl.ir import AnyDiagram, GraphDiagram, GraphEdge
+from fusiondsl.irreps import GROUPS, Group, Irrep, Irreps, MulIr
 
 _ATOM = re.compile(r"(\d+)(?:/(\d+))?([A-Za-z]?)")
+MAX_SPIN = 64  # larger labels make path enumeration explode; sh() has the same bound
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,20 @@ class IrrepsEvaluator:
             self.rep.error(f"malformed irrep {text!r}", span)
             return None
         num, den, par = int(m[1]), m[2], m[3]
+        if par == "x":
+            self.rep.error(f"malformed irrep {text!r}: a multiplicity {text} needs an irrep "
+                           f"after it, as in {text}{'0e' if self.group == 'O3' else '0'}", span)
+            return None
         j2 = self._spin(text, num, den, span)
-        parity = self._parity(text, par, span)
+        parity = self._parity(text, par, span) if j2 is not None else None
         if j2 is None or parity is None:
             return None
         return Irrep(j2, parity)
 
     def _spin(self, text: str, num: int, den: str | None, span: Span) -> int | None:
+        if (2 * num if den is None else num) > 2 * MAX_SPIN:
+            self.rep.error(f"spin {text!r} is too large (at most {MAX_SPIN})", span)
+            return None
         if den is None:
             return 2 * num
         if den != "2":
@@ -125,8 +133,8 @@ class IrrepsEvaluator:
 
     def sh(self, a: ast.ShAtom) -> Irreps:
         """``sh(lmax)``."""
-        if a.lmax > 64:
-            self.rep.error(f"sh({a.lmax}) is too large (at most sh(64))", a.span)
+        if a.lmax > MAX_SPIN:
+            self.rep.error(f"sh({a.lmax}) is too large (at most sh({MAX_SPIN}))", a.span)
             return Irreps()
         return Irreps.spherical_harmonics(a.lmax, self.group)
 
@@ -149,7 +157,7 @@ class IrrepsEvaluator:
             )
         return value.irreps
 
-    _atoms: dict[type, Callable[[Any, Any], Irreps]] = {
+    _atoms: ClassVar[dict[type, Callable[[Any, Any], Irreps]]] = {
         ast.IrrepAtom: atom,
         ast.ShAtom: sh,
         ast.IrrepsRef: ref,

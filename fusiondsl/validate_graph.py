@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from fusiondsl import ast
-from fusiondsl.irreps import Irrep
 from fusiondsl.ir import GraphDiagram, GraphEdge
+from fusiondsl.irreps import Irrep
 
 if TYPE_CHECKING:
     from fusiondsl.validate import Checker
@@ -22,7 +22,7 @@ def vertex_problem(a: Irrep, b: Irrep, c: Irrep) -> str | None:
     if (a.j2 + b.j2 + c.j2) % 2:
         return f"spins {names} cannot meet at a vertex: j1 + j2 + j3 must be an integer"
     if not abs(a.j2 - b.j2) <= c.j2 <= a.j2 + b.j2:
-        return f"spins {names} break the triangle rule |j1 − j2| ≤ j3 ≤ j1 + j2"
+        return f"spins {names} break the triangle rule |j1 - j2| ≤ j3 ≤ j1 + j2"
     if a.p * b.p * c.p == -1:
         return f"parities of {names} multiply to odd: an O3 vertex needs an even product"
     return None
@@ -50,24 +50,32 @@ def _edges(chk: Checker, decl: ast.GraphDecl) -> dict[str, GraphEdge]:
     return edges
 
 
+def _vertex_edges(chk: Checker, v: ast.VertexDecl, edges: dict[str, GraphEdge],
+                  declared: set[str]) -> list[str]:
+    """The known edges of one vertex; unknown or indexed ones are reported."""
+    names = []
+    for r in v.edges:
+        if r.index is not None:
+            chk.error("graph edges are not indexed", r.span)
+        if r.name in edges:
+            names.append(r.name)
+        elif r.name not in declared:  # a declared edge that failed was reported already
+            chk.error(f"unknown edge {r.name!r}", r.span,
+                      "declare it with 'edge NAME: label' (or 'in'/'out')")
+    return names
+
+
 def _vertices(chk: Checker, decl: ast.GraphDecl, edges: dict[str, GraphEdge]) -> list:
     slots: dict[str, int] = dict.fromkeys(edges, 0)
+    declared = {e.name for e in decl.edges}
     vertices = []
     for v in decl.vertices:
         if len(v.edges) != 3:
             chk.error(f"a vertex couples exactly three edges, this one has {len(v.edges)}", v.span)
-            continue
-        names = []
-        for r in v.edges:
-            if r.index is not None:
-                chk.error("graph edges are not indexed", r.span)
-            elif r.name not in edges:
-                chk.error(f"unknown edge {r.name!r}", r.span,
-                          "declare it with 'edge NAME: label' (or 'in'/'out')")
-            else:
-                slots[r.name] += 1
-                names.append(r.name)
-        if len(names) == 3:
+        names = _vertex_edges(chk, v, edges, declared)
+        for name in names:
+            slots[name] += 1
+        if len(names) == 3 == len(v.edges):
             problem = vertex_problem(*(edges[n].ir for n in names))
             if problem:
                 chk.error(problem, v.span)

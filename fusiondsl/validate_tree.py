@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from fusiondsl import ast
 from fusiondsl.diagnostics import Span
 from fusiondsl.expand import BINARY_MODES, WEIGHT_MODES, ExpansionError, expand_fuse
-from fusiondsl.irreps import Irreps, MulIr
 from fusiondsl.ir import CatNode, Diagram, FuseNode, Leg, LinearNode, Node, Operand
+from fusiondsl.irreps import Irreps, MulIr
 
 if TYPE_CHECKING:
     from fusiondsl.validate import Checker
@@ -52,6 +52,8 @@ class _Tree:
     def ref(self, r: ast.Ref, in_sum: bool) -> Operand | None:
         op = self.scope.get(r.name)
         if op is None:
+            if r.name in self.defined_at:  # its assignment failed and was reported already
+                return None
             if r.name in self.later:
                 line = self.later[r.name].line
                 self.chk.error(f"{r.name!r} is used before it is defined on line {line}", r.span)
@@ -112,14 +114,15 @@ class _Tree:
     def sum_j(self, e: ast.SumJ, target: str | None, in_sum: bool) -> Operand | None:
         if in_sum:
             self.chk.error("sum_j cannot be nested: an edge term is summed once", e.span)
+            self.operands(e.body.args, True)  # still mark its legs as used
             return None
         return self.fuse(e.body, target, True, aggregate=True)
 
     def call(self, e: ast.Call, target: str | None, in_sum: bool) -> Operand | None:
+        ops = self.operands(e.args, in_sum)
         if e.func not in FUNCTIONS:
             self.chk.error(f"unknown function {e.func!r}: use fuse, linear or cat", e.span)
             return None
-        ops = self.operands(e.args, in_sum)
         if ops is None:
             return None
         return (self.linear if e.func == "linear" else self.cat)(e, ops, target, in_sum)
@@ -221,7 +224,7 @@ class _Tree:
         return True
 
     def gates_fit(self, node: FuseNode, e: ast.Fuse) -> bool:
-        for g, r in zip(node.gates, e.gates):
+        for g, r in zip(node.gates, e.gates, strict=True):
             irreps = self.irreps_of(g)
             muls = {m.mul for m in node.irreps}
             if any(m.ir.j2 != 0 or m.ir.p == -1 for m in irreps) or len(irreps) != 1:
@@ -236,15 +239,17 @@ class _Tree:
 
     # ---- the diagram ---------------------------------------------------------------------
     def assign(self, a: ast.Assign) -> None:
-        if a.target in self.scope:
+        if a.target in self.defined_at:
             line = self.defined_at[a.target].line
             self.chk.error(f"{a.target!r} is already defined on line {line}", a.span)
             return
+        op = None
         if isinstance(a.value, ast.Ref):
             self.chk.error(f"{a.target!r} = {a.value.name}: an assignment must compute "
                            "something (fuse, sum_j, linear or cat)", a.span)
-            return
-        op = self.expr(a.value, a.target, False)
+            self.ref(a.value, False)  # still mark it as used
+        else:
+            op = self.expr(a.value, a.target, False)
         self.defined_at[a.target] = a.span
         self.later.pop(a.target, None)
         if op is not None:
@@ -267,7 +272,7 @@ class _Tree:
 
 
 def _why(tree: _Tree, e: ast.Fuse, ir: Any) -> str:
-    rule = "a label c of a ⊗ b needs |a − b| ≤ c ≤ a + b"
+    rule = "a label c of a ⊗ b needs |a - b| ≤ c ≤ a + b"
     return rule + (" and parity p(c) = p(a)·p(b)" if tree.chk.group == "O3" else "")
 
 

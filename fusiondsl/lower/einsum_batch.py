@@ -1,5 +1,7 @@
-"""The parts of a generated forward that handle shapes: batch flattening, entry views,
-neighbour gathers and sums, and assembling the output vector."""
+"""Shape handling in a generated forward: batch flattening, views, neighbour sums, output.
+
+Trees flatten any leading batch shape; neighbourhood blocks read ``edge_index``.
+"""
 
 from __future__ import annotations
 

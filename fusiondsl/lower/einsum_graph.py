@@ -45,7 +45,7 @@ class _GraphEinsum:
     def build(self) -> tuple[list[Operand], str]:
         d, su2 = self.d, self.d.group == "SU2"
         first_slot: dict[str, str] = {}
-        for k, vertex in enumerate(d.vertices):
+        for vertex in d.vertices:
             letters = ""
             for name in vertex:
                 letter = next(self.free)

@@ -1,0 +1,106 @@
+"""The kernel gallery: what the compiler emits for every example, kept under version control.
+
+``python -m fusiondsl.gallery`` rewrites ``kernels/`` from ``examples/*.fd``;
+``python -m fusiondsl.gallery --check`` exits 1 and prints a diff when they disagree.
+Every change to code generation thus shows up as a reviewable diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from fusiondsl.expand import expand
+from fusiondsl.ir import AnyDiagram, Diagram
+from fusiondsl.layers import generate
+from fusiondsl.program import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ir_text(d: AnyDiagram, spec: str) -> str:
+    lines = [f"# IR of {d.name!r} from {spec} (group {d.group})", d.to_text()]
+    if isinstance(d, Diagram):
+        paths = expand(d)
+        lines += ["", f"# {paths.num_paths} paths, {paths.weight_numel} weights", paths.table()]
+    return "\n".join(lines) + "\n"
+
+
+def _einsum(d: AnyDiagram, spec: str) -> str:
+    return generate(d, "einsum", spec_name=spec)[0]
+
+
+def _triton(d: AnyDiagram, spec: str) -> str | None:
+    try:
+        from fusiondsl.lower.triton import supports
+    except ImportError:
+        return None
+    if not supports(d):
+        return None
+    return generate(d, "triton", spec_name=spec)[0]
+
+
+ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {
+    "ir.txt": _ir_text,
+    "einsum.py": _einsum,
+    "triton.py": _triton,
+}
+
+
+def gallery(root: Path = ROOT) -> dict[str, str]:
+    """Every gallery file's name and expected content."""
+    files: dict[str, str] = {}
+    for spec in sorted((root / "examples").glob("*.fd")):
+        rel = spec.relative_to(root).as_posix()
+        for d in load(spec).diagrams.values():
+            for suffix, make in ARTIFACTS.items():
+                text = make(d, rel)
+                if text is not None:
+                    files[f"{spec.stem}.{d.name}.{suffix}"] = text
+    return files
+
+
+def diff(root: Path = ROOT) -> str:
+    """A unified diff between ``kernels/`` and what the compiler emits now ("" if equal)."""
+    want = gallery(root)
+    have = {p.name: p.read_text() for p in (root / "kernels").glob("*.*") if p.name != "README.md"}
+    out = []
+    for name in sorted(set(want) | set(have)):
+        a, b = have.get(name, ""), want.get(name, "")
+        if a != b:
+            out += difflib.unified_diff(a.splitlines(True), b.splitlines(True),
+                                        f"kernels/{name}", f"kernels/{name} (now)")
+    return "".join(out)
+
+
+def write(root: Path = ROOT) -> int:
+    """Rewrite ``kernels/``; returns the number of files written."""
+    kernels = root / "kernels"
+    kernels.mkdir(exist_ok=True)
+    want = gallery(root)
+    for p in kernels.glob("*.*"):
+        if p.name not in want and p.name != "README.md":
+            p.unlink()
+    for name, text in want.items():
+        (kernels / name).write_text(text)
+    return len(want)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate (default) or check (``--check``) the gallery."""
+    parser = argparse.ArgumentParser(prog="python -m fusiondsl.gallery", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="diff instead of writing")
+    args = parser.parse_args(argv)
+    if args.check:
+        text = diff()
+        sys.stdout.write(text or "kernels/ is up to date\n")
+        return 1 if text else 0
+    print(f"wrote {write()} files to kernels/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
