@@ -25,7 +25,7 @@ def summary(d: AnyDiagram) -> str:
         paths = expand(d)
         return (f"{d.name}: ({legs}) -> {d.out_name}: {d.irreps_out} | "
                 f"{paths.num_paths} paths | {paths.weight_numel} weights")
-    opens = ", ".join(f"{e.kind} {e.name}: {e.ir}" for e in d.edges if e.kind != "edge")
+    opens = ", ".join(f"{e.kind} {e.name}: {e.mul}x{e.ir}" for e in d.edges if e.kind != "edge")
     return (f"{d.name}: graph, {len(d.vertices)} vertices, {len(d.edges)} edges"
             + (f" ({opens})" if opens else " (closed)"))
 
@@ -126,6 +126,22 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     c.set_defaults(func=cmd_compile)
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Print the cost report of every tree diagram in a file."""
+    from fusiondsl.report import cost_report
+
+    print(cost_report(load(args.file), args.batch, args.json))
+    return 0
+
+
+def _add_cost(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("cost", help="compare contraction plans: FLOPs, bytes, peak memory")
+    c.add_argument("file")
+    c.add_argument("--batch", type=int, default=10000, help="batch size (default 10000)")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(func=cmd_cost)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Compile and check every example."""
     from fusiondsl.demo import run
@@ -137,6 +153,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     c = sub.add_parser("demo", help="compile every example and check its equivariance")
     c.add_argument("directory", nargs="?", default="examples")
     c.set_defaults(func=cmd_demo)
+
+
+def _add_simplify(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from fusiondsl.rewrite_report import add_parser
+
+    add_parser(sub)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,7 +184,9 @@ def _parser() -> argparse.ArgumentParser:
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _add_compile,
+    _add_cost,
     _add_demo,
+    _add_simplify,
 ]
 
 

@@ -256,10 +256,16 @@ class GraphDiagram:
     def to_text(self) -> str:
         """DSL text for this graph; parsing it gives back the same IR."""
         lines = [f"graph {self.name} {{"]
-        inner = [e for e in self.edges if e.kind == "edge"]
-        if inner:
-            lines.append("    edge " + ", ".join(f"{e.name}: {_label(e)}" for e in inner))
-        lines += [f"    {e.kind} {e.name}: {_label(e)}" for e in self.edges if e.kind != "edge"]
+        run: list[GraphEdge] = []
+        for e in (*self.edges, None):
+            if e is not None and e.kind == "edge":
+                run.append(e)
+                continue
+            if run:
+                lines.append("    edge " + ", ".join(f"{x.name}: {_label(x)}" for x in run))
+                run = []
+            if e is not None:
+                lines.append(f"    {e.kind} {e.name}: {_label(e)}")
         lines += [f"    vertex ({', '.join(v)})" for v in self.vertices]
         lines.append("}")
         return "\n".join(lines)

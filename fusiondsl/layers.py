@@ -10,7 +10,7 @@ import torch
 from fusiondsl.expand import IrrepNormalization, PathNormalization, expand
 from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.irreps import Irreps
-from fusiondsl.plan import make_plan
+from fusiondsl.plan import DEFAULT_BATCH, Strategy, make_plan
 
 Backend = Literal["einsum", "triton"]
 _counter = iter(range(1 << 62))
@@ -31,13 +31,24 @@ def generate(
     irrep_normalization: IrrepNormalization = "component",
     path_normalization: PathNormalization = "element",
     spec_name: str = "<string>",
+    strategy: Strategy = "auto",
+    batch: int = DEFAULT_BATCH,
 ) -> tuple[str, Any]:
-    """Source code of a diagram's layer, and the plan behind it (``None`` for graphs)."""
+    """Source code of a diagram's layer, and the plan behind it (``None`` for graphs).
+
+    Raises:
+        TritonUnsupportedError: (a ``FusionError`` and ``NotImplementedError``) when the triton
+            backend is asked for a construct it does not lower.
+    """
+    if backend == "triton":
+        from fusiondsl.lower.triton import require_support
+
+        require_support(d)
     if not isinstance(d, Diagram):
         from fusiondsl.lower.einsum_graph import lower_graph
 
         return lower_graph(d, spec_name), None
-    plan = make_plan(expand(d, irrep_normalization, path_normalization))
+    plan = make_plan(expand(d, irrep_normalization, path_normalization), strategy, batch)
     if backend == "triton":
         from fusiondsl.lower.triton import lower_triton
 
@@ -53,19 +64,33 @@ def build(
     irrep_normalization: IrrepNormalization = "component",
     path_normalization: PathNormalization = "element",
     spec_name: str = "<string>",
+    strategy: Strategy = "auto",
+    batch: int = DEFAULT_BATCH,
 ) -> torch.nn.Module:
     """Compile a checked diagram into a module.
 
     The module has ``irreps_in`` (one :class:`Irreps` per input leg), ``irreps_out``,
-    ``weight_numel``, ``source`` (the generated code) and ``plan``.
+    ``weight_numel``, ``source`` (the generated code) and ``plan``. ``strategy`` forces a
+    plan family (``per-path``, ``grouped``) instead of the cost model's choice (``auto``) at
+    batch size ``batch``.
     """
     if backend not in ("einsum", "triton"):
         raise ValueError(f"unknown backend {backend!r}: use 'einsum' or 'triton'")
-    source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name)
-    namespace = exec_source(source, d.name)
+    source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
+                            strategy, batch)
+    if backend == "triton":  # triton.jit reads kernel source from a real file
+        from fusiondsl.lower.triton import load_module
+
+        namespace = load_module(source, d.name)
+    else:
+        namespace = exec_source(source, d.name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
     layer = cls()
+    if backend == "triton":  # the einsum layer's buffers, so state_dicts load across backends
+        from fusiondsl.lower.triton import adopt_buffers
+
+        adopt_buffers(layer, plan)
     layer.source = source
     layer.plan = plan
     layer.diagram = d

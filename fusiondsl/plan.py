@@ -11,11 +11,16 @@ from __future__ import annotations
 import functools
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import opt_einsum
 
 from fusiondsl.expand import LinearBlock, Path, Paths
+
+if TYPE_CHECKING:
+    from fusiondsl.cost import Cost
+    from fusiondsl.plan_grouped import GroupedNode
 
 # Representative batch size used to choose contraction orders (orders rarely depend on it).
 PLANNING_BATCH = 1024
@@ -119,17 +124,25 @@ def _channels(p: Path) -> tuple[list[str], str, str | None]:
     return chans, "u", wsub
 
 
+Strategy = Literal["auto", "per-path", "grouped"]
+DEFAULT_BATCH = 4096
+
+
 @dataclass(frozen=True)
 class Plan:
-    """How to evaluate a diagram: per node, its paths' contractions and weight placement.
+    """How to evaluate a diagram: per node, a strategy, its contractions, its weights.
 
     Attributes:
         paths: the expanded diagram.
-        node_paths, node_contractions: per node, its paths and one contraction each.
+        node_paths, node_contractions: per node, its paths and one contraction each
+            (the per-path strategy; kept for every node, for reports and fallbacks).
         node_linears: per node, its linear blocks (empty for fuse/cat nodes).
         weight_offsets: per node, start of its weights in the internal or external vector.
         internal_numel, external_numel: sizes of the two weight vectors.
-        strategy: the name of the plan family (``per-path`` here).
+        node_strategy: per node, ``per-path`` or ``grouped`` (``-`` for cat/linear).
+        node_grouped: per node, its grouped plan when that strategy was chosen.
+        node_costs: per node, the cost of every candidate strategy (cost model).
+        batch: the batch size the choice was made for.
     """
 
     paths: Paths
@@ -139,22 +152,47 @@ class Plan:
     weight_offsets: tuple[int, ...]
     internal_numel: int
     external_numel: int
-    strategy: str = "per-path"
+    node_strategy: tuple[str, ...] = ()
+    node_grouped: tuple[GroupedNode | None, ...] = ()
+    node_costs: tuple[dict[str, Cost], ...] = field(default=(), compare=False)
+    batch: int = DEFAULT_BATCH
 
     @property
-    def flops(self) -> int:
-        """Dense FLOPs of all contractions at the planning batch size."""
-        return sum(c.flops for cs in self.node_contractions for c in cs)
+    def strategy(self) -> str:
+        """The strategies used, e.g. ``grouped`` or ``per-path+grouped``."""
+        used = sorted({s for s in self.node_strategy if s != "-"})
+        return "+".join(used) or "per-path"
 
     def summary(self) -> str:
         """One line for headers and reports."""
-        count = sum(len(cs) for cs in self.node_contractions)
-        return (f"{self.strategy}, {count} contractions ordered by opt_einsum, "
-                f"{self.flops:.3g} dense FLOPs per {PLANNING_BATCH} samples")
+        costs = [c[s] for c, s in zip(self.node_costs, self.node_strategy) if s in c]
+        if not costs:
+            return self.strategy
+        total = sum(costs[1:], costs[0]).at(self.batch)
+        from fusiondsl.cost import fmt
+
+        return (f"{self.strategy} (cost model, batch {self.batch}): {fmt(total['flops'])} "
+                f"FLOPs from nonzeros, {fmt(total['bytes'])}B moved, "
+                f"peak intermediate {fmt(total['peak'])}B")
 
 
-def make_plan(paths: Paths) -> Plan:
-    """The per-path plan: every path one einsum, its order chosen by opt_einsum."""
+def _choose(costs: dict[str, Cost], strategy: Strategy, batch: int) -> str:
+    if strategy != "auto":
+        return strategy if strategy in costs else "per-path"
+    return min(costs, key=lambda name: costs[name].at(batch)["seconds"])
+
+
+def make_plan(paths: Paths, strategy: Strategy = "auto", batch: int = DEFAULT_BATCH) -> Plan:
+    """Plan every node: candidate strategies costed by the model, the cheapest chosen.
+
+    Args:
+        paths: the expanded diagram.
+        strategy: ``auto`` (cost model), or force ``per-path`` / ``grouped`` where eligible.
+        batch: batch size the cost model ranks the strategies at.
+    """
+    from fusiondsl.cost import grouped_cost, per_path_cost
+    from fusiondsl.plan_grouped import grouped_eligible, grouped_node
+
     d = paths.diagram
     node_paths = tuple(tuple(p for p in paths.paths if p.node == k) for k in range(len(d.nodes)))
     node_linears = tuple(
@@ -169,5 +207,20 @@ def make_plan(paths: Paths) -> Plan:
         ext = paths.external(k)
         offsets.append(sizes[ext])
         sizes[ext] += numel
+    chosen, grouped, costs = [], [], []
+    for k, node in enumerate(d.nodes):
+        if node.op != "fuse":
+            chosen.append("-")
+            grouped.append(None)
+            costs.append({})
+            continue
+        options = {"per-path": per_path_cost(paths, k, contractions[k])}
+        g = grouped_node(paths, k) if grouped_eligible(paths, k) else None
+        if g is not None:
+            options["grouped"] = grouped_cost(paths, g)
+        pick = _choose(options, strategy, batch)
+        chosen.append(pick)
+        grouped.append(g if pick == "grouped" else None)
+        costs.append(options)
     return Plan(paths, node_paths, contractions, node_linears, tuple(offsets), sizes[False],
-                sizes[True])
+                sizes[True], tuple(chosen), tuple(grouped), tuple(costs), batch)

@@ -132,7 +132,7 @@ class EinsumLowering:
             dtype = "complex" if self.d.group == "SU2" else "real"
             for c in self.st.couplings.values():
                 em.line(f'self.register_buffer("{c.name}", _sparse(*{c.name.upper()}).to('
-                        f"{DTYPES[dtype]}))")
+                        f"{DTYPES[dtype]}), persistent=False)")
             if self.plan.internal_numel:
                 em.line(f"self.weight = torch.nn.Parameter(torch.randn({self.plan.internal_numel})"
                         f".to({DTYPES[dtype]}))")
@@ -178,9 +178,15 @@ class EinsumLowering:
         em = self.em
         em.comment(f"{self.d.operand_name(Operand('node', k))} = "
                    f"{self.d._fuse_text(node)}  ({len(self.plan.node_paths[k])} paths)")
-        first: set[int] = set()
-        for p, c in zip(self.plan.node_paths[k], self.plan.node_contractions[k]):
-            self.path(k, node, p, c, first)
+        g = self.plan.node_grouped[k] if self.plan.node_grouped else None
+        if g is not None:
+            from fusiondsl.lower.einsum_grouped import grouped
+
+            grouped(self, k, node, g)
+        else:
+            first: set[int] = set()
+            for p, c in zip(self.plan.node_paths[k], self.plan.node_contractions[k]):
+                self.path(k, node, p, c, first)
         if node.aggregate:
             from fusiondsl.lower.einsum_batch import scatter
 
@@ -189,8 +195,7 @@ class EinsumLowering:
     def path(self, k: int, node: FuseNode, p: Path, c: Contraction, first: set[int]) -> None:
         """One path: pairwise einsums, gates, and accumulation into its output entry."""
         em = self.em
-        shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
-        em.comment(f"path {p.index}: {p.describe()} ({p.mode}, {shape})")
+        em.comment(path_comment(p))
         names = []
         couplings = iter(self.couplings_of(p))
         for o in c.operands:
@@ -272,6 +277,12 @@ DTYPES = {"real": "torch.get_default_dtype()",
                       "else torch.complex64"}
 _RENDER = {FuseNode: EinsumLowering.fuse, CatNode: EinsumLowering.cat,
            LinearNode: EinsumLowering.linear}
+
+
+def path_comment(p: Path) -> str:
+    """``path 3: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)``: the line every path's code starts with."""
+    shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
+    return f"path {p.index}: {p.describe()} ({p.mode}, {shape})"
 
 
 def emit_contraction(em: Emitter, c: Contraction, names: list[str]) -> str:

@@ -121,7 +121,8 @@ def _emit_class(em: Emitter, d: GraphDiagram, g: _GraphEinsum, contraction) -> N
         with em.indent():
             em.line("super().__init__()")
             for c in g.couplings.values():
-                em.line(f'self.register_buffer("{c.name}", _sparse(*{c.name.upper()}).to({dtype}))')
+                em.line(f'self.register_buffer("{c.name}", _sparse(*{c.name.upper()}).to({dtype}), '
+                        "persistent=False)")
         em.line()
         em.line(f"def forward(self{''.join(', ' + a for a in args)}):")
         with em.indent():
