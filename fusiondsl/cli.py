@@ -142,6 +142,25 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     c.set_defaults(func=cmd_cost)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time every tree diagram of a file: forward, backward, double backward; e3nn beside."""
+    from fusiondsl.bench_cli import bench_program
+
+    print(bench_program(load(args.file), args.batch, args.dtype, args.repeats, args.strategy))
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("bench", help="time a spec's layers (and e3nn's, when it has them)")
+    c.add_argument("file")
+    c.add_argument("--batch", type=int, default=1000)
+    c.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--strategy", choices=["auto", "autotune", "per-path", "grouped"],
+                   default="auto")
+    c.set_defaults(func=cmd_bench)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Compile and check every example."""
     from fusiondsl.demo import run
@@ -185,6 +204,7 @@ def _parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _add_compile,
     _add_cost,
+    _add_bench,
     _add_demo,
     _add_simplify,
 ]

@@ -309,6 +309,10 @@ def _node_paths(d: Diagram, k: int, norm: tuple[str, str], start: int) -> list[P
     node = d.nodes[k]
     layout = d.irreps_out if k == len(d.nodes) - 1 else None
     local, _ = expand_fuse([d.operand_irreps(a) for a in node.args], node.mode, node.keep, layout)
+    if layout is not None:  # an intermediate's layout has one entry per path: keep them all
+        from fusiondsl.symmetric import prune_node  # repeated operands: independent paths only
+
+        local = prune_node(d, node, local)
     totals: dict[int, int] = {}
     counts: dict[int, int] = {}
     for lp in local:
