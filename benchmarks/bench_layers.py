@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import BATCH, IMPLS, SPECS  # noqa: E402
+from peers import BATCH, IMPLS, SPECS
 
-from fusiondsl.bench import PASSES, make_pass, median_ms  # noqa: E402
+from fusiondsl.bench import PASSES, make_pass, median_ms
 
 OUT = Path(__file__).resolve().parent / "results"
 

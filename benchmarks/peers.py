@@ -107,7 +107,7 @@ def cue_layer(name: str, dtype: torch.dtype, batch: int) -> Built | None:
     except ImportError:
         return None
     irr = lambda s: cue.Irreps("O3", s.replace(" ", ""))  # noqa: E731
-    ours, xs = fusiondsl_layer(name, dtype, batch)
+    _, xs = fusiondsl_layer(name, dtype, batch)
     if name == "fctp":
         m = cuet.FullyConnectedTensorProduct(irr(H), irr("0e+1o+2e"), irr(H), layout=cue.mul_ir,
                                              method="naive", device="cpu", dtype=dtype)

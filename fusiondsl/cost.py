@@ -8,7 +8,9 @@ sustained rate, bytes at a bandwidth, a fixed cost per operation) ranks the stra
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +47,9 @@ class Cost:
 
     def at(self, batch: int) -> dict[str, float]:
         """Numbers at a batch size: flops, dense_flops, bytes, peak (bytes), ops, seconds."""
-        subs = {B: batch, **dict(self.values)}
-        out = {k: float(getattr(self, k).subs(subs))
+        symbols = (B, *(s for s, _ in self.values))
+        args = (batch, *(v for _, v in self.values))
+        out = {k: float(_numeric(getattr(self, k), symbols)(*args))
                for k in ("flops", "dense_flops", "bytes", "peak")}
         out["ops"] = float(self.ops)
         out["seconds"] = (out["dense_flops"] / RATES[self.strategy]
@@ -56,8 +59,26 @@ class Cost:
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.strategy, self.flops + other.flops, self.dense_flops + other.dense_flops,
-                    self.bytes + other.bytes, sympy.Max(self.peak, other.peak),
+                    self.bytes + other.bytes, _max(self.peak, other.peak),
                     self.ops + other.ops, tuple(dict(self.values + other.values).items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _numeric(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]) -> Callable[..., float]:
+    """A plain-Python function of the symbols (sympy's subs re-simplifies Max: too slow)."""
+    return sympy.lambdify(symbols, expr, modules=[{"Max": max}, "math"])  # type: ignore[no-any-return]
+
+
+def _max(*exprs: sympy.Expr) -> sympy.Expr:
+    """A Max that stays cheap: flatten, drop duplicates and zeros, never simplify."""
+    terms: list[sympy.Expr] = []
+    for e in exprs:
+        for t in (e.args if isinstance(e, sympy.Max) else (e,)):
+            if t != 0 and t not in terms:
+                terms.append(t)
+    if not terms:
+        return sympy.Integer(0)
+    return terms[0] if len(terms) == 1 else sympy.Max(*terms, evaluate=False)
 
 
 def mul_symbols(paths: Paths, node: int) -> list[dict[int, sympy.Expr]]:
@@ -97,7 +118,7 @@ def path_flops(p: Path, muls: list[sympy.Expr], out_mul: sympy.Expr, nnz: list[i
     }
     if p.mode in rules:
         return B * rules[p.mode]
-    channels = sympy.Max(*muls) if len(muls) > 1 else u
+    channels = _max(*muls)
     return B * channels * (2 * sum(nnz) + (2 * k if weighted else 0))
 
 
@@ -107,13 +128,13 @@ def _symbolic_size(subscripts: str, sizes: dict[str, sympy.Expr]) -> sympy.Expr:
 
 def contraction_traffic(c: Contraction, sizes: dict[str, sympy.Expr]) -> tuple:
     """Bytes read and written by the pairwise steps of a contraction, and the peak tensor."""
-    total, peak = sympy.Integer(0), sympy.Integer(0)
+    total, peaks = sympy.Integer(0), set()
     for step in c.steps:
         ins, out = step.equation.split("->")
         size = _symbolic_size(out, sizes)
         total += sum(_symbolic_size(s, sizes) for s in ins.split(",")) + size
-        peak = sympy.Max(peak, size)
-    return BYTES * total, BYTES * peak
+        peaks.add(size)
+    return BYTES * total, BYTES * _max(*peaks)
 
 
 def per_path_cost(paths: Paths, node: int, contractions: tuple[Contraction, ...]) -> Cost:
@@ -135,7 +156,7 @@ def per_path_cost(paths: Paths, node: int, contractions: tuple[Contraction, ...]
         sizes = _letter_sizes(c, muls, p.out_mul)
         t, pk = contraction_traffic(c, sizes)
         traffic += t
-        peak = sympy.Max(peak, pk)
+        peak = _max(peak, pk)
     ops = sum(len(c.steps) + 1 for c in contractions)
     return Cost("per-path", flops, dense, traffic, peak, ops, tuple(values.items()))
 
@@ -172,7 +193,7 @@ def grouped_cost(paths: Paths, g: GroupedNode) -> Cost:
         dense += 2 * B * d2 * d1 * kp + 2 * B * u * d1 * kp + reduce
         traffic += BYTES * (B * d2 + 3 * B * d1 * kp + B * u * d1 + 2 * B * u * kp
                             + B * u * grp.dim * (w if mode == "uvw" else 1))
-        peak = sympy.Max(peak, BYTES * B * u * kp, BYTES * B * d1 * kp)
+        peak = _max(peak, BYTES * B * u * kp, BYTES * B * d1 * kp)
     traffic += BYTES * 2 * B * u * d1  # operand 1 entries side by side, once
     values = ((u, g.mul),) if isinstance(u, sympy.Symbol) else ()
     return Cost("grouped", flops, dense, traffic, peak, 1 + 5 * len(g.groups), values)

@@ -76,6 +76,13 @@ def build(
     """
     if backend not in ("einsum", "triton"):
         raise ValueError(f"unknown backend {backend!r}: use 'einsum' or 'triton'")
+    if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
+        from fusiondsl.autotune import autotune
+
+        strategy, _ = autotune(d, batch, irrep_normalization=irrep_normalization,
+                               path_normalization=path_normalization)  # type: ignore[assignment]
+    elif strategy == "autotune":
+        strategy = "auto"
     source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
                             strategy, batch)
     if backend == "triton":  # triton.jit reads kernel source from a real file
@@ -87,10 +94,6 @@ def build(
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
     layer = cls()
-    if backend == "triton":  # the einsum layer's buffers, so state_dicts load across backends
-        from fusiondsl.lower.triton import adopt_buffers
-
-        adopt_buffers(layer, plan)
     layer.source = source
     layer.plan = plan
     layer.diagram = d

@@ -124,7 +124,7 @@ def _channels(p: Path) -> tuple[list[str], str, str | None]:
     return chans, "u", wsub
 
 
-Strategy = Literal["auto", "per-path", "grouped"]
+Strategy = Literal["auto", "autotune", "per-path", "grouped"]
 DEFAULT_BATCH = 4096
 
 

@@ -42,9 +42,9 @@ class Ninej(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("w3j_1_1_2", _sparse(*W3J_1_1_2).to(torch.get_default_dtype()))
-        self.register_buffer("w3j_1_1_0", _sparse(*W3J_1_1_0).to(torch.get_default_dtype()))
-        self.register_buffer("w3j_2_0_2", _sparse(*W3J_2_0_2).to(torch.get_default_dtype()))
+        self.register_buffer("w3j_1_1_2", _sparse(*W3J_1_1_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_1_1_0", _sparse(*W3J_1_1_0).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_0_2", _sparse(*W3J_2_0_2).to(torch.get_default_dtype()), persistent=False)
 
     def forward(self):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""

@@ -5,7 +5,7 @@
     }
 
 1 paths, 8 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path, 1 contractions ordered by opt_einsum, 2.27e+05 dense FLOPs per 1024 samples
+Plan: grouped (cost model, batch 4096): 590k FLOPs from nonzeros, 2.85MB moved, peak intermediate 393kB
 Do not edit: regenerate with `python -m fusiondsl.gallery`.
 """
 
@@ -20,8 +20,8 @@ def _sparse(shape, entries):
     return t
 
 
-# wigner_3j(1, 1, 1)
-W3J_1_1_1 = ((3, 3, 3), [(0, 1, 2, 0.40824829046386296), (0, 2, 1, -0.40824829046386296), (1, 0, 2, -0.40824829046386296), (1, 2, 0, 0.40824829046386296), (2, 0, 1, 0.40824829046386296), (2, 1, 0, -0.40824829046386296)])
+# z: output entry 0 (1e), [3, (3, 3, 1)] stacked couplings
+G_Z_0 = ((3, 9), [(0, 5, -0.7071067811865474), (0, 7, 0.7071067811865474), (1, 2, 0.7071067811865474), (1, 6, -0.7071067811865474), (2, 1, -0.7071067811865474), (2, 3, 0.7071067811865474)])
 
 
 class SinglePath(torch.nn.Module):
@@ -35,7 +35,7 @@ class SinglePath(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("w3j_1_1_1", _sparse(*W3J_1_1_1).to(torch.get_default_dtype()))
+        self.register_buffer("g_z_0", _sparse(*G_Z_0).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(8).to(torch.get_default_dtype()))
 
     def forward(self, x, y, weight=None):
@@ -48,11 +48,14 @@ class SinglePath(torch.nn.Module):
         y_0 = y[:, 0:3].reshape(-1, 1, 3)  # 1x1o
 
         # z = fuse(x, y) weights uvu  (1 paths)
+        # grouped: operand 1 as [z, 8, 3], operand 2 as [z, 3]
+        z_x = torch.cat([x_0], dim=-1)
+        z_y = torch.cat([y_0], dim=-1).reshape(-1, 3)
+        # output 1e (entry 0): 1 paths
         # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[0:8].view(8, 1), x_0)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_1, y_0)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        z_0 = 1.7320508075688772 * t2
+        n = (z_y @ self.g_z_0).view(-1, 3, 3)  # [z, i, (k, path)]
+        t = torch.bmm(z_x, n).view(-1, 8, 3, 1)  # [z, u, k, path]
+        z_0 = torch.matmul(t, torch.stack([self.weight[0:8]], dim=-1).unsqueeze(-1)).view(-1, 8, 3)
 
         result = torch.cat([z_0.reshape(z_0.shape[0], -1)], dim=-1)
         return result.reshape(batch + (24,))

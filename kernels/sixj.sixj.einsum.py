@@ -46,12 +46,12 @@ class Sixj(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("tj_2_2_2", _sparse(*TJ_2_2_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("g_2", _sparse(*G_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("tj_2_1_1", _sparse(*TJ_2_1_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("g_1", _sparse(*G_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("tj_1_2_1", _sparse(*TJ_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("tj_1_1_2", _sparse(*TJ_1_1_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
+        self.register_buffer("tj_2_2_2", _sparse(*TJ_2_2_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("g_2", _sparse(*G_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("tj_2_1_1", _sparse(*TJ_2_1_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("g_1", _sparse(*G_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("tj_1_2_1", _sparse(*TJ_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("tj_1_1_2", _sparse(*TJ_1_1_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
 
     def forward(self):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""

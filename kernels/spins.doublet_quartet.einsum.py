@@ -5,7 +5,7 @@
     }
 
 2 paths, 0 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path, 2 contractions ordered by opt_einsum, 8.6e+04 dense FLOPs per 1024 samples
+Plan: per-path (cost model, batch 4096): 81.9k FLOPs from nonzeros, 656kB moved, peak intermediate 98.3kB
 Do not edit: regenerate with `python -m fusiondsl.gallery`.
 """
 
@@ -37,8 +37,8 @@ class DoubletQuartet(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("cg_1_2_1", _sparse(*CG_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("cg_1_2_3", _sparse(*CG_1_2_3).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
+        self.register_buffer("cg_1_2_1", _sparse(*CG_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("cg_1_2_3", _sparse(*CG_1_2_3).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
 
     def forward(self, a, b, weight=None):
         """Inputs in e3nn layout: a, b."""

@@ -5,7 +5,7 @@
     }
 
 2 paths, 0 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path, 2 contractions ordered by opt_einsum, 4.1e+04 dense FLOPs per 1024 samples
+Plan: per-path (cost model, batch 4096): 49.2k FLOPs from nonzeros, 459kB moved, peak intermediate 65.5kB
 Do not edit: regenerate with `python -m fusiondsl.gallery`.
 """
 
@@ -37,8 +37,8 @@ class Spins(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("cg_1_1_0", _sparse(*CG_1_1_0).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
-        self.register_buffer("cg_1_1_2", _sparse(*CG_1_1_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64))
+        self.register_buffer("cg_1_1_0", _sparse(*CG_1_1_0).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
+        self.register_buffer("cg_1_1_2", _sparse(*CG_1_1_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
 
     def forward(self, a, b, weight=None):
         """Inputs in e3nn layout: a, b."""
