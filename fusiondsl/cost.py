@@ -83,9 +83,12 @@ def _max(*exprs: sympy.Expr) -> sympy.Expr:
 
 def mul_symbols(paths: Paths, node: int) -> list[dict[int, sympy.Expr]]:
     """Per operand of a node: multiplicity value → symbol (``mul_x``) when uniform."""
+    from fusiondsl.hoist import coupling_order
+
     d = paths.diagram
     out = []
-    for arg in d.nodes[node].args:
+    n = d.nodes[node]
+    for arg in (n.args[i] for i in coupling_order(n)):  # type: ignore[union-attr]
         irreps = d.operand_irreps(arg)
         muls = {m.mul for m in irreps}
         name = d.operand_name(arg).split("[")[0].lstrip("_")

@@ -33,6 +33,7 @@ def generate(
     spec_name: str = "<string>",
     strategy: Strategy = "auto",
     batch: int = DEFAULT_BATCH,
+    hoist: bool = True,
 ) -> tuple[str, Any]:
     """Source code of a diagram's layer, and the plan behind it (``None`` for graphs).
 
@@ -48,7 +49,7 @@ def generate(
         from fusiondsl.lower.einsum_graph import lower_graph
 
         return lower_graph(d, spec_name), None
-    plan = make_plan(expand(d, irrep_normalization, path_normalization), strategy, batch)
+    plan = make_plan(expand(d, irrep_normalization, path_normalization), strategy, batch, hoist)
     if backend == "triton":
         from fusiondsl.lower.triton import lower_triton
 
@@ -66,13 +67,15 @@ def build(
     spec_name: str = "<string>",
     strategy: Strategy = "auto",
     batch: int = DEFAULT_BATCH,
+    hoist: bool = True,
 ) -> torch.nn.Module:
     """Compile a checked diagram into a module.
 
     The module has ``irreps_in`` (one :class:`Irreps` per input leg), ``irreps_out``,
     ``weight_numel``, ``source`` (the generated code) and ``plan``. ``strategy`` forces a
     plan family (``per-path``, ``grouped``) instead of the cost model's choice (``auto``) at
-    batch size ``batch``.
+    batch size ``batch``. ``hoist`` lets neighbour sums couple centre-only factors once per
+    node after the sum (see :mod:`fusiondsl.hoist`).
     """
     if backend not in ("einsum", "triton"):
         raise ValueError(f"unknown backend {backend!r}: use 'einsum' or 'triton'")
@@ -84,7 +87,7 @@ def build(
     elif strategy == "autotune":
         strategy = "auto"
     source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
-                            strategy, batch)
+                            strategy, batch, hoist)
     if backend == "triton":  # triton.jit reads kernel source from a real file
         from fusiondsl.lower.triton import load_module
 

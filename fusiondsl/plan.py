@@ -156,6 +156,7 @@ class Plan:
     node_grouped: tuple[GroupedNode | None, ...] = ()
     node_costs: tuple[dict[str, Cost], ...] = field(default=(), compare=False)
     batch: int = DEFAULT_BATCH
+    hoisted: tuple[bool, ...] = ()
 
     @property
     def strategy(self) -> str:
@@ -182,13 +183,16 @@ def _choose(costs: dict[str, Cost], strategy: Strategy, batch: int) -> str:
     return min(costs, key=lambda name: costs[name].at(batch)["seconds"])
 
 
-def make_plan(paths: Paths, strategy: Strategy = "auto", batch: int = DEFAULT_BATCH) -> Plan:
+def make_plan(
+    paths: Paths, strategy: Strategy = "auto", batch: int = DEFAULT_BATCH, hoist: bool = True
+) -> Plan:
     """Plan every node: candidate strategies costed by the model, the cheapest chosen.
 
     Args:
         paths: the expanded diagram.
         strategy: ``auto`` (cost model), or force ``per-path`` / ``grouped`` where eligible.
         batch: batch size the cost model ranks the strategies at.
+        hoist: allow neighbour sums to be hoisted (see :mod:`fusiondsl.hoist`).
     """
     from fusiondsl.cost import grouped_cost, per_path_cost
     from fusiondsl.plan_grouped import grouped_eligible, grouped_node
@@ -222,5 +226,9 @@ def make_plan(paths: Paths, strategy: Strategy = "auto", batch: int = DEFAULT_BA
         chosen.append(pick)
         grouped.append(g if pick == "grouped" else None)
         costs.append(options)
+    from fusiondsl.hoist import hoistable
+
+    hoisted = tuple(hoist and chosen[k] == "per-path" and hoistable(paths, k)
+                    for k in range(len(d.nodes)))
     return Plan(paths, node_paths, contractions, node_linears, tuple(offsets), sizes[False],
-                sizes[True], tuple(chosen), tuple(grouped), tuple(costs), batch)
+                sizes[True], tuple(chosen), tuple(grouped), tuple(costs), batch, hoisted)

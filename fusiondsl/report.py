@@ -46,12 +46,15 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 def diagram_report(d: Diagram, batch: int) -> dict[str, Any]:
     """Everything ``fusiondsl cost`` says about one tree diagram, as data."""
+    from fusiondsl.hoist import hoist_report, hoistable
     from fusiondsl.order import order_report
 
     plan = make_plan(expand(d), "auto", batch)
+    hoists = [{"node": d.nodes[k].name, **hoist_report(plan.paths, k)}
+              for k in range(len(d.nodes)) if hoistable(plan.paths, k)]
     return {"diagram": d.name, "batch": batch, "paths": plan.paths.num_paths,
             "weights": plan.paths.weight_numel, "strategy": plan.strategy,
-            "plans": plan_rows(plan, batch), "orders": order_report(d)}
+            "plans": plan_rows(plan, batch), "orders": order_report(d), "hoisting": hoists}
 
 
 def cost_report(prog: Program, batch: int, as_json: bool = False) -> str:
@@ -69,5 +72,10 @@ def cost_report(prog: Program, batch: int, as_json: bool = False) -> str:
             lines.append(f"  coupling order of {o['node']}: chosen {o['chosen']} "
                          f"({fmt(o['chosen_flops'])} FLOPs/sample), runner-up {o['runner_up']} "
                          f"({fmt(o['runner_up_flops'])}), {o['considered']} trees considered")
+        for h in r["hoisting"]:
+            lines.append(f"  hoisting {h['node']}: per edge {fmt(h['unhoisted_per_edge'])} FLOPs "
+                         f"({h['paths']} paths) before, {fmt(h['hoisted_per_edge'])} "
+                         f"({h['prefixes']} prefixes summed over j) after, plus "
+                         f"{fmt(h['hoisted_per_node'])} per node")
         lines.append("")
     return "\n".join(lines)

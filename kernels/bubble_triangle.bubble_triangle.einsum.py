@@ -51,6 +51,15 @@ class BubbleTriangle(torch.nn.Module):
         self.register_buffer("w3j_2_2_1", _sparse(*W3J_2_2_1).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_1_2_2", _sparse(*W3J_1_2_2).to(torch.get_default_dtype()), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('w3j_1_2_1', 'w3j_2_1_2', 'w3j_2_2_1', 'w3j_1_2_2'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, x, y):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])

@@ -46,6 +46,15 @@ class Conv(torch.nn.Module):
         self.register_buffer("g_m_2", _sparse(*G_M_2).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("g_m_3", _sparse(*G_M_3).to(torch.get_default_dtype()), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('g_m_0', 'g_m_1', 'g_m_2', 'g_m_3'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, h, y, weight=None):
         """Inputs in e3nn layout: h, y."""
         if weight is None:

@@ -44,6 +44,15 @@ class Fctp(torch.nn.Module):
         self.register_buffer("g_z_2", _sparse(*G_Z_2).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(2816).to(torch.get_default_dtype()))
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('g_z_0', 'g_z_1', 'g_z_2'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, x, y, weight=None):
         """Inputs in e3nn layout: x, y."""
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])

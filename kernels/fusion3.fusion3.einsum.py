@@ -78,6 +78,15 @@ class Fusion3(torch.nn.Module):
         self.register_buffer("w3j_1_2_2", _sparse(*W3J_1_2_2).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(720).to(torch.get_default_dtype()))
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('w3j_0_0_0', 'w3j_0_1_1', 'w3j_0_2_2', 'w3j_1_0_1', 'w3j_1_1_0', 'w3j_1_1_1', 'w3j_1_1_2', 'w3j_1_2_1', 'w3j_2_0_2', 'w3j_2_1_1', 'w3j_2_2_0', 'w3j_2_2_1', 'w3j_2_2_2', 'w3j_1_2_2'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, a, b, c, weight=None):
         """Inputs in e3nn layout: a, b, c."""
         batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1], c.shape[:-1])

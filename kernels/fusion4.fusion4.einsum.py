@@ -131,6 +131,15 @@ class Fusion4(torch.nn.Module):
         self.register_buffer("w3j_4_2_4", _sparse(*W3J_4_2_4).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(1308).to(torch.get_default_dtype()))
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('w3j_0_0_0', 'w3j_0_1_1', 'w3j_0_2_2', 'w3j_1_0_1', 'w3j_1_1_0', 'w3j_1_1_2', 'w3j_1_2_1', 'w3j_2_0_2', 'w3j_2_1_1', 'w3j_2_2_0', 'w3j_2_2_2', 'w3j_1_1_1', 'w3j_1_2_2', 'w3j_2_1_2', 'w3j_1_2_3', 'w3j_3_1_2', 'w3j_2_2_1', 'w3j_3_2_1', 'w3j_2_1_3', 'w3j_2_2_3', 'w3j_3_2_2', 'w3j_2_2_4', 'w3j_4_2_2', 'w3j_3_0_3', 'w3j_3_1_3', 'w3j_3_1_4', 'w3j_3_2_3', 'w3j_4_0_4', 'w3j_4_1_3', 'w3j_3_2_4', 'w3j_4_2_3', 'w3j_4_2_4'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, a, b, c, d, weight=None):
         """Inputs in e3nn layout: a, b, c, d."""
         batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1], c.shape[:-1], d.shape[:-1])

@@ -46,6 +46,15 @@ class Ninej(torch.nn.Module):
         self.register_buffer("w3j_1_1_0", _sparse(*W3J_1_1_0).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_2_0_2", _sparse(*W3J_2_0_2).to(torch.get_default_dtype()), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('w3j_1_1_2', 'w3j_1_1_0', 'w3j_2_0_2'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""
         t0 = torch.einsum('cfi,ghi->cfgh', self.w3j_2_0_2, self.w3j_2_0_2)

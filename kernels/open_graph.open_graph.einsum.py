@@ -40,6 +40,15 @@ class OpenGraph(torch.nn.Module):
         super().__init__()
         self.register_buffer("w3j_1_1_1", _sparse(*W3J_1_1_1).to(torch.get_default_dtype()), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('w3j_1_1_1',):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, x, y):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])

@@ -38,6 +38,15 @@ class SinglePath(torch.nn.Module):
         self.register_buffer("g_z_0", _sparse(*G_Z_0).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(8).to(torch.get_default_dtype()))
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('g_z_0',):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, x, y, weight=None):
         """Inputs in e3nn layout: x, y."""
         batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])

@@ -53,6 +53,15 @@ class Sixj(torch.nn.Module):
         self.register_buffer("tj_1_2_1", _sparse(*TJ_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
         self.register_buffer("tj_1_1_2", _sparse(*TJ_1_1_2).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('tj_2_2_2', 'g_2', 'tj_2_1_1', 'g_1', 'tj_1_2_1', 'tj_1_1_2'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self):
         """Contract the whole graph; open legs in e3nn layout [..., mul * dim]."""
         t0 = torch.einsum('ghi,bh->gib', self.tj_1_2_1, self.g_2)

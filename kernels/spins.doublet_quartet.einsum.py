@@ -40,6 +40,15 @@ class DoubletQuartet(torch.nn.Module):
         self.register_buffer("cg_1_2_1", _sparse(*CG_1_2_1).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
         self.register_buffer("cg_1_2_3", _sparse(*CG_1_2_3).to(torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64), persistent=False)
 
+    def _apply(self, fn, recurse=True):
+        """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
+        super()._apply(fn, recurse)
+        for name in ('cg_1_2_1', 'cg_1_2_3'):
+            old = getattr(self, name)
+            exact = _sparse(*globals()[name.upper()])
+            setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
+        return self
+
     def forward(self, a, b, weight=None):
         """Inputs in e3nn layout: a, b."""
         batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])

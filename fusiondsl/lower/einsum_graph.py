@@ -18,6 +18,7 @@ from fusiondsl.lower.einsum import (
     REGENERATE,
     class_name,
     emit_contraction,
+    emit_exact_apply,
     emit_sparse_helper,
     pyname,
 )
@@ -124,6 +125,7 @@ def _emit_class(em: Emitter, d: GraphDiagram, g: _GraphEinsum, contraction) -> N
                 em.line(f'self.register_buffer("{c.name}", _sparse(*{c.name.upper()}).to({dtype}), '
                         "persistent=False)")
         em.line()
+        emit_exact_apply(em, list(g.couplings))
         em.line(f"def forward(self{''.join(', ' + a for a in args)}):")
         with em.indent():
             _emit_forward(em, d, g, contraction, args)
