@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 from datetime import date
@@ -46,16 +45,27 @@ def peak_memory_mb(layer: str, impl: str, batch: int) -> float | None:
     return float(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def _memory_child(layer: str, impl: str, batch: int) -> None:
+    """Peak RSS growth of one forward+backward: reset the high-water mark (Linux
+    clear_refs), run, read VmHWM against the resident size before the pass."""
     torch.set_num_threads(2)
     built = IMPLS[impl](layer, torch.float32, batch)
     if built is None:
         sys.exit(1)
     module, xs = built
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    make_pass(module, xs, "forward+backward")()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((after - before) / 1024)
+    run = make_pass(module, xs, "forward+backward")
+    run()  # allocator warm-up; gradients of the leaves now exist
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kb("VmRSS")
+    run()
+    print((_status_kb("VmHWM") - before) / 1024)
 
 
 def table(args: argparse.Namespace) -> list[dict]:
@@ -140,6 +150,7 @@ def main() -> None:
     p.add_argument("--layers", nargs="*", default=list(SPECS))
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--memory", nargs=3, metavar=("LAYER", "IMPL", "BATCH"))
+    p.add_argument("--memory-only", action="store_true", help="only the peak-memory table")
     args = p.parse_args()
     if args.memory:
         _memory_child(args.memory[0], args.memory[1], int(args.memory[2]))
@@ -149,13 +160,15 @@ def main() -> None:
         args.repeats = min(args.repeats, 3)
     print(f"{date.today()} {platform.processor() or platform.machine()}, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads; ratios = peer / fusiondsl")
-    rows = table(args)
-    sweeps = [] if args.quick else sweep(args)
+    rows = [] if args.memory_only else table(args)
+    sweeps = [] if args.quick or args.memory_only else sweep(args)
     memory = {layer: {impl: peak_memory_mb(layer, impl, BATCH[layer]) for impl in IMPLS}
               for layer in args.layers}
     for layer, m in memory.items():
         print(f"peak memory {layer:<10} " + "  ".join(
             f"{k} {v:.0f} MB" for k, v in m.items() if v is not None))
+    if args.memory_only:
+        return
     OUT.mkdir(exist_ok=True)
     (OUT / "layers.json").write_text(json.dumps(
         {"date": str(date.today()), "rows": rows, "sweep": sweeps, "memory_mb": memory},

@@ -177,12 +177,19 @@ class Diagram:
         legs = ", ".join(f"{leg.name}: {_domain(leg.domain)}{leg.irreps}" for leg in self.legs)
         lines = [f"diagram {self.name}({legs}) -> {self.out_name}: {self.irreps_out} {{"]
         for k, node in enumerate(self.nodes):
+            if node.domain == "edge":
+                continue  # computed per edge inside a neighbour sum: printed inline there
             lines.append(f"    {self.operand_name(Operand('node', k))} = {self._fuse_text(node)}")
         lines.append("}")
         return "\n".join(lines)
 
+    def _arg_text(self, op: Operand) -> str:
+        if op.kind == "node" and self.nodes[op.index].domain == "edge":
+            return self._fuse_text(self.nodes[op.index])
+        return self.operand_name(op)
+
     def _fuse_text(self, node: Node) -> str:
-        args = ", ".join(self.operand_name(a) for a in node.args)
+        args = ", ".join(self._arg_text(a) for a in node.args)
         if not isinstance(node, FuseNode):
             return f"{node.op}({args})"
         text = f"fuse({args})" if node.ordered else f"fuse{{{args}}}"

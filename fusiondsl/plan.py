@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # Representative batch size used to choose contraction orders (orders rarely depend on it).
 PLANNING_BATCH = 1024
 BATCH, CHANNELS = "z", "uvw"
+# Channel-wise weights only scale the result: applying them after the contraction keeps the
+# coupling a GEMM with (batch, channel) as rows, as e3nn does, instead of a per-channel bmm.
+SCALED_AFTER = ("uuu", "path")
 _LABELS = [c for c in string.ascii_lowercase if c not in BATCH + CHANNELS]
 
 
@@ -98,7 +101,7 @@ def path_contraction(p: Path, external: bool) -> Contraction:
         ops.append(Operand(f"cg{step}", left + m[step + 1] + k[step],
                            (left_dim, p.irs[step + 1].dim, dims[step])))
         left, left_dim = k[step], dims[step]
-    if wsub is not None:
+    if wsub is not None and p.mode not in SCALED_AFTER:
         wshape = tuple(p.weight_shape or ())
         if external:
             wsub, wshape = BATCH + wsub, (PLANNING_BATCH, *wshape)

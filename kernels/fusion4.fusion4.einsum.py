@@ -5,7 +5,7 @@
     }
 
 327 paths, 1308 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 451M FLOPs from nonzeros, 2.34GB moved, peak intermediate 2.95MB
+Plan: per-path (cost model, batch 4096): 451M FLOPs from nonzeros, 2.18GB moved, peak intermediate 2.95MB
 Do not edit: regenerate with `python -m fusiondsl.gallery`.
 """
 
@@ -168,9 +168,9 @@ class Fusion4(torch.nn.Module):
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_0)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_0)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[0:4].view(4))
-        o_0 = 0.13483997249264842 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[0:4, None]
+        o_0 = t5 * 0.13483997249264842
         # path 1: ((0e ⊗ 0e → 0e) ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_0_0_0)
@@ -178,8 +178,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_0)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[4:8].view(4))
-        o_1 = 0.1555427542095638 * t6
+        t5 = t5 * self.weight[4:8, None]
+        o_1 = t5 * 0.1555427542095638
         # path 2: ((0e ⊗ 0e → 0e) ⊗ 0e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_0_0_0)
@@ -187,134 +187,134 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_0)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[8:12].view(4))
-        o_2 = 0.18380365552345193 * t6
+        t5 = t5 * self.weight[8:12, None]
+        o_2 = t5 * 0.18380365552345193
         # path 3: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_1)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[12:16].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[12:16, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 4: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_0_1_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_0_0)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_1)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_1)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[16:20].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[16:20, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 5: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_2, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_1)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[20:24].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[20:24, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 6: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_2_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[24:28].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[24:28, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 7: ((0e ⊗ 0e → 0e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[28:32].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[28:32, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 8: ((0e ⊗ 0e → 0e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_1_1, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,zud->gezu', t3, d_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[32:36].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[32:36, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 9: ((0e ⊗ 0e → 0e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_0_2_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_0_0)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_2)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[36:40].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[36:40, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 10: ((0e ⊗ 0e → 0e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_0_0_0, b_0)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_0)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[40:44].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[40:44, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 11: ((0e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_1)
         t3 = torch.einsum('dgcazu,zud->gcazu', t2, d_0)
         t4 = torch.einsum('gcazu,zuc->gazu', t3, c_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[44:48].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[44:48, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 12: ((0e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_1)
         t3 = torch.einsum('gcabzu,zub->gcazu', t2, b_1)
         t4 = torch.einsum('gcazu,zuc->gazu', t3, c_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[48:52].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[48:52, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 13: ((0e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_1_1_2)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_1)
         t3 = torch.einsum('cabgzu,zub->cagzu', t2, b_1)
         t4 = torch.einsum('cagzu,zuc->agzu', t3, c_0)
-        t5 = torch.einsum('agzu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[52:56].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = torch.einsum('agzu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[52:56, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 14: ((0e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_1_2_1)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_2)
         t3 = torch.einsum('cabgzu,zub->cagzu', t2, b_1)
         t4 = torch.einsum('cagzu,zuc->agzu', t3, c_0)
-        t5 = torch.einsum('agzu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[56:60].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('agzu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[56:60, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 15: ((0e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_1_1_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_1)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_1)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[60:64].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[60:64, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 16: ((0e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_1)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_1)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[64:68].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[64:68, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 17: ((0e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_0_1_1)
@@ -322,8 +322,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[68:72].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = t5 * self.weight[68:72, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 18: ((0e ⊗ 1o → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_1, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -331,8 +331,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_1_1_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[72:76].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[72:76, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 19: ((0e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_2, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -340,8 +340,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_1_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[76:80].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[76:80, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 20: ((0e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_0_1_1)
@@ -349,8 +349,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[80:84].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = t5 * self.weight[80:84, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 21: ((0e ⊗ 1o → 1o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_1, self.w3j_0_1_1)
@@ -358,17 +358,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[84:88].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[84:88, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 22: ((0e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_1_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_1)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_1)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[88:92].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[88:92, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 23: ((0e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_2, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -376,26 +376,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[92:96].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[92:96, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 24: ((0e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_2_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_1)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[96:100].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[96:100, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 25: ((0e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_2_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_1_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zud->gabzu', t2, d_1)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_1)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[100:104].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[100:104, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 26: ((0e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_1, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -403,8 +403,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,zua->fzu', t2, a_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[104:108].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[104:108, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 27: ((0e ⊗ 1o → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_2, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -412,8 +412,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[108:112].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[108:112, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 28: ((0e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_3, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -421,8 +421,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[112:116].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[112:116, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 29: ((0e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_1, self.w3j_0_1_1)
@@ -430,8 +430,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,fgzu->azug', t3, t0)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[116:120].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[116:120, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 30: ((0e ⊗ 1o → 1o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_2, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -439,8 +439,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[120:124].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[120:124, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 31: ((0e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_3, self.w3j_0_1_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -448,62 +448,62 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[124:128].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[124:128, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 32: ((0e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zud->gcazu', t2, d_0)
         t4 = torch.einsum('gcazu,zuc->gazu', t3, c_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[128:132].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[128:132, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 33: ((0e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_2_1_1)
         t2 = torch.einsum('cabdg,zub->cadgzu', t1, b_2)
         t3 = torch.einsum('cadgzu,zud->cagzu', t2, d_1)
         t4 = torch.einsum('cagzu,zuc->agzu', t3, c_0)
-        t5 = torch.einsum('agzu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[132:136].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = torch.einsum('agzu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[132:136, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 34: ((0e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zub->gcazu', t2, b_2)
         t4 = torch.einsum('gcazu,zuc->gazu', t3, c_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[136:140].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[136:140, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 35: ((0e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_2_2_2)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_2)
         t3 = torch.einsum('cabgzu,zub->cagzu', t2, b_2)
         t4 = torch.einsum('cagzu,zuc->agzu', t3, c_0)
-        t5 = torch.einsum('agzu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[140:144].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('agzu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[140:144, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 36: ((0e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_1_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zuc->dgazu', t2, c_1)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[144:148].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[144:148, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 37: ((0e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_1_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zud->gcazu', t2, d_1)
         t4 = torch.einsum('gcazu,zuc->gazu', t3, c_1)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[148:152].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[148:152, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 38: ((0e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_1, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -511,8 +511,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,zua->fzu', t2, a_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[152:156].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[152:156, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 39: ((0e ⊗ 2e → 2e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -520,8 +520,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[156:160].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[156:160, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 40: ((0e ⊗ 2e → 2e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_3, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -529,8 +529,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[160:164].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[160:164, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 41: ((0e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_1, self.w3j_0_2_2)
@@ -538,8 +538,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zuc->fazu', t2, c_1)
         t4 = torch.einsum('fazu,fgzu->azug', t3, t0)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[164:168].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[164:168, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 42: ((0e ⊗ 2e → 2e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -547,8 +547,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[168:172].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[168:172, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 43: ((0e ⊗ 2e → 2e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_3, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -556,26 +556,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[172:176].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[172:176, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 44: ((0e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_2_2_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_2)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[176:180].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[176:180, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 45: ((0e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_2)
         t4 = torch.einsum('dgazu,zud->gazu', t3, d_0)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[180:184].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[180:184, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 46: ((0e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_0_2_2)
@@ -583,8 +583,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_2)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[184:188].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = t5 * self.weight[184:188, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 47: ((0e ⊗ 2e → 2e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_1, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -592,8 +592,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_1_1_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[188:192].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[188:192, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 48: ((0e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -601,8 +601,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_1_1)
         t4 = torch.einsum('azudg,zud->azug', t3, d_1)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[192:196].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[192:196, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 49: ((0e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_0_2_2)
@@ -610,8 +610,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_2)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[196:200].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = t5 * self.weight[196:200, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 50: ((0e ⊗ 2e → 2e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_1, self.w3j_0_2_2)
@@ -619,17 +619,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_2)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[200:204].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[200:204, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 51: ((0e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_0_2_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_2)
         t4 = torch.einsum('gabzu,zub->gazu', t3, b_2)
-        t5 = torch.einsum('gazu,zua->gzu', t4, a_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[204:208].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gazu,zua->zug', t4, a_0)
+        t5 = t5 * self.weight[204:208, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 52: ((0e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_2, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -637,8 +637,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[208:212].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[208:212, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 53: ((0e ⊗ 2e → 2e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_3, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -646,8 +646,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_3_2_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[212:216].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[212:216, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 54: ((0e ⊗ 2e → 2e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_4, self.w3j_0_2_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -655,62 +655,62 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fazu,fdg->azudg', t2, self.w3j_4_2_2)
         t4 = torch.einsum('azudg,zud->azug', t3, d_2)
         t5 = torch.einsum('azug,zua->zug', t4, a_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[216:220].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[216:220, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 55: ((1o ⊗ 0e → 1o) ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_1)
         t3 = torch.einsum('dgcbzu,zud->gcbzu', t2, d_0)
         t4 = torch.einsum('gcbzu,zuc->gbzu', t3, c_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[220:224].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[220:224, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 56: ((1o ⊗ 0e → 1o) ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_1)
         t3 = torch.einsum('gcabzu,zua->gcbzu', t2, a_1)
         t4 = torch.einsum('gcbzu,zuc->gbzu', t3, c_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[224:228].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[224:228, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 57: ((1o ⊗ 0e → 1o) ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_1_1_2)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_1)
         t3 = torch.einsum('cabgzu,zua->cbgzu', t2, a_1)
         t4 = torch.einsum('cbgzu,zuc->bgzu', t3, c_0)
-        t5 = torch.einsum('bgzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[228:232].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = torch.einsum('bgzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[228:232, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 58: ((1o ⊗ 0e → 1o) ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_1_2_1)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_2)
         t3 = torch.einsum('cabgzu,zua->cbgzu', t2, a_1)
         t4 = torch.einsum('cbgzu,zuc->bgzu', t3, c_0)
-        t5 = torch.einsum('bgzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[232:236].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('bgzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[232:236, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 59: ((1o ⊗ 0e → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_1_1_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_1)
         t3 = torch.einsum('dgabzu,zua->dgbzu', t2, a_1)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[236:240].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[236:240, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 60: ((1o ⊗ 0e → 1o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_1)
         t3 = torch.einsum('dgabzu,zua->dgbzu', t2, a_1)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[240:244].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[240:244, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 61: ((1o ⊗ 0e → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_1_0_1)
@@ -718,8 +718,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_1)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[244:248].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = t5 * self.weight[244:248, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 62: ((1o ⊗ 0e → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_1, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -727,8 +727,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_1_1_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[248:252].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[248:252, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 63: ((1o ⊗ 0e → 1o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_2, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -736,8 +736,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_1_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[252:256].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[252:256, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 64: ((1o ⊗ 0e → 1o) ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_1_0_1)
@@ -745,8 +745,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_1)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[256:260].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = t5 * self.weight[256:260, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 65: ((1o ⊗ 0e → 1o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_1, self.w3j_1_0_1)
@@ -754,17 +754,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_1)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[260:264].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[260:264, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 66: ((1o ⊗ 0e → 1o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_1_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_1)
         t4 = torch.einsum('gabzu,zua->gbzu', t3, a_1)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[264:268].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[264:268, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 67: ((1o ⊗ 0e → 1o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_2, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_1)
@@ -772,26 +772,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[268:272].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[268:272, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 68: ((1o ⊗ 0e → 1o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_2_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zua->dgbzu', t2, a_1)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[272:276].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[272:276, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 69: ((1o ⊗ 0e → 1o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_2_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_0_1)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zud->gabzu', t2, d_1)
         t4 = torch.einsum('gabzu,zua->gbzu', t3, a_1)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[276:280].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[276:280, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 70: ((1o ⊗ 0e → 1o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_1, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -799,8 +799,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,zub->fzu', t2, b_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[280:284].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[280:284, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 71: ((1o ⊗ 0e → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_2, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -808,8 +808,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[284:288].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[284:288, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 72: ((1o ⊗ 0e → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_3, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -817,8 +817,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[288:292].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[288:292, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 73: ((1o ⊗ 0e → 1o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_1, self.w3j_1_0_1)
@@ -826,8 +826,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_1)
         t4 = torch.einsum('fbzu,fgzu->bzug', t3, t0)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[292:296].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[292:296, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 74: ((1o ⊗ 0e → 1o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_2, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -835,8 +835,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[296:300].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[296:300, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 75: ((1o ⊗ 0e → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_2_3, self.w3j_1_0_1)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -844,26 +844,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[300:304].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[300:304, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 76: ((1o ⊗ 1o → 0e) ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_0_0_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_1_0)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_1)
         t3 = torch.einsum('dgcazu,zua->dgczu', t2, a_1)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[304:308].view(4))
-        o_0 = o_0 + 0.13483997249264842 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[304:308, None]
+        o_0 = torch.add(o_0, t5, alpha=0.13483997249264842)
         # path 77: ((1o ⊗ 1o → 2e) ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_1_2)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_1)
         t3 = torch.einsum('dgcazu,zua->dgczu', t2, a_1)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[308:312].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[308:312, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 78: ((1o ⊗ 1o → 0e) ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_1_1_0)
@@ -871,8 +871,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_1)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[312:316].view(4))
-        o_1 = o_1 + 0.1555427542095638 * t6
+        t5 = t5 * self.weight[312:316, None]
+        o_1 = torch.add(o_1, t5, alpha=0.1555427542095638)
         # path 79: ((1o ⊗ 1o → 1e) ⊗ 0e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_1_1)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_1)
@@ -880,8 +880,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_1_1_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[316:320].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[316:320, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 80: ((1o ⊗ 1o → 2e) ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_1)
@@ -889,8 +889,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_1_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[320:324].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[320:324, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 81: ((1o ⊗ 1o → 0e) ⊗ 0e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_1_1_0)
@@ -898,8 +898,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_1)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[324:328].view(4))
-        o_2 = o_2 + 0.18380365552345193 * t6
+        t5 = t5 * self.weight[324:328, None]
+        o_2 = torch.add(o_2, t5, alpha=0.18380365552345193)
         # path 82: ((1o ⊗ 1o → 1e) ⊗ 0e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_1_1)
@@ -907,17 +907,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_1)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[328:332].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[328:332, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 83: ((1o ⊗ 1o → 2e) ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_1_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zub->gcazu', t2, b_1)
         t4 = torch.einsum('gcazu,zua->gczu', t3, a_1)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[332:336].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[332:336, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 84: ((1o ⊗ 1o → 2e) ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_1)
@@ -925,17 +925,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[336:340].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[336:340, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 85: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_1)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[340:344].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[340:344, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 86: ((1o ⊗ 1o → 1e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -943,8 +943,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[344:348].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[344:348, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 87: ((1o ⊗ 1o → 2e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
@@ -952,35 +952,35 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[348:352].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[348:352, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 88: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_1)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[352:356].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[352:356, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 89: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_2, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_1)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[356:360].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[356:360, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 90: ((1o ⊗ 1o → 1e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_1_1)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_1)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_1_1)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_1)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[360:364].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[360:364, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 91: ((1o ⊗ 1o → 1e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -988,8 +988,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[364:368].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[364:368, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 92: ((1o ⊗ 1o → 1e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -997,17 +997,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[368:372].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[368:372, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 93: ((1o ⊗ 1o → 2e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_1_1)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_1)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_1_2)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_1)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[372:376].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[372:376, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 94: ((1o ⊗ 1o → 2e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1015,8 +1015,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[376:380].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[376:380, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 95: ((1o ⊗ 1o → 2e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1024,8 +1024,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[380:384].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[380:384, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 96: ((1o ⊗ 1o → 2e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1033,17 +1033,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[384:388].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[384:388, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 97: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_2_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[388:392].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[388:392, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 98: ((1o ⊗ 1o → 1e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -1051,8 +1051,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_1_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[392:396].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[392:396, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 99: ((1o ⊗ 1o → 1e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1060,8 +1060,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[396:400].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[396:400, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 100: ((1o ⊗ 1o → 2e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
@@ -1069,8 +1069,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[400:404].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[400:404, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 101: ((1o ⊗ 1o → 2e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1078,8 +1078,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[404:408].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[404:408, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 102: ((1o ⊗ 1o → 2e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1087,35 +1087,35 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[408:412].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[408:412, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 103: ((1o ⊗ 1o → 0e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[412:416].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[412:416, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 104: ((1o ⊗ 1o → 1e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[416:420].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[416:420, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 105: ((1o ⊗ 1o → 2e) ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_2_2_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_1_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_1)
         t4 = torch.einsum('dgazu,zua->dgzu', t3, a_1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[420:424].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[420:424, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 106: ((1o ⊗ 1o → 2e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_2_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
@@ -1123,17 +1123,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[424:428].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[424:428, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 107: ((1o ⊗ 1o → 0e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_1_1, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,zud->gezu', t3, d_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[428:432].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[428:432, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 108: ((1o ⊗ 1o → 1e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -1141,8 +1141,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[432:436].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[432:436, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 109: ((1o ⊗ 1o → 1e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -1150,8 +1150,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[436:440].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[436:440, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 110: ((1o ⊗ 1o → 2e) ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_1_1_2)
@@ -1159,8 +1159,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[440:444].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = t5 * self.weight[440:444, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 111: ((1o ⊗ 1o → 2e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1168,8 +1168,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[444:448].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[444:448, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 112: ((1o ⊗ 1o → 2e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1177,26 +1177,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[448:452].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[448:452, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 113: ((1o ⊗ 1o → 0e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[452:456].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[452:456, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 114: ((1o ⊗ 1o → 0e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_0, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[456:460].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[456:460, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 115: ((1o ⊗ 1o → 1e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
@@ -1204,17 +1204,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('aezu,zua->ezu', t2, a_1)
         t4 = torch.einsum('ezu,efzu->zuf', t3, t1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[460:464].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[460:464, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 116: ((1o ⊗ 1o → 1e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_2_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_2)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_1_1)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_1)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[464:468].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[464:468, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 117: ((1o ⊗ 1o → 1e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -1222,8 +1222,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[468:472].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[468:472, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 118: ((1o ⊗ 1o → 1e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_1, b_1)
@@ -1231,8 +1231,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[472:476].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[472:476, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 119: ((1o ⊗ 1o → 2e) ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_1_1_2)
@@ -1240,8 +1240,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[476:480].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = t5 * self.weight[476:480, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 120: ((1o ⊗ 1o → 2e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
@@ -1249,17 +1249,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[480:484].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[480:484, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 121: ((1o ⊗ 1o → 2e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_2)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_1_2)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_1)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[484:488].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[484:488, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 122: ((1o ⊗ 1o → 2e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1267,8 +1267,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[488:492].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[488:492, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 123: ((1o ⊗ 1o → 2e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1276,8 +1276,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[492:496].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[492:496, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 124: ((1o ⊗ 1o → 2e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_1_2, b_1)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1285,26 +1285,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[496:500].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[496:500, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 125: ((1o ⊗ 2e → 1o) ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_2_1)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zua->dgczu', t2, a_1)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[500:504].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[500:504, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 126: ((1o ⊗ 2e → 1o) ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_2_1)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zud->gcazu', t2, d_1)
         t4 = torch.einsum('gcazu,zua->gczu', t3, a_1)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[504:508].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[504:508, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 127: ((1o ⊗ 2e → 1o) ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_2_1)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -1312,8 +1312,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,zuc->fzu', t2, c_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[508:512].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[508:512, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 128: ((1o ⊗ 2e → 2o) ⊗ 0e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_1_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -1321,8 +1321,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[512:516].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[512:516, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 129: ((1o ⊗ 2e → 3o) ⊗ 0e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_3_0_3, self.w3j_1_2_3)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -1330,8 +1330,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[516:520].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[516:520, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 130: ((1o ⊗ 2e → 1o) ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_1_2_1)
@@ -1339,8 +1339,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_1)
         t4 = torch.einsum('cfzu,fgzu->czug', t3, t0)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[520:524].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[520:524, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 131: ((1o ⊗ 2e → 2o) ⊗ 0e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_1_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -1348,8 +1348,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[524:528].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[524:528, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 132: ((1o ⊗ 2e → 3o) ⊗ 0e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_3_0_3, self.w3j_1_2_3)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -1357,17 +1357,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[528:532].view(4))
-        o_1 = o_1 + 1.0887992794669465 * t6
+        t5 = t5 * self.weight[528:532, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0887992794669465)
         # path 133: ((1o ⊗ 2e → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_1_1_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_1_2_1)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zuc->dgazu', t2, c_1)
         t4 = torch.einsum('dgazu,zua->dgzu', t3, a_1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[532:536].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[532:536, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 134: ((1o ⊗ 2e → 1o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1375,8 +1375,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[536:540].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[536:540, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 135: ((1o ⊗ 2e → 2o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_1_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
@@ -1384,8 +1384,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[540:544].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[540:544, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 136: ((1o ⊗ 2e → 3o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_3_1_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
@@ -1393,8 +1393,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[544:548].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[544:548, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 137: ((1o ⊗ 2e → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_1_2_1)
@@ -1402,8 +1402,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zuc->fazu', t2, c_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[548:552].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = t5 * self.weight[548:552, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 138: ((1o ⊗ 2e → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1411,8 +1411,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[552:556].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[552:556, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 139: ((1o ⊗ 2e → 1o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1420,8 +1420,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[556:560].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[556:560, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 140: ((1o ⊗ 2e → 2o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1429,8 +1429,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[560:564].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[560:564, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 141: ((1o ⊗ 2e → 2o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1438,8 +1438,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[564:568].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[564:568, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 142: ((1o ⊗ 2e → 3o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1447,8 +1447,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[568:572].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[568:572, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 143: ((1o ⊗ 2e → 1o) ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_1_2_1)
@@ -1456,8 +1456,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zuc->fazu', t2, c_1)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[572:576].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = t5 * self.weight[572:576, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 144: ((1o ⊗ 2e → 1o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1465,17 +1465,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_1_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[576:580].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[576:580, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 145: ((1o ⊗ 2e → 1o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_1_2)
         t2 = torch.einsum('dgec,zud->geczu', t1, d_2)
         t3 = torch.einsum('geczu,zuc->gezu', t2, c_1)
         t4 = torch.einsum('gezu,aezu->gzua', t3, t0)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[580:584].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[580:584, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 146: ((1o ⊗ 2e → 1o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1483,8 +1483,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[584:588].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[584:588, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 147: ((1o ⊗ 2e → 2o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
@@ -1492,17 +1492,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[588:592].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[588:592, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 148: ((1o ⊗ 2e → 2o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_1_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_2_2)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[592:596].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[592:596, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 149: ((1o ⊗ 2e → 2o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1510,8 +1510,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[596:600].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[596:600, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 150: ((1o ⊗ 2e → 2o) ⊗ 1o → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1519,17 +1519,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[600:604].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[600:604, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 151: ((1o ⊗ 2e → 3o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_3_1_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_2_3)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[604:608].view(4))
-        o_0 = o_0 + 0.7977240352174656 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[604:608, None]
+        o_0 = torch.add(o_0, t5, alpha=0.7977240352174656)
         # path 152: ((1o ⊗ 2e → 3o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1537,8 +1537,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[608:612].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[608:612, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 153: ((1o ⊗ 2e → 3o) ⊗ 1o → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1546,8 +1546,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[612:616].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[612:616, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 154: ((1o ⊗ 2e → 3o) ⊗ 1o → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1555,17 +1555,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[616:620].view(4))
-        o_2 = o_2 + 1.458896287738912 * t6
+        t5 = t5 * self.weight[616:620, None]
+        o_2 = torch.add(o_2, t5, alpha=1.458896287738912)
         # path 155: ((1o ⊗ 2e → 1o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_2_1)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[620:624].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[620:624, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 156: ((1o ⊗ 2e → 2o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_2_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
@@ -1573,8 +1573,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[624:628].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[624:628, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 157: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_3_2_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
@@ -1582,17 +1582,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[628:632].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[628:632, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 158: ((1o ⊗ 2e → 1o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
         t1 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_2_1)
         t2 = torch.einsum('dgec,zuc->dgezu', t1, c_2)
         t3 = torch.einsum('dgezu,zud->gezu', t2, d_1)
         t4 = torch.einsum('gezu,aezu->gzua', t3, t0)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[632:636].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[632:636, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 159: ((1o ⊗ 2e → 1o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1600,8 +1600,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[636:640].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[636:640, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 160: ((1o ⊗ 2e → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1609,8 +1609,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[640:644].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[640:644, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 161: ((1o ⊗ 2e → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1618,17 +1618,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[644:648].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[644:648, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 162: ((1o ⊗ 2e → 2o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_2_1)
         t1 = torch.einsum('dgec,zuc->dgezu', t0, c_2)
         t2 = torch.einsum('dgezu,zud->gezu', t1, d_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_2_2)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[648:652].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[648:652, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 163: ((1o ⊗ 2e → 2o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1636,8 +1636,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[652:656].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[652:656, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 164: ((1o ⊗ 2e → 2o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1645,8 +1645,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[656:660].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[656:660, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 165: ((1o ⊗ 2e → 2o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1654,17 +1654,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[660:664].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[660:664, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 166: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_3_2_1)
         t1 = torch.einsum('dgec,zuc->dgezu', t0, c_2)
         t2 = torch.einsum('dgezu,zud->gezu', t1, d_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_1_2_3)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[664:668].view(4))
-        o_0 = o_0 + 0.6179143806533247 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_1)
+        t5 = t5 * self.weight[664:668, None]
+        o_0 = torch.add(o_0, t5, alpha=0.6179143806533247)
         # path 167: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1672,8 +1672,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[668:672].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[668:672, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 168: ((1o ⊗ 2e → 3o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1681,8 +1681,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[672:676].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[672:676, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 169: ((1o ⊗ 2e → 3o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1690,8 +1690,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[676:680].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[676:680, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 170: ((1o ⊗ 2e → 1o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
@@ -1699,8 +1699,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('aezu,zua->ezu', t2, a_1)
         t4 = torch.einsum('ezu,efzu->zuf', t3, t1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[680:684].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[680:684, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 171: ((1o ⊗ 2e → 1o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1708,8 +1708,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[684:688].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[684:688, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 172: ((1o ⊗ 2e → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_1, b_2)
@@ -1717,8 +1717,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[688:692].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[688:692, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 173: ((1o ⊗ 2e → 2o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
@@ -1726,8 +1726,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[692:696].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[692:696, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 174: ((1o ⊗ 2e → 2o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1735,8 +1735,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[696:700].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[696:700, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 175: ((1o ⊗ 2e → 2o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1744,8 +1744,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[700:704].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[700:704, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 176: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
@@ -1753,8 +1753,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_3_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[704:708].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[704:708, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 177: ((1o ⊗ 2e → 3o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1762,8 +1762,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[708:712].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[708:712, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 178: ((1o ⊗ 2e → 3o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_1_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_1)
@@ -1771,62 +1771,62 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[712:716].view(4))
-        o_1 = o_1 + 1.0887992794669465 * t6
+        t5 = t5 * self.weight[712:716, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0887992794669465)
         # path 179: ((2e ⊗ 0e → 2e) ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zud->gcbzu', t2, d_0)
         t4 = torch.einsum('gcbzu,zuc->gbzu', t3, c_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[716:720].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[716:720, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 180: ((2e ⊗ 0e → 2e) ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_2_1_1)
         t2 = torch.einsum('cabdg,zua->cbdgzu', t1, a_2)
         t3 = torch.einsum('cbdgzu,zud->cbgzu', t2, d_1)
         t4 = torch.einsum('cbgzu,zuc->bgzu', t3, c_0)
-        t5 = torch.einsum('bgzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[720:724].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = torch.einsum('bgzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[720:724, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 181: ((2e ⊗ 0e → 2e) ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zua->gcbzu', t2, a_2)
         t4 = torch.einsum('gcbzu,zuc->gbzu', t3, c_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[724:728].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[724:728, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 182: ((2e ⊗ 0e → 2e) ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,fdg->cabdg', t0, self.w3j_2_2_2)
         t2 = torch.einsum('cabdg,zud->cabgzu', t1, d_2)
         t3 = torch.einsum('cabgzu,zua->cbgzu', t2, a_2)
         t4 = torch.einsum('cbgzu,zuc->bgzu', t3, c_0)
-        t5 = torch.einsum('bgzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[728:732].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('bgzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[728:732, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 183: ((2e ⊗ 0e → 2e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_1_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zuc->dgbzu', t2, c_1)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[732:736].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[732:736, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 184: ((2e ⊗ 0e → 2e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_1_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zud->gcbzu', t2, d_1)
         t4 = torch.einsum('gcbzu,zuc->gbzu', t3, c_1)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[736:740].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[736:740, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 185: ((2e ⊗ 0e → 2e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_1, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -1834,8 +1834,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,zub->fzu', t2, b_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[740:744].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[740:744, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 186: ((2e ⊗ 0e → 2e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -1843,8 +1843,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[744:748].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[744:748, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 187: ((2e ⊗ 0e → 2e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_3, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -1852,8 +1852,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[748:752].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[748:752, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 188: ((2e ⊗ 0e → 2e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_1, self.w3j_2_0_2)
@@ -1861,8 +1861,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfbzu,zuc->fbzu', t2, c_1)
         t4 = torch.einsum('fbzu,fgzu->bzug', t3, t0)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[752:756].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[752:756, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 189: ((2e ⊗ 0e → 2e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -1870,8 +1870,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[756:760].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[756:760, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 190: ((2e ⊗ 0e → 2e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_1_3, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -1879,26 +1879,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[760:764].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[760:764, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 191: ((2e ⊗ 0e → 2e) ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_2_2_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zua->dgbzu', t2, a_2)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[764:768].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[764:768, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 192: ((2e ⊗ 0e → 2e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zua->dgbzu', t2, a_2)
         t4 = torch.einsum('dgbzu,zud->gbzu', t3, d_0)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[768:772].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[768:772, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 193: ((2e ⊗ 0e → 2e) ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_2_0_2)
@@ -1906,8 +1906,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_2)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[772:776].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = t5 * self.weight[772:776, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 194: ((2e ⊗ 0e → 2e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_1, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -1915,8 +1915,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_1_1_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[776:780].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[776:780, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 195: ((2e ⊗ 0e → 2e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -1924,8 +1924,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_1_1)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_1)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[780:784].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[780:784, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 196: ((2e ⊗ 0e → 2e) ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_2_0_2)
@@ -1933,8 +1933,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_2)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[784:788].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = t5 * self.weight[784:788, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 197: ((2e ⊗ 0e → 2e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_1, self.w3j_2_0_2)
@@ -1942,17 +1942,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zua->fbzu', t2, a_2)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[788:792].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[788:792, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 198: ((2e ⊗ 0e → 2e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_0_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zuc->gabzu', t2, c_2)
         t4 = torch.einsum('gabzu,zua->gbzu', t3, a_2)
-        t5 = torch.einsum('gbzu,zub->gzu', t4, b_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[792:796].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gbzu,zub->zug', t4, b_0)
+        t5 = t5 * self.weight[792:796, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 199: ((2e ⊗ 0e → 2e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_2, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -1960,8 +1960,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[796:800].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[796:800, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 200: ((2e ⊗ 0e → 2e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_3, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -1969,8 +1969,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_3_2_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[800:804].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[800:804, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 201: ((2e ⊗ 0e → 2e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_4, self.w3j_2_0_2)
         t1 = torch.einsum('cfab,zuc->fabzu', t0, c_2)
@@ -1978,26 +1978,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fbzu,fdg->bzudg', t2, self.w3j_4_2_2)
         t4 = torch.einsum('bzudg,zud->bzug', t3, d_2)
         t5 = torch.einsum('bzug,zub->zug', t4, b_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[804:808].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[804:808, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 202: ((2e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_1_1)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zub->dgczu', t2, b_1)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[808:812].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[808:812, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 203: ((2e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_0_1)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_1_1)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zud->gcbzu', t2, d_1)
         t4 = torch.einsum('gcbzu,zub->gczu', t3, b_1)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[812:816].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[812:816, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 204: ((2e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_2_1_1)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -2005,8 +2005,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,zuc->fzu', t2, c_0)
         t4 = torch.einsum('fzu,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[816:820].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[816:820, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 205: ((2e ⊗ 1o → 2o) ⊗ 0e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_2_1_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -2014,8 +2014,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_1_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[820:824].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[820:824, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 206: ((2e ⊗ 1o → 3o) ⊗ 0e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_3_0_3, self.w3j_2_1_3)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -2023,8 +2023,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_3_1_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_1)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[824:828].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[824:828, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 207: ((2e ⊗ 1o → 1o) ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_2_1_1)
@@ -2032,8 +2032,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfbzu,zub->cfzu', t2, b_1)
         t4 = torch.einsum('cfzu,fgzu->czug', t3, t0)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[828:832].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[828:832, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 208: ((2e ⊗ 1o → 2o) ⊗ 0e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_2_1_2)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -2041,8 +2041,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_2_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[832:836].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[832:836, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 209: ((2e ⊗ 1o → 3o) ⊗ 0e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_3_0_3, self.w3j_2_1_3)
         t1 = torch.einsum('cfab,zua->cfbzu', t0, a_2)
@@ -2050,17 +2050,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_3_2_1)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[836:840].view(4))
-        o_1 = o_1 + 1.0887992794669465 * t6
+        t5 = t5 * self.weight[836:840, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0887992794669465)
         # path 210: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_1_1_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_1_1)
         t2 = torch.einsum('dgcab,zua->dgcbzu', t1, a_2)
         t3 = torch.einsum('dgcbzu,zuc->dgbzu', t2, c_1)
         t4 = torch.einsum('dgbzu,zub->dgzu', t3, b_1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[840:844].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[840:844, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 211: ((2e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_1_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2068,8 +2068,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[844:848].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[844:848, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 212: ((2e ⊗ 1o → 2o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_1_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
@@ -2077,8 +2077,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[848:852].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[848:852, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 213: ((2e ⊗ 1o → 3o) ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_3_1_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
@@ -2086,8 +2086,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[852:856].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[852:856, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 214: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_2_1_1)
@@ -2095,8 +2095,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfbzu,zuc->fbzu', t2, c_1)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[856:860].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = t5 * self.weight[856:860, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 215: ((2e ⊗ 1o → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2104,8 +2104,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[860:864].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[860:864, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 216: ((2e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2113,8 +2113,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[864:868].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[864:868, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 217: ((2e ⊗ 1o → 2o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2122,8 +2122,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[868:872].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[868:872, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 218: ((2e ⊗ 1o → 2o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2131,8 +2131,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[872:876].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[872:876, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 219: ((2e ⊗ 1o → 3o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2140,8 +2140,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[876:880].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[876:880, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 220: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_1_0, self.w3j_2_1_1)
@@ -2149,8 +2149,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfbzu,zuc->fbzu', t2, c_1)
         t4 = torch.einsum('fbzu,zub->fzu', t3, b_1)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[880:884].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = t5 * self.weight[880:884, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 221: ((2e ⊗ 1o → 1o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2158,17 +2158,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_1_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[884:888].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[884:888, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 222: ((2e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_1_2)
         t2 = torch.einsum('dgec,zud->geczu', t1, d_2)
         t3 = torch.einsum('geczu,zuc->gezu', t2, c_1)
         t4 = torch.einsum('gezu,bezu->gzub', t3, t0)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[888:892].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[888:892, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 223: ((2e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2176,8 +2176,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[892:896].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[892:896, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 224: ((2e ⊗ 1o → 2o) ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
@@ -2185,17 +2185,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[896:900].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[896:900, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 225: ((2e ⊗ 1o → 2o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_1_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_1_2)
         t4 = torch.einsum('gzuab,zua->gzub', t3, a_2)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[900:904].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[900:904, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 226: ((2e ⊗ 1o → 2o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2203,8 +2203,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[904:908].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[904:908, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 227: ((2e ⊗ 1o → 2o) ⊗ 1o → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2212,17 +2212,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[908:912].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[908:912, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 228: ((2e ⊗ 1o → 3o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_3_1_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_1_3)
         t4 = torch.einsum('gzuab,zua->gzub', t3, a_2)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[912:916].view(4))
-        o_0 = o_0 + 0.7977240352174656 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[912:916, None]
+        o_0 = torch.add(o_0, t5, alpha=0.7977240352174656)
         # path 229: ((2e ⊗ 1o → 3o) ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2230,8 +2230,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[916:920].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[916:920, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 230: ((2e ⊗ 1o → 3o) ⊗ 1o → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2239,8 +2239,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[920:924].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[920:924, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 231: ((2e ⊗ 1o → 3o) ⊗ 1o → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2248,17 +2248,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[924:928].view(4))
-        o_2 = o_2 + 1.458896287738912 * t6
+        t5 = t5 * self.weight[924:928, None]
+        o_2 = torch.add(o_2, t5, alpha=1.458896287738912)
         # path 232: ((2e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_2_1)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[928:932].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[928:932, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 233: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_2_1)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
@@ -2266,8 +2266,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[932:936].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[932:936, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 234: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_3_2_1)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
@@ -2275,17 +2275,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[936:940].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[936:940, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 235: ((2e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
         t1 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_2_1)
         t2 = torch.einsum('dgec,zuc->dgezu', t1, c_2)
         t3 = torch.einsum('dgezu,zud->gezu', t2, d_1)
         t4 = torch.einsum('gezu,bezu->gzub', t3, t0)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[940:944].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[940:944, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 236: ((2e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2293,8 +2293,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[944:948].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[944:948, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 237: ((2e ⊗ 1o → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2302,8 +2302,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[948:952].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[948:952, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 238: ((2e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2311,17 +2311,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[952:956].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[952:956, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 239: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_2_1)
         t1 = torch.einsum('dgec,zuc->dgezu', t0, c_2)
         t2 = torch.einsum('dgezu,zud->gezu', t1, d_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_1_2)
         t4 = torch.einsum('gzuab,zua->gzub', t3, a_2)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[956:960].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[956:960, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 240: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2329,8 +2329,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[960:964].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[960:964, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 241: ((2e ⊗ 1o → 2o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2338,8 +2338,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[964:968].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[964:968, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 242: ((2e ⊗ 1o → 2o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2347,17 +2347,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[968:972].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[968:972, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 243: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_3_2_1)
         t1 = torch.einsum('dgec,zuc->dgezu', t0, c_2)
         t2 = torch.einsum('dgezu,zud->gezu', t1, d_1)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_1_3)
         t4 = torch.einsum('gzuab,zua->gzub', t3, a_2)
-        t5 = torch.einsum('gzub,zub->gzu', t4, b_1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[972:976].view(4))
-        o_0 = o_0 + 0.6179143806533247 * t6
+        t5 = torch.einsum('gzub,zub->zug', t4, b_1)
+        t5 = t5 * self.weight[972:976, None]
+        o_0 = torch.add(o_0, t5, alpha=0.6179143806533247)
         # path 244: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2365,8 +2365,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[976:980].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[976:980, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 245: ((2e ⊗ 1o → 3o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2374,8 +2374,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[980:984].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[980:984, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 246: ((2e ⊗ 1o → 3o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2383,8 +2383,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[984:988].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[984:988, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 247: ((2e ⊗ 1o → 1o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
@@ -2392,8 +2392,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('bezu,zub->ezu', t2, b_1)
         t4 = torch.einsum('ezu,efzu->zuf', t3, t1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[988:992].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[988:992, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 248: ((2e ⊗ 1o → 1o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2401,8 +2401,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[992:996].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[992:996, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 249: ((2e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_1, a_2)
@@ -2410,8 +2410,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[996:1000].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[996:1000, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 250: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
@@ -2419,8 +2419,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1000:1004].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1000:1004, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 251: ((2e ⊗ 1o → 2o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2428,8 +2428,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1004:1008].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[1004:1008, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 252: ((2e ⊗ 1o → 2o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_2, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2437,8 +2437,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1008:1012].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[1008:1012, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 253: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
@@ -2446,8 +2446,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_3_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1012:1016].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[1012:1016, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 254: ((2e ⊗ 1o → 3o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2455,8 +2455,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1016:1020].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[1016:1020, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 255: ((2e ⊗ 1o → 3o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zua->bezu', self.w3j_2_1_3, a_2)
         t1 = torch.einsum('bezu,zub->ezu', t0, b_1)
@@ -2464,26 +2464,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1020:1024].view(4))
-        o_1 = o_1 + 1.0887992794669465 * t6
+        t5 = t5 * self.weight[1020:1024, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0887992794669465)
         # path 256: ((2e ⊗ 2e → 0e) ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_0_0_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_2_0)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zua->dgczu', t2, a_2)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1024:1028].view(4))
-        o_0 = o_0 + 0.13483997249264842 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[1024:1028, None]
+        o_0 = torch.add(o_0, t5, alpha=0.13483997249264842)
         # path 257: ((2e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_2_2)
         t2 = torch.einsum('dgcab,zub->dgcazu', t1, b_2)
         t3 = torch.einsum('dgcazu,zua->dgczu', t2, a_2)
         t4 = torch.einsum('dgczu,zud->gczu', t3, d_0)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1028:1032].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[1028:1032, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 258: ((2e ⊗ 2e → 0e) ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_2_2_0)
@@ -2491,8 +2491,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_2)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1032:1036].view(4))
-        o_1 = o_1 + 0.1555427542095638 * t6
+        t5 = t5 * self.weight[1032:1036, None]
+        o_1 = torch.add(o_1, t5, alpha=0.1555427542095638)
         # path 259: ((2e ⊗ 2e → 1e) ⊗ 0e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_1, self.w3j_1_0_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2500,8 +2500,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zud->zugc', t3, d_1)
         t5 = torch.einsum('zugc,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1036:1040].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[1036:1040, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 260: ((2e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_1_1, self.w3j_2_0_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2509,8 +2509,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zud->zugc', t3, d_1)
         t5 = torch.einsum('zugc,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1040:1044].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[1040:1044, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 261: ((2e ⊗ 2e → 0e) ⊗ 0e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_0_0_0, self.w3j_2_2_0)
@@ -2518,8 +2518,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_2)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1044:1048].view(4))
-        o_2 = o_2 + 0.18380365552345193 * t6
+        t5 = t5 * self.weight[1044:1048, None]
+        o_2 = torch.add(o_2, t5, alpha=0.18380365552345193)
         # path 262: ((2e ⊗ 2e → 1e) ⊗ 0e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_1_0_1, self.w3j_2_2_1)
@@ -2527,17 +2527,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfazu,zua->cfzu', t2, a_2)
         t4 = torch.einsum('cfzu,zuc->fzu', t3, c_0)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1048:1052].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[1048:1052, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 263: ((2e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_0_2)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_2_2)
         t2 = torch.einsum('dgcab,zud->gcabzu', t1, d_2)
         t3 = torch.einsum('gcabzu,zub->gcazu', t2, b_2)
         t4 = torch.einsum('gcazu,zua->gczu', t3, a_2)
-        t5 = torch.einsum('gczu,zuc->gzu', t4, c_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1052:1056].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gczu,zuc->zug', t4, c_0)
+        t5 = t5 * self.weight[1052:1056, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 264: ((2e ⊗ 2e → 2e) ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_2_0_2, self.w3j_2_2_2)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -2545,8 +2545,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_2_2_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1056:1060].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[1056:1060, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 265: ((2e ⊗ 2e → 3e) ⊗ 0e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_3_0_3, self.w3j_2_2_3)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -2554,8 +2554,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_3_2_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1060:1064].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[1060:1064, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 266: ((2e ⊗ 2e → 4e) ⊗ 0e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,abe->cfab', self.w3j_4_0_4, self.w3j_2_2_4)
         t1 = torch.einsum('cfab,zub->cfazu', t0, b_2)
@@ -2563,17 +2563,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('cfzu,fdg->czudg', t2, self.w3j_4_2_2)
         t4 = torch.einsum('czudg,zud->czug', t3, d_2)
         t5 = torch.einsum('czug,zuc->zug', t4, c_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1064:1068].view(4))
-        o_2 = o_2 + 1.6542328997110674 * t6
+        t5 = t5 * self.weight[1064:1068, None]
+        o_2 = torch.add(o_2, t5, alpha=1.6542328997110674)
         # path 267: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_1)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1068:1072].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[1068:1072, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 268: ((2e ⊗ 2e → 1e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_1_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2581,8 +2581,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1072:1076].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[1072:1076, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 269: ((2e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_0_1, self.w3j_2_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2590,26 +2590,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1076:1080].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1076:1080, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 270: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_1)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1080:1084].view(4))
-        o_0 = o_0 + 0.23354968324845687 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1080:1084, None]
+        o_0 = torch.add(o_0, t5, alpha=0.23354968324845687)
         # path 271: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_2, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_1)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1084:1088].view(4))
-        o_2 = o_2 + 0.31835726998350666 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1084:1088, None]
+        o_2 = torch.add(o_2, t5, alpha=0.31835726998350666)
         # path 272: ((2e ⊗ 2e → 1e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_1_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2617,8 +2617,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zud->zugc', t3, d_1)
         t5 = torch.einsum('zugc,zuc->zug', t4, c_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1088:1092].view(4))
-        o_0 = o_0 + 0.40451991747794525 * t6
+        t5 = t5 * self.weight[1088:1092, None]
+        o_0 = torch.add(o_0, t5, alpha=0.40451991747794525)
         # path 273: ((2e ⊗ 2e → 1e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2626,8 +2626,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1092:1096].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[1092:1096, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 274: ((2e ⊗ 2e → 1e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2635,8 +2635,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1096:1100].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[1096:1100, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 275: ((2e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_1_1_0, self.w3j_2_1_1)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2644,8 +2644,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zud->zugc', t3, d_1)
         t5 = torch.einsum('zugc,zuc->zug', t4, c_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1100:1104].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = t5 * self.weight[1100:1104, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 276: ((2e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2653,8 +2653,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1104:1108].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[1104:1108, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 277: ((2e ⊗ 2e → 2e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2662,8 +2662,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1108:1112].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[1108:1112, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 278: ((2e ⊗ 2e → 2e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2671,8 +2671,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1112:1116].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[1112:1116, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 279: ((2e ⊗ 2e → 3e) ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2680,8 +2680,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1116:1120].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[1116:1120, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 280: ((2e ⊗ 2e → 3e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2689,8 +2689,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1120:1124].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[1120:1124, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 281: ((2e ⊗ 2e → 4e) ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2698,17 +2698,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_1_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1124:1128].view(4))
-        o_2 = o_2 + 1.458896287738912 * t6
+        t5 = t5 * self.weight[1124:1128, None]
+        o_2 = torch.add(o_2, t5, alpha=1.458896287738912)
         # path 282: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_1_2_1, self.w3j_0_1_1)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1128:1132].view(4))
-        o_1 = o_1 + 0.26940795304016235 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1128:1132, None]
+        o_1 = torch.add(o_1, t5, alpha=0.26940795304016235)
         # path 283: ((2e ⊗ 2e → 1e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2716,8 +2716,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_1_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1132:1136].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[1132:1136, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 284: ((2e ⊗ 2e → 1e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2725,8 +2725,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1136:1140].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1136:1140, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 285: ((2e ⊗ 2e → 2e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_1, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2734,8 +2734,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_1_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1140:1144].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1140:1144, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 286: ((2e ⊗ 2e → 2e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2743,8 +2743,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1144:1148].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[1144:1148, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 287: ((2e ⊗ 2e → 2e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2752,8 +2752,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1148:1152].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[1148:1152, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 288: ((2e ⊗ 2e → 3e) ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2761,8 +2761,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1152:1156].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[1152:1156, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 289: ((2e ⊗ 2e → 3e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2770,8 +2770,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1156:1160].view(4))
-        o_1 = o_1 + 1.0887992794669465 * t6
+        t5 = t5 * self.weight[1156:1160, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0887992794669465)
         # path 290: ((2e ⊗ 2e → 4e) ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2779,35 +2779,35 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_1)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1160:1164].view(4))
-        o_1 = o_1 + 1.2345823376296523 * t6
+        t5 = t5 * self.weight[1160:1164, None]
+        o_1 = torch.add(o_1, t5, alpha=1.2345823376296523)
         # path 291: ((2e ⊗ 2e → 0e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1164:1168].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[1164:1168, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 292: ((2e ⊗ 2e → 1e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_1_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,ezu->dgzu', t3, t1)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1168:1172].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[1168:1172, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 293: ((2e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_0_0_0, self.w3j_2_2_0)
         t1 = torch.einsum('dgec,abe->dgcab', t0, self.w3j_2_2_2)
         t2 = torch.einsum('dgcab,zuc->dgabzu', t1, c_2)
         t3 = torch.einsum('dgabzu,zub->dgazu', t2, b_2)
         t4 = torch.einsum('dgazu,zua->dgzu', t3, a_2)
-        t5 = torch.einsum('dgzu,zud->gzu', t4, d_0)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1172:1176].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('dgzu,zud->zug', t4, d_0)
+        t5 = t5 * self.weight[1172:1176, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 294: ((2e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_2_2_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2815,8 +2815,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1176:1180].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[1176:1180, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 295: ((2e ⊗ 2e → 3e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_3_2_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
@@ -2824,8 +2824,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1180:1184].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[1180:1184, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 296: ((2e ⊗ 2e → 4e) ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_0_2, self.w3j_4_2_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
@@ -2833,17 +2833,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,dgec->zudgc', t2, t0)
         t4 = torch.einsum('zudgc,zuc->zudg', t3, c_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1184:1188].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[1184:1188, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 297: ((2e ⊗ 2e → 0e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_1_1, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zuc->dgezu', t2, c_2)
         t4 = torch.einsum('dgezu,zud->gezu', t3, d_1)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1188:1192].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1188:1192, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 298: ((2e ⊗ 2e → 1e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2851,8 +2851,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1192:1196].view(4))
-        o_1 = o_1 + 0.4666282626286914 * t6
+        t5 = t5 * self.weight[1192:1196, None]
+        o_1 = torch.add(o_1, t5, alpha=0.4666282626286914)
         # path 299: ((2e ⊗ 2e → 1e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2860,8 +2860,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1196:1200].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1196:1200, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 300: ((2e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_1_1, d_1)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_2_2_2)
@@ -2869,8 +2869,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_2)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_2)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1200:1204].view(4))
-        o_1 = o_1 + 0.3478041718201262 * t6
+        t5 = t5 * self.weight[1200:1204, None]
+        o_1 = torch.add(o_1, t5, alpha=0.3478041718201262)
         # path 301: ((2e ⊗ 2e → 2e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2878,8 +2878,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1204:1208].view(4))
-        o_1 = o_1 + 0.6024144966768742 * t6
+        t5 = t5 * self.weight[1204:1208, None]
+        o_1 = torch.add(o_1, t5, alpha=0.6024144966768742)
         # path 302: ((2e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2887,8 +2887,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1208:1212].view(4))
-        o_1 = o_1 + 0.7777137710478189 * t6
+        t5 = t5 * self.weight[1208:1212, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7777137710478189)
         # path 303: ((2e ⊗ 2e → 3e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2896,8 +2896,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_1_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1212:1216].view(4))
-        o_1 = o_1 + 0.7127864449672372 * t6
+        t5 = t5 * self.weight[1212:1216, None]
+        o_1 = torch.add(o_1, t5, alpha=0.7127864449672372)
         # path 304: ((2e ⊗ 2e → 3e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2905,8 +2905,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1216:1220].view(4))
-        o_1 = o_1 + 0.9202033435868331 * t6
+        t5 = t5 * self.weight[1216:1220, None]
+        o_1 = torch.add(o_1, t5, alpha=0.9202033435868331)
         # path 305: ((2e ⊗ 2e → 4e) ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -2914,26 +2914,26 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_1_1)
         t5 = torch.einsum('zudg,zud->zug', t4, d_1)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1220:1224].view(4))
-        o_1 = o_1 + 1.0434125154603786 * t6
+        t5 = t5 * self.weight[1220:1224, None]
+        o_1 = torch.add(o_1, t5, alpha=1.0434125154603786)
         # path 306: ((2e ⊗ 2e → 0e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1224:1228].view(4))
-        o_0 = o_0 + 0.30151134457776363 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1224:1228, None]
+        o_0 = torch.add(o_0, t5, alpha=0.30151134457776363)
         # path 307: ((2e ⊗ 2e → 0e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_0, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_2, self.w3j_0_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1228:1232].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1228:1232, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 308: ((2e ⊗ 2e → 1e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_1, c_2)
@@ -2941,17 +2941,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('aezu,zua->ezu', t2, a_2)
         t4 = torch.einsum('ezu,efzu->zuf', t3, t1)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1232:1236].view(4))
-        o_2 = o_2 + 0.5514109665703558 * t6
+        t5 = t5 * self.weight[1232:1236, None]
+        o_2 = torch.add(o_2, t5, alpha=0.5514109665703558)
         # path 309: ((2e ⊗ 2e → 1e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
         t2 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_1_2_2)
         t3 = torch.einsum('dgec,zud->geczu', t2, d_2)
         t4 = torch.einsum('geczu,zuc->gezu', t3, c_2)
-        t5 = torch.einsum('gezu,ezu->gzu', t4, t1)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1236:1240].view(4))
-        o_0 = o_0 + 0.5222329678670935 * t6
+        t5 = torch.einsum('gezu,ezu->zug', t4, t1)
+        t5 = t5 * self.weight[1236:1240, None]
+        o_0 = torch.add(o_0, t5, alpha=0.5222329678670935)
         # path 310: ((2e ⊗ 2e → 1e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_2, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2959,8 +2959,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1240:1244].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[1240:1244, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 311: ((2e ⊗ 2e → 1e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('ecf,zuc->efzu', self.w3j_1_2_3, c_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_1, b_2)
@@ -2968,8 +2968,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,efzu->zuf', t2, t0)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1244:1248].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[1244:1248, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 312: ((2e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_0_2_2, d_2)
         t1 = torch.einsum('ecf,abe->cfab', self.w3j_2_2_0, self.w3j_2_2_2)
@@ -2977,8 +2977,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('fabzu,zub->fazu', t2, b_2)
         t4 = torch.einsum('fazu,zua->fzu', t3, a_2)
         t5 = torch.einsum('fzu,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1248:1252].view(4))
-        o_2 = o_2 + 0.41099746826339323 * t6
+        t5 = t5 * self.weight[1248:1252, None]
+        o_2 = torch.add(o_2, t5, alpha=0.41099746826339323)
         # path 313: ((2e ⊗ 2e → 2e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
@@ -2986,17 +2986,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_2_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1252:1256].view(4))
-        o_2 = o_2 + 0.7118684968143743 * t6
+        t5 = t5 * self.weight[1252:1256, None]
+        o_2 = torch.add(o_2, t5, alpha=0.7118684968143743)
         # path 314: ((2e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_2_2_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_2)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_2_2)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_2)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1256:1260].view(4))
-        o_0 = o_0 + 0.674199862463242 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_2)
+        t5 = t5 * self.weight[1256:1260, None]
+        o_0 = torch.add(o_0, t5, alpha=0.674199862463242)
         # path 315: ((2e ⊗ 2e → 2e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3004,8 +3004,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1260:1264].view(4))
-        o_2 = o_2 + 0.9190182776172597 * t6
+        t5 = t5 * self.weight[1260:1264, None]
+        o_2 = torch.add(o_2, t5, alpha=0.9190182776172597)
         # path 316: ((2e ⊗ 2e → 2e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3013,8 +3013,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1264:1268].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[1264:1268, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 317: ((2e ⊗ 2e → 2e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_2, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3022,8 +3022,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1268:1272].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[1268:1272, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 318: ((2e ⊗ 2e → 3e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,zud->fgzu', self.w3j_1_2_2, d_2)
         t1 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
@@ -3031,17 +3031,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('ezu,ecf->zucf', t2, self.w3j_3_2_1)
         t4 = torch.einsum('zucf,zuc->zuf', t3, c_2)
         t5 = torch.einsum('zuf,fgzu->zug', t4, t0)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1272:1276].view(4))
-        o_2 = o_2 + 0.8422941644458065 * t6
+        t5 = t5 * self.weight[1272:1276, None]
+        o_2 = torch.add(o_2, t5, alpha=0.8422941644458065)
         # path 319: ((2e ⊗ 2e → 3e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_3_2_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_2)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_2_3)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_2)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1276:1280].view(4))
-        o_0 = o_0 + 0.7977240352174656 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_2)
+        t5 = t5 * self.weight[1276:1280, None]
+        o_0 = torch.add(o_0, t5, alpha=0.7977240352174656)
         # path 320: ((2e ⊗ 2e → 3e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3049,8 +3049,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1280:1284].view(4))
-        o_2 = o_2 + 1.0873970905021 * t6
+        t5 = t5 * self.weight[1280:1284, None]
+        o_2 = torch.add(o_2, t5, alpha=1.0873970905021)
         # path 321: ((2e ⊗ 2e → 3e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3058,8 +3058,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1284:1288].view(4))
-        o_2 = o_2 + 1.2866255886641635 * t6
+        t5 = t5 * self.weight[1284:1288, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2866255886641635)
         # path 322: ((2e ⊗ 2e → 3e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_3, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3067,17 +3067,17 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1288:1292].view(4))
-        o_2 = o_2 + 1.458896287738912 * t6
+        t5 = t5 * self.weight[1288:1292, None]
+        o_2 = torch.add(o_2, t5, alpha=1.458896287738912)
         # path 323: ((2e ⊗ 2e → 4e) ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('fdg,ecf->dgec', self.w3j_2_2_0, self.w3j_4_2_2)
         t1 = torch.einsum('dgec,zud->geczu', t0, d_2)
         t2 = torch.einsum('geczu,zuc->gezu', t1, c_2)
         t3 = torch.einsum('gezu,abe->gzuab', t2, self.w3j_2_2_4)
         t4 = torch.einsum('gzuab,zub->gzua', t3, b_2)
-        t5 = torch.einsum('gzua,zua->gzu', t4, a_2)
-        t6 = torch.einsum('gzu,u->zug', t5, self.weight[1292:1296].view(4))
-        o_0 = o_0 + 0.9045340337332909 * t6
+        t5 = torch.einsum('gzua,zua->zug', t4, a_2)
+        t5 = t5 * self.weight[1292:1296, None]
+        o_0 = torch.add(o_0, t5, alpha=0.9045340337332909)
         # path 324: ((2e ⊗ 2e → 4e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3085,8 +3085,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_2_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1296:1300].view(4))
-        o_2 = o_2 + 1.2329924047901797 * t6
+        t5 = t5 * self.weight[1296:1300, None]
+        o_2 = torch.add(o_2, t5, alpha=1.2329924047901797)
         # path 325: ((2e ⊗ 2e → 4e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3094,8 +3094,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_3_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1300:1304].view(4))
-        o_2 = o_2 + 1.458896287738912 * t6
+        t5 = t5 * self.weight[1300:1304, None]
+        o_2 = torch.add(o_2, t5, alpha=1.458896287738912)
         # path 326: ((2e ⊗ 2e → 4e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
         t0 = torch.einsum('abe,zub->aezu', self.w3j_2_2_4, b_2)
         t1 = torch.einsum('aezu,zua->ezu', t0, a_2)
@@ -3103,8 +3103,8 @@ class Fusion4(torch.nn.Module):
         t3 = torch.einsum('zucf,zuc->zuf', t2, c_2)
         t4 = torch.einsum('zuf,fdg->zudg', t3, self.w3j_4_2_2)
         t5 = torch.einsum('zudg,zud->zug', t4, d_2)
-        t6 = torch.einsum('zug,u->zug', t5, self.weight[1304:1308].view(4))
-        o_2 = o_2 + 1.6542328997110674 * t6
+        t5 = t5 * self.weight[1304:1308, None]
+        o_2 = torch.add(o_2, t5, alpha=1.6542328997110674)
 
         result = torch.cat([o_0.reshape(o_0.shape[0], -1), o_1.reshape(o_1.shape[0], -1), o_2.reshape(o_2.shape[0], -1)], dim=-1)
         return result.reshape(batch + (36,))

@@ -229,225 +229,225 @@ class FusionBlock(torch.nn.Module):
         t1 = t1 * g_0
         m_pre18 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
         # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_0_0)
-        m_0 = 1.0 * t1
+        xx0 = h_0[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_0_0)
+        m_0 = 1.0 * t0
         # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_1_1)
-        m_1 = 1.7320508075688772 * t1
+        xx1 = h_1[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_1_1)
+        m_1 = 1.7320508075688772 * t0
         # path 2: (0e ⊗ 0e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_2_2)
-        m_2 = 2.23606797749979 * t1
+        xx2 = h_2[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_2_2)
+        m_2 = 2.23606797749979 * t0
         # path 3: (0e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre1)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_0_1)
-        m_3 = 3.0 * t1
+        xx3 = h_0[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_0_1)
+        m_3 = 3.0 * t0
         # path 4: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre1)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
         m_4 = 1.7320508075688772 * t1
         # path 5: (0e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre1)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_2)
-        m_5 = 3.872983346207417 * t1
+        xx4 = h_1[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_2)
+        m_5 = 3.872983346207417 * t0
         # path 6: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre1)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_1)
-        m_6 = 3.0 * t1
+        xx5 = h_2[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_2_1)
+        m_6 = 3.0 * t0
         # path 7: (0e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre2)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_0_2)
-        m_7 = 5.0 * t1
+        xx6 = h_0[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
+        m_7 = 5.0 * t0
         # path 8: (0e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre2)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_1)
-        m_8 = 3.872983346207417 * t1
+        xx7 = h_1[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_1_1)
+        m_8 = 3.872983346207417 * t0
         # path 9: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre2)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_9 = 2.23606797749979 * t1
         # path 10: (0e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre2)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_2)
-        m_10 = 5.0 * t1
+        xx8 = h_2[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_2)
+        m_10 = 5.0 * t0
         # path 11: (1o ⊗ 0e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre3)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_0_1)
-        m_11 = 3.0 * t1
+        xx9 = h_0[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx9, self.w3j_1_0_1)
+        m_11 = 3.0 * t0
         # path 12: (1o ⊗ 0e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre3)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
         m_12 = 1.7320508075688772 * t1
         # path 13: (1o ⊗ 0e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre3)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_2)
-        m_13 = 3.872983346207417 * t1
+        xx10 = h_1[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx10, self.w3j_1_1_2)
+        m_13 = 3.872983346207417 * t0
         # path 14: (1o ⊗ 0e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre3)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_1)
-        m_14 = 3.0 * t1
+        xx11 = h_2[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx11, self.w3j_1_2_1)
+        m_14 = 3.0 * t0
         # path 15: (1o ⊗ 1o → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre4)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_0_0)
-        m_15 = 1.0 * t1
+        xx12 = h_0[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx12, self.w3j_0_0_0)
+        m_15 = 1.0 * t0
         # path 16: (1o ⊗ 1o → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre5)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_0_2)
-        m_16 = 5.0 * t1
+        xx13 = h_0[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_2_0_2)
+        m_16 = 5.0 * t0
         # path 17: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre4)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_1_1)
-        m_17 = 1.7320508075688772 * t1
+        xx14 = h_1[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx14, self.w3j_0_1_1)
+        m_17 = 1.7320508075688772 * t0
         # path 18: (1o ⊗ 1o → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre6)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_1)
-        m_18 = 3.0 * t1
+        xx15 = h_1[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx15, self.w3j_1_1_1)
+        m_18 = 3.0 * t0
         # path 19: (1o ⊗ 1o → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre5)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_1)
-        m_19 = 3.872983346207417 * t1
+        xx16 = h_1[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx16, self.w3j_2_1_1)
+        m_19 = 3.872983346207417 * t0
         # path 20: (1o ⊗ 1o → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre4)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_2_2)
-        m_20 = 2.23606797749979 * t1
+        xx17 = h_2[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_0_2_2)
+        m_20 = 2.23606797749979 * t0
         # path 21: (1o ⊗ 1o → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre6)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_2)
-        m_21 = 3.872983346207417 * t1
+        xx18 = h_2[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx18, self.w3j_1_2_2)
+        m_21 = 3.872983346207417 * t0
         # path 22: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre5)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_22 = 2.23606797749979 * t1
         # path 23: (1o ⊗ 1o → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre5)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_2)
-        m_23 = 5.0 * t1
+        xx19 = h_2[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_2_2_2)
+        m_23 = 5.0 * t0
         # path 24: (1o ⊗ 2e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre7)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_0_1)
-        m_24 = 3.0 * t1
+        xx20 = h_0[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx20, self.w3j_1_0_1)
+        m_24 = 3.0 * t0
         # path 25: (1o ⊗ 2e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre7)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
         m_25 = 1.7320508075688772 * t1
         # path 26: (1o ⊗ 2e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre7)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_2)
-        m_26 = 3.872983346207417 * t1
+        xx21 = h_1[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx21, self.w3j_1_1_2)
+        m_26 = 3.872983346207417 * t0
         # path 27: (1o ⊗ 2e → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre8)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_2)
-        m_27 = 5.0 * t1
+        xx22 = h_1[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx22, self.w3j_2_1_2)
+        m_27 = 5.0 * t0
         # path 28: (1o ⊗ 2e → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre9)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_3_1_2)
-        m_28 = 5.916079783099616 * t1
+        xx23 = h_1[..., :, None] * m_pre9[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx23, self.w3j_3_1_2)
+        m_28 = 5.916079783099616 * t0
         # path 29: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre7)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_1)
-        m_29 = 3.0 * t1
+        xx24 = h_2[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx24, self.w3j_1_2_1)
+        m_29 = 3.0 * t0
         # path 30: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre8)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_1)
-        m_30 = 3.872983346207417 * t1
+        xx25 = h_2[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx25, self.w3j_2_2_1)
+        m_30 = 3.872983346207417 * t0
         # path 31: (1o ⊗ 2e → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre9)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_31 = 4.58257569495584 * t1
         # path 32: (2e ⊗ 0e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre10)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_0_2)
-        m_32 = 5.0 * t1
+        xx26 = h_0[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx26, self.w3j_2_0_2)
+        m_32 = 5.0 * t0
         # path 33: (2e ⊗ 0e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre10)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_1)
-        m_33 = 3.872983346207417 * t1
+        xx27 = h_1[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx27, self.w3j_2_1_1)
+        m_33 = 3.872983346207417 * t0
         # path 34: (2e ⊗ 0e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre10)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_34 = 2.23606797749979 * t1
         # path 35: (2e ⊗ 0e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre10)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_2)
-        m_35 = 5.0 * t1
+        xx28 = h_2[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_2)
+        m_35 = 5.0 * t0
         # path 36: (2e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre11)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_0_1)
-        m_36 = 3.0 * t1
+        xx29 = h_0[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx29, self.w3j_1_0_1)
+        m_36 = 3.0 * t0
         # path 37: (2e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre11)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
         m_37 = 1.7320508075688772 * t1
         # path 38: (2e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre11)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_2)
-        m_38 = 3.872983346207417 * t1
+        xx30 = h_1[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_2)
+        m_38 = 3.872983346207417 * t0
         # path 39: (2e ⊗ 1o → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre12)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_2)
-        m_39 = 5.0 * t1
+        xx31 = h_1[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx31, self.w3j_2_1_2)
+        m_39 = 5.0 * t0
         # path 40: (2e ⊗ 1o → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre13)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_3_1_2)
-        m_40 = 5.916079783099616 * t1
+        xx32 = h_1[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx32, self.w3j_3_1_2)
+        m_40 = 5.916079783099616 * t0
         # path 41: (2e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre11)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_1)
-        m_41 = 3.0 * t1
+        xx33 = h_2[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx33, self.w3j_1_2_1)
+        m_41 = 3.0 * t0
         # path 42: (2e ⊗ 1o → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre12)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_1)
-        m_42 = 3.872983346207417 * t1
+        xx34 = h_2[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_1)
+        m_42 = 3.872983346207417 * t0
         # path 43: (2e ⊗ 1o → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre13)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_43 = 4.58257569495584 * t1
         # path 44: (2e ⊗ 2e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre14)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_0_0)
-        m_44 = 1.0 * t1
+        xx35 = h_0[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx35, self.w3j_0_0_0)
+        m_44 = 1.0 * t0
         # path 45: (2e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_0, m_pre15)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_0_2)
-        m_45 = 5.0 * t1
+        xx36 = h_0[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_2_0_2)
+        m_45 = 5.0 * t0
         # path 46: (2e ⊗ 2e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre14)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_1_1)
-        m_46 = 1.7320508075688772 * t1
+        xx37 = h_1[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx37, self.w3j_0_1_1)
+        m_46 = 1.7320508075688772 * t0
         # path 47: (2e ⊗ 2e → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre16)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_1_1)
-        m_47 = 3.0 * t1
+        xx38 = h_1[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx38, self.w3j_1_1_1)
+        m_47 = 3.0 * t0
         # path 48: (2e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_1, m_pre15)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_1_1)
-        m_48 = 3.872983346207417 * t1
+        xx39 = h_1[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx39, self.w3j_2_1_1)
+        m_48 = 3.872983346207417 * t0
         # path 49: (2e ⊗ 2e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre14)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_0_2_2)
-        m_49 = 2.23606797749979 * t1
+        xx40 = h_2[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx40, self.w3j_0_2_2)
+        m_49 = 2.23606797749979 * t0
         # path 50: (2e ⊗ 2e → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre16)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_1_2_2)
-        m_50 = 3.872983346207417 * t1
+        xx41 = h_2[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx41, self.w3j_1_2_2)
+        m_50 = 3.872983346207417 * t0
         # path 51: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre15)
         t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
         m_51 = 2.23606797749979 * t1
         # path 52: (2e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre15)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_2_2_2)
-        m_52 = 5.0 * t1
+        xx42 = h_2[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx42, self.w3j_2_2_2)
+        m_52 = 5.0 * t0
         # path 53: (2e ⊗ 2e → 3e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre17)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_3_2_2)
-        m_53 = 5.916079783099616 * t1
+        xx43 = h_2[..., :, None] * m_pre17[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx43, self.w3j_3_2_2)
+        m_53 = 5.916079783099616 * t0
         # path 54: (2e ⊗ 2e → 4e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('zub,zua->zuba', h_2, m_pre18)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.w3j_4_2_2)
-        m_54 = 6.708203932499369 * t1
+        xx44 = h_2[..., :, None] * m_pre18[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx44, self.w3j_4_2_2)
+        m_54 = 6.708203932499369 * t0
 
         # _c1 = cat(...): entries are reused, nothing is copied
         _c1_0 = h_0

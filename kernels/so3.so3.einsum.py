@@ -104,80 +104,80 @@ class So3(torch.nn.Module):
 
         # z = fuse(x, y) weights uvw  (15 paths)
         # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
-        t0 = torch.einsum('zvb,zua->zvbua', y_0, x_0)
-        t1 = torch.einsum('uvw,abc->uvwabc', self.weight[0:512].view(8, 8, 8), self.w3j_0_0_0)
-        t2 = torch.einsum('uvwabc,zvbua->zwc', t1, t0)
-        z_0 = 0.07216878364870322 * t2
+        xx0 = torch.einsum('zvb,zua->zvbua', y_0, x_0)  # shared by the paths on these inputs
+        t0 = torch.einsum('uvw,abc->uvwabc', self.weight[0:512].view(8, 8, 8), self.w3j_0_0_0)
+        t1 = torch.einsum('uvwabc,zvbua->zwc', t0, xx0)
+        z_0 = t1 * 0.07216878364870322
         # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[512:1024].view(8, 8, 8), x_0)
         t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_1_1, y_1)
         t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_1 = 0.08838834764831845 * t2
+        z_1 = t2 * 0.08838834764831845
         # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[1024:1536].view(8, 8, 8), x_0)
         t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_2_2, y_2)
         t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = 0.11410886614690961 * t2
+        z_2 = t2 * 0.11410886614690961
         # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_0_1, x_1)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[1536:2048].view(8, 8, 8), y_0)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_1 = z_1 + 0.08838834764831845 * t2
+        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, x_1)
         t1 = torch.einsum('bczu,zvb->czuv', t0, y_1)
         t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[2048:2560].view(8, 8, 8))
-        z_0 = z_0 + 0.07216878364870322 * t2
+        z_0 = torch.add(z_0, t2, alpha=0.07216878364870322)
         # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_1, x_1)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[2560:3072].view(8, 8, 8), y_1)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_1 = z_1 + 0.08838834764831845 * t2
+        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[3072:3584].view(8, 8, 8), x_1)
         t1 = torch.einsum('vwza,zvb->wzab', t0, y_1)
         t2 = torch.einsum('wzab,abc->zwc', t1, self.w3j_1_1_2)
-        z_2 = z_2 + 0.11410886614690961 * t2
+        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
         # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[3584:4096].view(8, 8, 8), x_1)
         t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_2_1, y_2)
         t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_1 = z_1 + 0.08838834764831845 * t2
+        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[4096:4608].view(8, 8, 8), x_1)
         t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_2_2, y_2)
         t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = z_2 + 0.11410886614690961 * t2
+        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
         # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_0_2, x_2)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[4608:5120].view(8, 8, 8), y_0)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_2 = z_2 + 0.11410886614690961 * t2
+        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
         # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_1_1, x_2)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[5120:5632].view(8, 8, 8), y_1)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_1 = z_1 + 0.08838834764831845 * t2
+        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_1_2, x_2)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[5632:6144].view(8, 8, 8), y_1)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_2 = z_2 + 0.11410886614690961 * t2
+        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
         # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, x_2)
         t1 = torch.einsum('bczu,zvb->czuv', t0, y_2)
         t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[6144:6656].view(8, 8, 8))
-        z_0 = z_0 + 0.07216878364870322 * t2
+        z_0 = torch.add(z_0, t2, alpha=0.07216878364870322)
         # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_1, x_2)
         t1 = torch.einsum('bczu,zvb->czuv', t0, y_2)
         t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[6656:7168].view(8, 8, 8))
-        z_1 = z_1 + 0.08838834764831845 * t2
+        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_2, x_2)
         t1 = torch.einsum('uvw,zvb->uwzb', self.weight[7168:7680].view(8, 8, 8), y_2)
         t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_2 = z_2 + 0.11410886614690961 * t2
+        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
 
         result = torch.cat([z_0.reshape(z_0.shape[0], -1), z_1.reshape(z_1.shape[0], -1), z_2.reshape(z_2.shape[0], -1)], dim=-1)
         return result.reshape(batch + (72,))

@@ -60,13 +60,12 @@ class DoubletQuartet(torch.nn.Module):
 
         # s = fuse(a, b)  (2 paths)
         # path 0: 1/2 ⊗ 1 → 1/2 (none, 1×1 → 1)
-        t0 = torch.einsum('zub,zua->zuba', b_0, a_0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.cg_1_2_1)
-        s_0 = 1.4142135623730951 * t1
+        xx0 = b_0[..., :, None] * a_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.cg_1_2_1)
+        s_0 = t0 * 1.4142135623730951
         # path 1: 1/2 ⊗ 1 → 3/2 (none, 1×1 → 1)
-        t0 = torch.einsum('zub,zua->zuba', b_0, a_0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.cg_1_2_3)
-        s_1 = 2.0 * t1
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.cg_1_2_3)
+        s_1 = t0 * 2.0
 
         result = torch.cat([s_0.reshape(s_0.shape[0], -1), s_1.reshape(s_1.shape[0], -1)], dim=-1)
         return result.reshape(batch + (6,))

@@ -60,13 +60,12 @@ class Spins(torch.nn.Module):
 
         # s = fuse(a, b)  (2 paths)
         # path 0: 1/2 ⊗ 1/2 → 0 (none, 1×1 → 1)
-        t0 = torch.einsum('zub,zua->zuba', b_0, a_0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.cg_1_1_0)
-        s_0 = 1.0 * t1
+        xx0 = b_0[..., :, None] * a_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.cg_1_1_0)
+        s_0 = t0 * 1.0
         # path 1: 1/2 ⊗ 1/2 → 1 (none, 1×1 → 1)
-        t0 = torch.einsum('zub,zua->zuba', b_0, a_0)
-        t1 = torch.einsum('zuba,abc->zuc', t0, self.cg_1_1_2)
-        s_1 = 1.7320508075688772 * t1
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.cg_1_1_2)
+        s_1 = t0 * 1.7320508075688772
 
         result = torch.cat([s_0.reshape(s_0.shape[0], -1), s_1.reshape(s_1.shape[0], -1)], dim=-1)
         return result.reshape(batch + (4,))

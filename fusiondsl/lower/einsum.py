@@ -16,7 +16,7 @@ from fusiondsl.expand import LinearBlock, Path
 from fusiondsl.ir import CatNode, Diagram, FuseNode, LinearNode, Operand
 from fusiondsl.lower._emit import Emitter
 from fusiondsl.lower.coefficients import Coupling, fuse_coupling, render_literal
-from fusiondsl.plan import Contraction, Plan
+from fusiondsl.plan import SCALED_AFTER, Contraction, Plan
 
 RESERVED = {"self", "torch", "math", "weight", "edge_index", "batch", "n", "t", "result"}
 REGENERATE = "python -m fusiondsl.gallery"
@@ -42,6 +42,7 @@ class _State:
 
     couplings: dict[str, Coupling] = field(default_factory=dict)
     gathered: set[str] = field(default_factory=set)
+    shared: dict[tuple[str, ...], str] = field(default_factory=dict)
 
 
 class EinsumLowering:
@@ -217,17 +218,18 @@ class EinsumLowering:
             else:
                 names.append(self.weight_slice(k, p.weight_offset, p.weight_shape or ()))
         result = self.contract(c, names)
+        if p.mode in SCALED_AFTER and p.weight_shape is not None:
+            em.line(f"{result} = {result} * {self.scale(k, p)}")
         if p.mode == "uvuv" or (p.mode == "uuw" and p.weight_shape is None):
             em.line(f"{result} = {result}.reshape({result}.shape[0], {p.out_mul}, {p.out.dim})")
         for g in node.gates:
             result_g = self.entry(g, 0)
             em.line(f"{result} = {result} * {result_g}")
         target = self.target(k, p.out_entry)
-        coeff = f"{p.coefficient!r} * {result}"
         if p.out_entry in first:
-            em.line(f"{target} = {target} + {coeff}")
+            em.line(f"{target} = torch.add({target}, {result}, alpha={p.coefficient!r})")
         else:
-            em.line(f"{target} = {coeff}")
+            em.line(f"{target} = {result} * {p.coefficient!r}")
             first.add(p.out_entry)
 
     def coupled_args(self, node: FuseNode) -> tuple[Operand, ...]:
@@ -235,6 +237,17 @@ class EinsumLowering:
         from fusiondsl.hoist import coupling_order
 
         return tuple(node.args[i] for i in coupling_order(node))
+
+    def scale(self, k: int, p: Path) -> str:
+        """The weights of a channel-wise path, shaped to broadcast over ``[z, u, 2l+1]``."""
+        start = self.plan.weight_offsets[k] + p.weight_offset
+        ext = self.paths.external(k)
+        if p.mode == "path":
+            return f"weight[:, {start}, None, None]" if ext else f"self.weight[{start}]"
+        stop = start + p.out_mul
+        if ext:
+            return f"weight[:, {start}:{stop}, None]"
+        return f"self.weight[{start}:{stop}, None]"
 
     def couplings_of(self, p: Path) -> list[Coupling]:
         """The coupling tensors of a path's chain, registered as buffers."""
@@ -249,7 +262,21 @@ class EinsumLowering:
         return out
 
     def contract(self, c: Contraction, names: list[str]) -> str:
-        """Emit a contraction over the given variable names."""
+        """Emit a contraction; a first step that only multiplies inputs is shared by paths."""
+        first = c.steps[0] if c.steps else None
+        if first is not None and len(c.steps) > 1 and all(
+            c.operands[i].role.startswith("x") for i in first.positions
+        ):
+            args = [names[i] for i in first.positions]
+            key = (first.equation, *args)
+            if key not in self.st.shared:
+                self.st.shared[key] = f"xx{len(self.st.shared)}"
+                self.em.line(f"{self.st.shared[key]} = {outer_product(first.equation, args)}"
+                             "  # shared by the paths on these inputs")
+            rest = [n for i, n in enumerate(names) if i not in first.positions]
+            rest.append(self.st.shared[key])
+            tail = Contraction(c.operands, c.output, c.steps[1:], c.flops)
+            return emit_contraction(self.em, tail, rest)
         return emit_contraction(self.em, c, names)
 
     def target(self, k: int, entry: int) -> str:
@@ -292,6 +319,18 @@ DTYPES = {"real": "torch.get_default_dtype()",
                       "else torch.complex64"}
 _RENDER = {FuseNode: EinsumLowering.fuse, CatNode: EinsumLowering.cat,
            LinearNode: EinsumLowering.linear}
+
+
+def outer_product(equation: str, args: list[str]) -> str:
+    """``zub,zua->zuba`` as a broadcast multiply (torch's einsum makes it a slow bmm)."""
+    ins, out = equation.split("->")
+    a, b = ins.split(",")
+    prefix = out[:-2]
+    if (len(args) == 2 and a[:-1] == b[:-1] == prefix and len(a) == len(prefix) + 1
+            and set(out[-2:]) == {a[-1], b[-1]}):
+        first, second = (args[0], args[1]) if out[-2] == a[-1] else (args[1], args[0])
+        return f"{first}[..., :, None] * {second}[..., None, :]"
+    return f"torch.einsum({equation!r}, {', '.join(args)})"
 
 
 def path_comment(p: Path) -> str:
