@@ -102,17 +102,7 @@ class EinsumLowering:
                 f"irrep_normalization={self.paths.irrep_normalization}, "
                 f"path_normalization={self.paths.path_normalization}.")
         em.line(f"Plan: {self.plan.summary()}")
-        em.line(f"Do not edit: regenerate with `{REGENERATE}`.")
-        em.line('"""')
-        em.line()
-        em.line("import torch")
-        em.line()
-        em.line()
-        emit_sparse_helper(em)
-        for c in self.st.couplings.values():
-            em.comment(c.doc)
-            em.line(render_literal(c))
-        em.line()
+        emit_preamble(em, list(self.st.couplings.values()))
         em.line()
 
     def attributes(self) -> None:
@@ -369,6 +359,21 @@ def emit_exact_apply(em: Emitter, names: list[str]) -> None:
             em.line("exact = _sparse(*globals()[name.upper()])")
             em.line("setattr(self, name, exact.to(device=old.device, dtype=old.dtype))")
         em.line("return self")
+    em.line()
+
+
+def emit_preamble(em: Emitter, couplings: list[Coupling]) -> None:
+    """End of the module docstring, imports, the ``_sparse`` helper and coefficient literals."""
+    em.line(f"Do not edit: regenerate with `{REGENERATE}`.")
+    em.line('"""')
+    em.line()
+    em.line("import torch")
+    em.line()
+    em.line()
+    emit_sparse_helper(em)
+    for c in couplings:
+        em.comment(c.doc)
+        em.line(render_literal(c))
     em.line()
 
 

@@ -12,14 +12,13 @@ import string
 from fusiondsl import __version__
 from fusiondsl.ir import GraphDiagram
 from fusiondsl.lower._emit import Emitter
-from fusiondsl.lower.coefficients import Coupling, metric, render_literal, vertex_coupling
+from fusiondsl.lower.coefficients import Coupling, metric, vertex_coupling
 from fusiondsl.lower.einsum import (
     DTYPES,
-    REGENERATE,
     class_name,
     emit_contraction,
     emit_exact_apply,
-    emit_sparse_helper,
+    emit_preamble,
     pyname,
 )
 from fusiondsl.plan import PLANNING_BATCH, Operand, order
@@ -91,17 +90,7 @@ def lower_graph(d: GraphDiagram, spec_name: str = "<string>") -> str:
         em.line(f"    {text}")
     em.line()
     em.line(f"One contraction: {contraction.equation} (order by opt_einsum).")
-    em.line(f"Do not edit: regenerate with `{REGENERATE}`.")
-    em.line('"""')
-    em.line()
-    em.line("import torch")
-    em.line()
-    em.line()
-    emit_sparse_helper(em)
-    for c in g.couplings.values():
-        em.comment(c.doc)
-        em.line(render_literal(c))
-    em.line()
+    emit_preamble(em, list(g.couplings.values()))
     em.line()
     _emit_class(em, d, g, contraction)
     return em.source()
