@@ -8,10 +8,11 @@ import torch
 
 from fusiondsl.models.blocks import EquivariantNorm
 from fusiondsl.models.data import Structure, collate
+from fusiondsl.models.experiment import build_model
 from fusiondsl.models.radial import BesselBasis, RadialMLP
 from fusiondsl.models.sh import SphericalHarmonics
 from fusiondsl.models.specs import cormorant_layer, mace_layer
-from fusiondsl.models.zoo import MODELS, build_model
+from fusiondsl.models.zoo import MODELS
 from fusiondsl.program import loads
 from fusiondsl.wigner import irreps_D, random_rotation
 
@@ -101,7 +102,7 @@ def test_unknown_species_is_a_clear_error():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match="unknown model 'schnet'; known: mace, mofd"):
+    with pytest.raises(ValueError, match="unknown model 'schnet'; known: cofd, cormorant, mace"):
         build_model("schnet", [1])
 
 

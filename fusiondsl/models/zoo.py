@@ -1,4 +1,4 @@
-"""The models by name, as the training command knows them.
+"""The models by name, as the training command knows them (see ``experiment.build_model``).
 
 ``mace`` and ``mofd`` differ only in the fusion block (MoFD, sparse: one internal label per
 diagram, labels 0e, 1o, 2e) and in the product basis' correlation order, which MoFD lowers
@@ -8,9 +8,8 @@ from 3 to 2: the fusion diagrams already couple centre, neighbour and bond. ``co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from fusiondsl.models.base import Potential
 from fusiondsl.models.cormorant import Cormorant
@@ -23,9 +22,3 @@ MODELS: dict[str, Callable[..., Potential]] = {
     "cofd": partial(Cormorant, fusion=True),
 }
 
-
-def build_model(name: str, species: Sequence[int], **hyper: Any) -> Potential:
-    """A fresh model by name (``ValueError`` naming the known ones otherwise)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](species, **hyper)
