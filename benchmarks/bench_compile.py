@@ -1,49 +1,117 @@
-"""Compile time of an ℓ ≤ 3 layer: cold (empty coefficient cache) and warm (cache filled).
+"""Compile time of ℓ ≤ 3 layers: cold (empty coefficient cache), warm, and in the same process.
 
-    .venv/bin/python benchmarks/bench_compile.py
+    .venv/bin/python benchmarks/bench_compile.py [--repeats 7] [--no-bytecode] [--json FILE]
 
-Each measurement runs in a fresh process (imports excluded from the timed region) so that
-"cold" really recomputes the coefficients and "warm" reads them from the disk cache.
+Every measurement is a fresh process that imports torch, then fusiondsl, loads an example
+(``fusiondsl.load``: parse and check) and compiles it, timing each phase; then compiles it once
+more in the same process. *Cold* processes get an empty ``FUSIONDSL_CACHE_DIR`` (coefficients
+recomputed), *warm* ones the cache a cold one filled. Each child also reports whether it
+imported sympy and how long full (generation 2) garbage collections took inside the timed
+phases: after torch's import the heap is large, so one such collection costs ~80 ms on the
+project's 2-core CPU and lands in whichever phase allocates when it is due.
+
+Children run with a private bytecode cache (``PYTHONPYCACHEPREFIX``, warmed by one untimed run),
+as an installed package would; ``--no-bytecode`` keeps ``PYTHONDONTWRITEBYTECODE``, so that
+fusiondsl's modules are compiled from source in every process (this environment's default).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+from typing import Any
 
-SPEC = ("diagram conv(h: 32x(0e + 1o + 2e + 3o), y: sh(3)) -> m: 32x(0e + 1o + 2e + 3o) "
-        "{ m = fuse(h, y) weights uvu external }")
-CHILD = f"""
-import time, fusiondsl, torch
-start = time.perf_counter()
-layer = fusiondsl.loads({SPEC!r}).compile()
-print(time.perf_counter() - start)
+ROOT = Path(__file__).resolve().parent.parent
+CASES = (("examples/conv.fd", "conv"), ("examples/fctp.fd", "fctp"))
+PHASES = ("torch", "import", "load", "compile", "import+load+compile", "compile again")
+HEADS = ("torch", "import", "load", "compile", "imp+ld+cmp", "again")
+CHILD = """
+import gc, json, sys, time
+gc_s = [0.0, 0.0]
+def _gc(phase, info):
+    if info["generation"] == 2:
+        gc_s[phase == "stop"] += time.perf_counter() * (1 if phase == "stop" else -1)
+t0 = time.perf_counter()
+import torch
+t1 = time.perf_counter()
+gc.callbacks.append(_gc)
+import fusiondsl
+t2 = time.perf_counter()
+prog = fusiondsl.load(sys.argv[1])
+t3 = time.perf_counter()
+prog.compile(sys.argv[2])
+t4 = time.perf_counter()
+full_gc = sum(gc_s)
+fusiondsl.load(sys.argv[1]).compile(sys.argv[2])
+t5 = time.perf_counter()
+print(json.dumps({"torch": t1 - t0, "import": t2 - t1, "load": t3 - t2, "compile": t4 - t3,
+                  "import+load+compile": t4 - t1, "compile again": t5 - t4,
+                  "full gc": full_gc, "sympy": "sympy" in sys.modules,
+                  "file": fusiondsl.__file__}))
 """
 
 
-def run(cache: str) -> float:
-    """Seconds one fresh process spends compiling the spec."""
+def child_env(cache: str, pycache: str | None) -> dict[str, str]:
+    """The environment of one measured process."""
     env = {**os.environ, "FUSIONDSL_CACHE_DIR": cache}
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
-                         text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    return env
 
 
-def main() -> None:
-    """Five cold and five warm compiles; medians."""
-    cold, warm = [], []
-    for _ in range(5):
+def run(case: tuple[str, str], cache: str, pycache: str | None) -> dict[str, Any]:
+    """Seconds per phase of one fresh process compiling one example."""
+    out = subprocess.run([sys.executable, "-c", CHILD, *case], env=child_env(cache, pycache),
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measure(case: tuple[str, str], repeats: int, pycache: str | None) -> dict[str, list]:
+    """``repeats`` cold and ``repeats`` warm processes (each warm one after its cold one)."""
+    runs: dict[str, list] = {"cold": [], "warm": []}
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
-            cold.append(run(cache))
-            warm.append(run(cache))
-    print(f"spec: {SPEC}")
-    print(f"cold (empty cache): median {statistics.median(cold) * 1e3:.0f} ms  "
-          f"{[round(c * 1e3) for c in cold]}")
-    print(f"warm (disk cache):  median {statistics.median(warm) * 1e3:.0f} ms  "
-          f"{[round(w * 1e3) for w in warm]}")
+            runs["cold"].append(run(case, cache, pycache))
+            runs["warm"].append(run(case, cache, pycache))
+    return runs
+
+
+def table(case: tuple[str, str], runs: dict[str, list]) -> list[str]:
+    """Median milliseconds per phase, cold and warm (``imp+ld+cmp``: import, load, compile)."""
+    lines = [f"{case[0]} ({case[1]}): median ms over {len(runs['cold'])} fresh processes",
+             f"  {'cache':<6}" + "".join(f"{h:>11}" for h in HEADS) + f"{'full gc':>9}  sympy"]
+    for kind, rs in runs.items():
+        cells = "".join(f"{statistics.median(r[p] for r in rs) * 1e3:>11.1f}" for p in PHASES)
+        gc_ms = statistics.median(r["full gc"] for r in rs) * 1e3
+        lines.append(f"  {kind:<6}{cells}{gc_ms:>9.1f}  {any(r['sympy'] for r in rs)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure every case, print the tables, optionally save every sample as JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--no-bytecode", action="store_true", help="compile sources every time")
+    ap.add_argument("--json", type=Path, help="write every sample here")
+    args = ap.parse_args(argv)
+    results = {}
+    with tempfile.TemporaryDirectory() as pycache, tempfile.TemporaryDirectory() as cache:
+        prefix = None if args.no_bytecode else pycache
+        first = run(CASES[0], cache, prefix)  # untimed: fills the bytecode cache
+        print(f"fusiondsl from {Path(first['file']).parent}; bytecode cache: "
+              f"{'off' if args.no_bytecode else 'on'}; python {sys.version.split()[0]}")
+        for case in CASES:
+            results[case[1]] = runs = measure(case, args.repeats, prefix)
+            print("\n".join(table(case, runs)))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

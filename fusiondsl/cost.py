@@ -1,9 +1,20 @@
 """The sparse cost model: FLOPs from nonzeros, bytes moved, peak intermediate memory.
 
-Every count is a sympy expression in the batch size ``B`` and the channel multiplicities
-(one symbol per operand whose entries share a multiplicity, e.g. ``mul_h``), so a report can
-say how a plan scales; :meth:`Cost.at` substitutes numbers. A roofline estimate (FLOPs at a
-sustained rate, bytes at a bandwidth, a fixed cost per operation) ranks the strategies.
+Every count is a formula in the batch size ``B`` and the channel multiplicities (one symbol
+per operand whose entries share a multiplicity, e.g. ``mul_h``). Each formula is written once,
+over any numbers, and evaluated two ways: :meth:`Cost.at` with exact Python integers and
+fractions (what the planner ranks strategies by), and :attr:`Cost.formulas` as sympy
+expressions, so that a report can say how a plan scales. sympy is imported only for the
+latter: it takes ~0.4 s to load, several times a warm compile. A roofline estimate (FLOPs at
+a sustained rate, bytes at a bandwidth, a fixed cost per operation) ranks the strategies.
+
+>>> import fusiondsl
+>>> from fusiondsl.expand import expand
+>>> from fusiondsl.plan import make_plan
+>>> d = fusiondsl.loads("diagram d(x: 4x1o, y: 1o) -> z: 4x0e { z = fuse(x, y) weights uvu }")
+>>> cost = make_plan(expand(d.diagram())).node_costs[0]["per-path"]
+>>> cost.at(10)["flops"], cost.flops
+(320.0, 8*B*mul_x*mul_y)
 """
 
 from __future__ import annotations
@@ -11,17 +22,22 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy
 
 from fusiondsl.expand import Path, Paths
+from fusiondsl.ir import FuseNode
+from fusiondsl.irreps import Group, Irrep
 from fusiondsl.lower.coefficients import fuse_coupling
-from fusiondsl.plan import Contraction
+from fusiondsl.plan import PLANNING_BATCH, Contraction
 from fusiondsl.plan_grouped import GroupedNode
 
-B = sympy.Symbol("B", positive=True, integer=True)
+if TYPE_CHECKING:
+    import sympy
+
 BYTES = 4  # float32
 
 # Roofline constants of the project's 2-core CPU (float32, 2 threads), measured with
@@ -32,46 +48,53 @@ BYTES = 4  # float32
 ROOFLINE = {"bytes_per_s": 7e9, "seconds_per_op": 15e-6}
 RATES = {"per-path": 3e9, "grouped": 2e10}
 
-
-@dataclass(frozen=True)
-class Cost:
-    """Cost of one strategy for one node (or a whole diagram when summed)."""
-
-    strategy: str
-    flops: sympy.Expr
-    dense_flops: sympy.Expr
-    bytes: sympy.Expr
-    peak: sympy.Expr
-    ops: int
-    values: tuple[tuple[sympy.Symbol, int], ...] = ()
-
-    def at(self, batch: int) -> dict[str, float]:
-        """Numbers at a batch size: flops, dense_flops, bytes, peak (bytes), ops, seconds."""
-        symbols = (B, *(s for s, _ in self.values))
-        args = (batch, *(v for _, v in self.values))
-        out = {k: float(_numeric(getattr(self, k), symbols)(*args))
-               for k in ("flops", "dense_flops", "bytes", "peak")}
-        out["ops"] = float(self.ops)
-        out["seconds"] = (out["dense_flops"] / RATES[self.strategy]
-                          + out["bytes"] / ROOFLINE["bytes_per_s"]
-                          + self.ops * ROOFLINE["seconds_per_op"])
-        return out
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.strategy, self.flops + other.flops, self.dense_flops + other.dense_flops,
-                    self.bytes + other.bytes, _max(self.peak, other.peak),
-                    self.ops + other.ops, tuple(dict(self.values + other.values).items()))
+Num = Any
+"""A count: an ``int`` or ``Fraction`` when evaluated, a sympy expression in a formula."""
+Counts = tuple[Num, Num, Num, Num]
+"""FLOPs from nonzeros, dense FLOPs, bytes moved, peak intermediate (bytes), in that order."""
+COUNTS = ("flops", "dense_flops", "bytes", "peak")
 
 
-@functools.lru_cache(maxsize=4096)
-def _numeric(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]) -> Callable[..., float]:
-    """A plain-Python function of the symbols (sympy's subs re-simplifies Max: too slow)."""
-    return sympy.lambdify(symbols, expr, modules=[{"Max": max}, "math"])  # type: ignore[no-any-return]
+def __getattr__(name: str) -> Any:
+    """``B``, the batch-size symbol, made on first use (so that importing this is cheap)."""
+    if name == "B":
+        return batch_symbol()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _max(*exprs: sympy.Expr) -> sympy.Expr:
-    """A Max that stays cheap: flatten, drop duplicates and zeros, never simplify."""
-    terms: list[sympy.Expr] = []
+@functools.cache
+def batch_symbol() -> sympy.Symbol:
+    """The sympy symbol ``B`` of the batch size in cost formulas."""
+    import sympy
+
+    return sympy.Symbol("B", positive=True, integer=True)
+
+
+def _integer(symbolic: bool) -> Callable[[int], Num]:
+    """The constructor of integer constants: ``int`` (numbers) or ``sympy.Integer``."""
+    if not symbolic:
+        return int
+    import sympy
+
+    return sympy.Integer  # type: ignore[no-any-return]
+
+
+def _scaled(flops: int, batch: Num, symbolic: bool) -> Num:
+    """FLOPs opt_einsum counted at the planning batch, at ``batch`` (a ``Fraction``: exact)."""
+    if not symbolic:
+        return Fraction(flops * batch, PLANNING_BATCH)
+    import sympy
+
+    return sympy.Integer(flops) * batch / PLANNING_BATCH
+
+
+def _max(*exprs: Num) -> Num:
+    """A max that also works on formulas: flatten, drop duplicates and zeros, never simplify."""
+    if all(isinstance(e, (int, Fraction)) for e in exprs):
+        return max(exprs, default=0)
+    import sympy
+
+    terms: list[Any] = []
     for e in exprs:
         for t in (e.args if isinstance(e, sympy.Max) else (e,)):
             if t != 0 and t not in terms:
@@ -81,125 +104,242 @@ def _max(*exprs: sympy.Expr) -> sympy.Expr:
     return terms[0] if len(terms) == 1 else sympy.Max(*terms, evaluate=False)
 
 
-def mul_symbols(paths: Paths, node: int) -> list[dict[int, sympy.Expr]]:
-    """Per operand of a node: multiplicity value → symbol (``mul_x``) when uniform."""
+@dataclass(frozen=True)
+class Cost:
+    """Cost of one strategy for one node (or a whole diagram when summed).
+
+    Subclasses hold plain data and implement :meth:`counts` once for both numbers and
+    formulas; ``flops``, ``dense_flops``, ``bytes`` and ``peak`` are the sympy formulas.
+    """
+
+    strategy: str
+    ops: int
+
+    def counts(self, batch: Num, symbolic: bool) -> Counts:
+        """FLOPs, dense FLOPs, bytes, peak at ``batch`` (a number, or ``B`` if symbolic)."""
+        raise NotImplementedError
+
+    def at(self, batch: int) -> dict[str, float]:
+        """Numbers at a batch size: flops, dense_flops, bytes, peak (bytes), ops, seconds."""
+        out = {k: float(v) for k, v in zip(COUNTS, self.counts(batch, symbolic=False))}
+        out["ops"] = float(self.ops)
+        out["seconds"] = (out["dense_flops"] / RATES[self.strategy]
+                          + out["bytes"] / ROOFLINE["bytes_per_s"]
+                          + self.ops * ROOFLINE["seconds_per_op"])
+        return out
+
+    @functools.cached_property
+    def formulas(self) -> dict[str, sympy.Expr]:
+        """The counts as sympy expressions in ``B`` and the multiplicity symbols."""
+        return dict(zip(COUNTS, self.counts(batch_symbol(), symbolic=True)))
+
+    @property
+    def flops(self) -> sympy.Expr:
+        """FLOPs counted from the nonzeros of the coupling tensors (a formula)."""
+        return self.formulas["flops"]
+
+    @property
+    def dense_flops(self) -> sympy.Expr:
+        """FLOPs the dense kernels actually execute (a formula)."""
+        return self.formulas["dense_flops"]
+
+    @property
+    def bytes(self) -> sympy.Expr:
+        """Bytes read and written (a formula)."""
+        return self.formulas["bytes"]
+
+    @property
+    def peak(self) -> sympy.Expr:
+        """Largest intermediate tensor in bytes (a formula)."""
+        return self.formulas["peak"]
+
+    def __add__(self, other: Cost) -> Cost:
+        return SumCost(self.strategy, self.ops + other.ops, (*_parts(self), *_parts(other)))
+
+
+def _parts(cost: Cost) -> tuple[Cost, ...]:
+    return cost.parts if isinstance(cost, SumCost) else (cost,)
+
+
+@dataclass(frozen=True)
+class SumCost(Cost):
+    """The cost of several nodes: counts add up, peaks take the maximum."""
+
+    parts: tuple[Cost, ...]
+
+    def counts(self, batch: Num, symbolic: bool) -> Counts:
+        """Column sums of the parts' counts; the largest peak."""
+        rows = [part.counts(batch, symbolic) for part in self.parts]
+        flops, dense, nbytes = (sum((r[i] for r in rows[1:]), rows[0][i]) for i in range(3))
+        return flops, dense, nbytes, _max(*(r[3] for r in rows))
+
+
+@dataclass(frozen=True)
+class OperandMuls:
+    """The multiplicities of one operand of a node, and its symbol ``mul_x`` if uniform."""
+
+    name: str
+    muls: tuple[int, ...]
+
+    def values(self, symbolic: bool) -> dict[int, Num]:
+        """Multiplicity → itself (numbers), or → its symbol (formulas; ``Integer`` if mixed)."""
+        if not symbolic:
+            return {m: m for m in self.muls}
+        import sympy
+
+        if len(self.muls) == 1:
+            return {self.muls[0]: sympy.Symbol(self.name, positive=True, integer=True)}
+        return {m: sympy.Integer(m) for m in self.muls}
+
+
+def operand_muls(paths: Paths, node: int) -> tuple[OperandMuls, ...]:
+    """Per operand of a node, in coupling order: its multiplicities and symbol name."""
     from fusiondsl.hoist import coupling_order
 
     d = paths.diagram
-    out = []
     n = d.nodes[node]
-    for arg in (n.args[i] for i in coupling_order(n)):  # type: ignore[union-attr]
-        irreps = d.operand_irreps(arg)
-        muls = {m.mul for m in irreps}
+    if not isinstance(n, FuseNode):
+        raise TypeError(f"node {node} of {d.name} is a {type(n).__name__}, not a fuse")
+    out = []
+    for arg in (n.args[i] for i in coupling_order(n)):
         name = d.operand_name(arg).split("[")[0].lstrip("_")
-        out.append({m: sympy.Symbol(f"mul_{name}", positive=True, integer=True) for m in muls}
-                   if len(muls) == 1 else {m: sympy.Integer(m) for m in muls})
-    return out
+        muls = tuple(sorted({m.mul for m in d.operand_irreps(arg)}))
+        out.append(OperandMuls(f"mul_{name}", muls))
+    return tuple(out)
 
 
-def _nnz(group: str, p: Path) -> list[int]:
+@functools.lru_cache(maxsize=4096)
+def _coupling_nnz(group: Group, a: Irrep, b: Irrep, c: Irrep) -> int:
+    return int(np.count_nonzero(fuse_coupling(group, a, b, c).values))
+
+
+def _nnz(group: Group, p: Path) -> list[int]:
     """Nonzeros of each coupling step of a path."""
     out, left = [], p.irs[0]
     for ir, k in zip(p.irs[1:], (*p.labels, p.out)):
-        out.append(int(np.count_nonzero(fuse_coupling(group, left, ir, k).values)))  # type: ignore[arg-type]
+        out.append(_coupling_nnz(group, left, ir, k))
         left = k
     return out
 
 
-def path_flops(p: Path, muls: list[sympy.Expr], out_mul: sympy.Expr, nnz: list[int]) -> sympy.Expr:
-    """FLOPs of one path counted from the nonzeros of its coupling tensors."""
+def path_flops(p: Path, muls: list[Num], out_mul: Num, nnz: list[int],
+               batch: Num = None) -> Num:
+    """FLOPs of one path counted from the nonzeros of its coupling tensors (``batch``: ``B``)."""
+    b = batch_symbol() if batch is None else batch
     k = p.out.dim
     u = muls[0]
     v = muls[1] if len(muls) > 1 else 1
     weighted = int(p.weight_shape is not None)
     rules = {
-        "uvw": 2 * u * v * nnz[0] + 2 * u * v * out_mul * k,
-        "uvu": 2 * u * v * nnz[0] + 2 * u * v * k * weighted,
-        "uvv": 2 * u * v * nnz[0] + 2 * u * v * k * weighted,
-        "uuw": 2 * u * nnz[0] + 2 * u * out_mul * k,
-        "uvuv": 2 * u * v * nnz[0] + u * v * k * weighted,
+        "uvw": lambda: 2 * u * v * nnz[0] + 2 * u * v * out_mul * k,
+        "uvu": lambda: 2 * u * v * nnz[0] + 2 * u * v * k * weighted,
+        "uvv": lambda: 2 * u * v * nnz[0] + 2 * u * v * k * weighted,
+        "uuw": lambda: 2 * u * nnz[0] + 2 * u * out_mul * k,
+        "uvuv": lambda: 2 * u * v * nnz[0] + u * v * k * weighted,
     }
     if p.mode in rules:
-        return B * rules[p.mode]
+        return b * rules[p.mode]()
     channels = _max(*muls)
-    return B * channels * (2 * sum(nnz) + (2 * k if weighted else 0))
+    return b * channels * (2 * sum(nnz) + (2 * k if weighted else 0))
 
 
-def _symbolic_size(subscripts: str, sizes: dict[str, sympy.Expr]) -> sympy.Expr:
-    return sympy.Mul(*(sizes[c] for c in subscripts))
-
-
-def contraction_traffic(c: Contraction, sizes: dict[str, sympy.Expr]) -> tuple:
+def contraction_traffic(c: Contraction, sizes: dict[str, Num]) -> tuple[Num, Num]:
     """Bytes read and written by the pairwise steps of a contraction, and the peak tensor."""
-    total, peaks = sympy.Integer(0), set()
+    total: Num = 0
+    peaks = set()
     for step in c.steps:
         ins, out = step.equation.split("->")
-        size = _symbolic_size(out, sizes)
-        total += sum(_symbolic_size(s, sizes) for s in ins.split(",")) + size
+        size = math.prod(sizes[letter] for letter in out)
+        total += sum(math.prod(sizes[letter] for letter in s) for s in ins.split(",")) + size
         peaks.add(size)
     return BYTES * total, BYTES * _max(*peaks)
 
 
-def per_path_cost(paths: Paths, node: int, contractions: tuple[Contraction, ...]) -> Cost:
-    """The per-path strategy: every path its own einsum (e3nn's way)."""
-    from fusiondsl.plan import PLANNING_BATCH
-
-    d = paths.diagram
-    syms = mul_symbols(paths, node)
-    flops = dense = traffic = sympy.Integer(0)
-    peak: sympy.Expr = sympy.Integer(0)
-    values: dict[sympy.Symbol, int] = {}
-    mine = [p for p in paths.paths if p.node == node]
-    for p, c in zip(mine, contractions):
-        muls = [syms[i][m] for i, m in enumerate(p.muls)]
-        values.update({s: m for i, m in enumerate(p.muls) if isinstance(s := syms[i][m],
-                                                                        sympy.Symbol)})
-        flops += path_flops(p, muls, sympy.Integer(p.out_mul), _nnz(d.group, p))
-        dense += sympy.Integer(c.flops) * B / PLANNING_BATCH
-        sizes = _letter_sizes(c, muls, p.out_mul)
-        t, pk = contraction_traffic(c, sizes)
-        traffic += t
-        peak = _max(peak, pk)
-    ops = sum(len(c.steps) + 1 for c in contractions)
-    return Cost("per-path", flops, dense, traffic, peak, ops, tuple(values.items()))
-
-
-def _letter_sizes(c: Contraction, muls: list[sympy.Expr], out_mul: int) -> dict[str, sympy.Expr]:
-    sizes: dict[str, sympy.Expr] = {}
+def _letter_sizes(c: Contraction, muls: list[Num], out_mul: int, batch: Num,
+                  integer: Callable[[int], Num]) -> dict[str, Num]:
+    sizes: dict[str, Num] = {}
     for o in c.operands:
         for letter, n in zip(o.subscripts, o.shape):
-            sizes.setdefault(letter, sympy.Integer(n))
-    sizes["z"] = B
-    channel = dict(zip("uv", muls))
-    for letter, sym in channel.items():
+            sizes.setdefault(letter, integer(n))
+    sizes["z"] = batch
+    for letter, mul in zip("uv", muls):
         if letter in sizes:
-            sizes[letter] = sym
+            sizes[letter] = mul
     if "w" in sizes:
-        sizes["w"] = sympy.Integer(out_mul)
+        sizes["w"] = integer(out_mul)
     return sizes
+
+
+@dataclass(frozen=True)
+class PerPathCost(Cost):
+    """The per-path strategy of one node: every path its own einsum (e3nn's way)."""
+
+    paths: tuple[Path, ...] = field(repr=False)
+    contractions: tuple[Contraction, ...] = field(repr=False)
+    nnz: tuple[tuple[int, ...], ...] = field(repr=False)
+    operands: tuple[OperandMuls, ...]
+
+    def counts(self, batch: Num, symbolic: bool) -> Counts:
+        """Sums over the paths; dense FLOPs are opt_einsum's, scaled from the planning batch."""
+        integer = _integer(symbolic)
+        syms = [o.values(symbolic) for o in self.operands]
+        flops = traffic = peak = integer(0)
+        for p, c, nnz in zip(self.paths, self.contractions, self.nnz):
+            muls = [syms[i][m] for i, m in enumerate(p.muls)]
+            flops += path_flops(p, muls, integer(p.out_mul), list(nnz), batch)
+            t, pk = contraction_traffic(c, _letter_sizes(c, muls, p.out_mul, batch, integer))
+            traffic += t
+            peak = _max(peak, pk)
+        dense = _scaled(sum(c.flops for c in self.contractions), batch, symbolic)
+        return flops, dense, traffic, peak
+
+
+def per_path_cost(paths: Paths, node: int, contractions: tuple[Contraction, ...]) -> Cost:
+    """The per-path strategy: every path its own einsum (e3nn's way)."""
+    mine = tuple(p for p in paths.paths if p.node == node)
+    nnz = tuple(tuple(_nnz(paths.diagram.group, p)) for p in mine)
+    ops = sum(len(c.steps) + 1 for c in contractions)
+    return PerPathCost("per-path", ops, mine, tuple(contractions), nnz,
+                       operand_muls(paths, node))
+
+
+@dataclass(frozen=True)
+class GroupedCost(Cost):
+    """The grouped strategy of one node: per output entry, a GEMM, a bmm, a reduction."""
+
+    grouped: GroupedNode = field(repr=False)
+    mode: str
+    nnz: tuple[int, ...]
+    operand: OperandMuls
+
+    def counts(self, batch: Num, symbolic: bool) -> Counts:
+        """Sums over the output groups, plus operand 1's entries laid side by side once."""
+        b, g = batch, self.grouped
+        u = self.operand.values(symbolic)[g.mul]
+        d1, d2 = g.dims
+        flops = dense = traffic = peak = _integer(symbolic)(0)
+        for grp, nnz in zip(g.groups, self.nnz):
+            kp = grp.dim * grp.num_paths
+            w = grp.paths[0].out_mul
+            reduce = 2 * b * kp * u * w if self.mode == "uvw" else 2 * b * u * kp
+            flops += 2 * b * u * nnz + reduce
+            dense += 2 * b * d2 * d1 * kp + 2 * b * u * d1 * kp + reduce
+            traffic += BYTES * (b * d2 + 3 * b * d1 * kp + b * u * d1 + 2 * b * u * kp
+                                + b * u * grp.dim * (w if self.mode == "uvw" else 1))
+            peak = _max(peak, BYTES * b * u * kp, BYTES * b * d1 * kp)
+        traffic += BYTES * 2 * b * u * d1
+        return flops, dense, traffic, peak
 
 
 def grouped_cost(paths: Paths, g: GroupedNode) -> Cost:
     """The grouped strategy: per output entry, one GEMM with y, one bmm, one reduction."""
-    syms = mul_symbols(paths, g.node)
-    u = syms[0][g.mul]
-    d1, d2 = g.dims
-    mode = paths.diagram.nodes[g.node].mode
-    flops = dense = traffic = sympy.Integer(0)
-    peak: sympy.Expr = sympy.Integer(0)
-    for grp in g.groups:
-        kp = grp.dim * grp.num_paths
-        w = grp.paths[0].out_mul
-        reduce = 2 * B * kp * u * w if mode == "uvw" else 2 * B * u * kp
-        nnz = sum(int(np.count_nonzero(grp.coupling[..., n])) for n in range(grp.num_paths))
-        flops += 2 * B * u * nnz + reduce
-        dense += 2 * B * d2 * d1 * kp + 2 * B * u * d1 * kp + reduce
-        traffic += BYTES * (B * d2 + 3 * B * d1 * kp + B * u * d1 + 2 * B * u * kp
-                            + B * u * grp.dim * (w if mode == "uvw" else 1))
-        peak = _max(peak, BYTES * B * u * kp, BYTES * B * d1 * kp)
-    traffic += BYTES * 2 * B * u * d1  # operand 1 entries side by side, once
-    values = ((u, g.mul),) if isinstance(u, sympy.Symbol) else ()
-    return Cost("grouped", flops, dense, traffic, peak, 1 + 5 * len(g.groups), values)
+    nnz = tuple(sum(int(np.count_nonzero(grp.coupling[..., n])) for n in range(grp.num_paths))
+                for grp in g.groups)
+    node = paths.diagram.nodes[g.node]
+    if not isinstance(node, FuseNode):
+        raise TypeError(f"node {g.node} is a {type(node).__name__}, not a fuse")
+    return GroupedCost("grouped", 1 + 5 * len(g.groups), g, node.mode, nnz,
+                       operand_muls(paths, g.node)[0])
 
 
 def fmt(x: float) -> str:
