@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Literal
 
 from fusiondsl.diagnostics import Span
 from fusiondsl.irreps import Group, Irrep, Irreps
+
+if TYPE_CHECKING:  # networkx costs ~100 ms to import; only graph() needs it
+    import networkx as nx
 
 
 def _span() -> Span:
@@ -141,6 +142,8 @@ class Diagram:
 
     @cached_property
     def _graph(self) -> nx.MultiDiGraph:
+        import networkx as nx
+
         g = nx.MultiDiGraph(name=self.name)
         for leg in self.legs:
             g.add_node(("leg", leg.name), kind="leg", label=leg.name)
@@ -245,6 +248,8 @@ class GraphDiagram:
 
     def graph(self) -> nx.MultiGraph:
         """A frozen networkx multigraph: one node per vertex and open leg, one edge per edge."""
+        import networkx as nx
+
         g = nx.MultiGraph(name=self.name)
         ends: dict[str, list] = {}
         for k, vertex in enumerate(self.vertices):

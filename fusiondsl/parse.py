@@ -37,6 +37,18 @@ def grammar_text() -> str:
     return resources.files("fusiondsl.grammar").joinpath("fusion.lark").read_text("utf-8")
 
 
+def _lark_cache() -> str | bool:
+    """Where lark keeps its analysed grammar (it checks the grammar's hash on load)."""
+    from fusiondsl.cg import cache_dir
+
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(folder / "fusion-lark.cache")
+
+
 @functools.cache
 def _parser() -> Lark:
     return Lark(
@@ -46,6 +58,7 @@ def _parser() -> Lark:
         start=["start", "irreps"],
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=_lark_cache(),  # building the LALR tables costs ~40 ms per process
     )
 
 
