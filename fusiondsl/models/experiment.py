@@ -194,6 +194,8 @@ class ExperimentConfig:
         md_timestep_fs: MD time step, fs.
         md_temperature_K: MD initial temperature, K.
         progress: draw progress bars on stderr.
+        threads: torch's intra-op threads (None: torch's default). These models run many
+            small ops; on a 2-core machine with one core busy, one thread was 90× faster.
     """
 
     models: list[str]
@@ -219,6 +221,7 @@ class ExperimentConfig:
     md_timestep_fs: float = 0.5
     md_temperature_K: float = 300.0  # noqa: N815
     progress: bool = True
+    threads: int | None = 1
 
     def check(self) -> None:
         """Raise :class:`UsageError` for an inconsistent configuration."""
@@ -228,6 +231,7 @@ class ExperimentConfig:
             (self.n_train < 1 or self.n_val < 0, "--n-train must be >= 1 and --n-val >= 0"),
             (self.epochs < 1 or self.batch_size < 1, "--epochs and --batch-size must be >= 1"),
             (self.lr <= 0 or self.cutoff <= 0, "--lr and --cutoff must be positive"),
+            (self.threads is not None and self.threads < 1, "--threads must be >= 1"),
             (self.md_steps < 0 or self.md_timestep_fs <= 0,
              "--md-steps must be >= 0 and --md-timestep-fs positive"),
             (self.data is not None and not Path(self.data).is_file(),
@@ -285,6 +289,8 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     from fusiondsl.models.data import split
 
     config.check()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     for name in config.models:  # fail on a bad name before any training
         check_model(name, **config.hyper_for(name))
     structures, described = load_data(config)
@@ -481,6 +487,9 @@ def _parser() -> OneLineParser:
     add("--md-timestep-fs", type=float, default=0.5, help="MD time step, fs")
     add("--md-temperature-K", dest="md_temperature_K", type=float, default=300.0,
         help="temperature of the MD's initial velocities, K")
+    add("--threads", type=int, default=1,
+        help="torch intra-op threads: these models run many small ops, for which one thread "
+             "beat two by 90x on a 2-core machine with one core busy")
     add("--quiet", action="store_true", help="no progress bars")
     return p
 
