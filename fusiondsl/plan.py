@@ -20,6 +20,7 @@ from fusiondsl.expand import LinearBlock, Path, Paths
 
 if TYPE_CHECKING:
     from fusiondsl.cost import Cost
+    from fusiondsl.hoist_fmove import FMoveHoist
     from fusiondsl.plan_grouped import GroupedNode
 
 # Representative batch size used to choose contraction orders (orders rarely depend on it).
@@ -146,6 +147,9 @@ class Plan:
         node_grouped: per node, its grouped plan when that strategy was chosen.
         node_costs: per node, the cost of every candidate strategy (cost model).
         batch: the batch size the choice was made for.
+        hoisted: per node, whether its neighbour sum is hoisted (centre last or F-move; the
+            inner node an F-move absorbs is marked too).
+        fmoves: per node, its F-move hoisting (see :mod:`fusiondsl.hoist_fmove`) or ``None``.
     """
 
     paths: Paths
@@ -160,6 +164,7 @@ class Plan:
     node_costs: tuple[dict[str, Cost], ...] = field(default=(), compare=False)
     batch: int = DEFAULT_BATCH
     hoisted: tuple[bool, ...] = ()
+    fmoves: tuple[FMoveHoist | None, ...] = ()
 
     @property
     def strategy(self) -> str:
@@ -230,8 +235,11 @@ def make_plan(
         grouped.append(g if pick == "grouped" else None)
         costs.append(options)
     from fusiondsl.hoist import hoistable
+    from fusiondsl.hoist_fmove import fmove_plans
 
-    hoisted = tuple(hoist and chosen[k] == "per-path" and hoistable(paths, k)
+    fmoves = fmove_plans(paths, chosen) if hoist else (None,) * len(d.nodes)
+    moved = {k for f in fmoves if f is not None for k in (f.node, f.inner)}
+    hoisted = tuple(k in moved or (hoist and chosen[k] == "per-path" and hoistable(paths, k))
                     for k in range(len(d.nodes)))
     return Plan(paths, node_paths, contractions, node_linears, tuple(offsets), sizes[False],
-                sizes[True], tuple(chosen), tuple(grouped), tuple(costs), batch, hoisted)
+                sizes[True], tuple(chosen), tuple(grouped), tuple(costs), batch, hoisted, fmoves)

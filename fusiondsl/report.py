@@ -4,7 +4,9 @@ For every fuse node: the strategies the planner considered (per-path, grouped), 
 counted from nonzeros, dense FLOPs actually executed, bytes moved, peak intermediate memory,
 the symbolic FLOP formula in the batch size ``B`` and the channel multiplicities, and the
 roofline time estimate; the chosen one is marked ``*``. For ``fuse{…}`` nodes, the coupling
-orders considered, with the choice and its runner-up.
+orders considered, with the choice and its runner-up. For neighbour sums, the hoisting (centre
+last, or by an F-move for a fixed order that couples the centre first): FLOPs per edge before
+and after, and per node after.
 """
 
 from __future__ import annotations
@@ -54,7 +56,31 @@ def diagram_report(d: Diagram, batch: int) -> dict[str, Any]:
               for k in range(len(d.nodes)) if hoistable(plan.paths, k)]
     return {"diagram": d.name, "batch": batch, "paths": plan.paths.num_paths,
             "weights": plan.paths.weight_numel, "strategy": plan.strategy,
-            "plans": plan_rows(plan, batch), "orders": order_report(d), "hoisting": hoists}
+            "plans": plan_rows(plan, batch), "orders": order_report(d), "hoisting": hoists,
+            "fmoves": fmove_rows(plan)}
+
+
+def fmove_rows(plan: Plan) -> list[dict[str, Any]]:
+    """The F-move hoisting of every eligible neighbour sum: costs, and whether it was chosen."""
+    from fusiondsl.hoist_fmove import fmove_report, recouple_node
+
+    rows = []
+    for k, node in enumerate(plan.paths.diagram.nodes):
+        fm = recouple_node(plan.paths, k)
+        if fm is not None:
+            rows.append({"node": node.name, "chosen": bool(plan.fmoves and plan.fmoves[k]),
+                         **fmove_report(plan.paths, fm)})
+    return rows
+
+
+def _fmove_lines(rows: list[dict[str, Any]]) -> list[str]:
+    return [f"  hoisting {h['node']} by an F-move (6j recoupling), "
+            f"{'chosen' if h['chosen'] else 'not chosen'}: per edge "
+            f"{fmt(h['unhoisted_per_edge'])} FLOPs ({h['paths']} paths) before, "
+            f"{fmt(h['hoisted_per_edge'])} ({h['prefixes']} prefixes summed over j) after, plus "
+            f"{fmt(h['hoisted_per_node'])} per node ({h['couplings']} couplings with the centre, "
+            f"{h['finals']} weighted terms) and {fmt(h['mixing'])} per call to mix the weights"
+            for h in rows]
 
 
 def cost_report(prog: Program, batch: int, as_json: bool = False) -> str:
@@ -77,5 +103,6 @@ def cost_report(prog: Program, batch: int, as_json: bool = False) -> str:
                          f"({h['paths']} paths) before, {fmt(h['hoisted_per_edge'])} "
                          f"({h['prefixes']} prefixes summed over j) after, plus "
                          f"{fmt(h['hoisted_per_node'])} per node")
+        lines += _fmove_lines(r["fmoves"])
         lines.append("")
     return "\n".join(lines)

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from math import factorial, sqrt
 from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
 
 from fusiondsl import cg
 from fusiondsl.irreps import Group, Irrep
 
 if TYPE_CHECKING:
+    import sympy
+
     from fusiondsl.expand import LocalPath, Path
 
 
@@ -40,6 +43,8 @@ def fmove_matrix(
     Returns:
         The left labels ``k``, the right labels ``k'`` and ``M`` (rows k, columns k').
     """
+    import sympy  # exact values: imported only here (the planner uses fmove_matrix_float)
+
     ks = [k for k in a * b if out in k * c]
     kps = [k for k in b * c if out in a * k]
     sign = sympy.S.NegativeOne ** ((a.j2 + b.j2 + c.j2 + out.j2) // 2 % 2)
@@ -95,12 +100,53 @@ def recouple(group: Group, paths: Sequence[LocalPath | Path]) -> Recoupling:
             key = (p.inputs, kp, p.out, p.out_entry)
             j = right.setdefault(key, len(right))
             entries.append((i, j, m[row, col]))
+    import sympy
+
     exact = sympy.zeros(len(paths), len(right))
     for i, j, value in entries:
         exact[i, j] = value
     rights = tuple(RightPath(inputs, _irs(paths, inputs), kp, out, e)
                    for (inputs, kp, out, e) in right)
     return Recoupling(rights, exact)
+
+
+def wigner_6j_float(j1: int, j2: int, j3: int, j4: int, j5: int, j6: int) -> float:
+    """The 6j symbol ``{j1 j2 j3; j4 j5 j6}`` (doubled spins) in float64, without sympy.
+
+    Racah's formula with exact fractions, rounded once: ``sign × sqrt(S² Δ)``, so the value is
+    the same on every machine (compiled layers embed it as a literal). 0 off the triangle rule.
+
+    >>> wigner_6j_float(2, 2, 2, 2, 2, 2)
+    0.16666666666666666
+    """
+    triads = ((j1, j2, j3), (j1, j5, j6), (j4, j2, j6), (j4, j5, j3))
+    if any((a + b + c) % 2 or not abs(a - b) <= c <= a + b for a, b, c in triads):
+        return 0.0
+    delta = Fraction(1)
+    for a, b, c in triads:
+        delta *= Fraction(factorial((a + b - c) // 2) * factorial((a - b + c) // 2)
+                          * factorial((b + c - a) // 2), factorial((a + b + c) // 2 + 1))
+    sums = [(a + b + c) // 2 for a, b, c in triads]
+    pairs = [(j1 + j2 + j4 + j5) // 2, (j2 + j3 + j5 + j6) // 2, (j3 + j1 + j6 + j4) // 2]
+    total = Fraction(0)
+    for t in range(max(sums), min(pairs) + 1):
+        den = 1
+        for n in (*(t - s for s in sums), *(p - t for p in pairs)):
+            den *= factorial(n)
+        total += Fraction((-1) ** t * factorial(t + 1), den)
+    return (1.0 if total >= 0 else -1.0) * sqrt(total * total * delta)
+
+
+def fmove_matrix_float(
+    group: Group, a: Irrep, b: Irrep, c: Irrep, out: Irrep
+) -> tuple[list[Irrep], list[Irrep], list[list[float]]]:
+    """:func:`fmove_matrix` in float64 without sympy (for the planner, at compile time)."""
+    ks = [k for k in a * b if out in k * c]
+    kps = [k for k in b * c if out in a * k]
+    sign = -1.0 if (a.j2 + b.j2 + c.j2 + out.j2) // 2 % 2 else 1.0
+    rows = [[sign * (kp.j2 + 1) * wigner_6j_float(a.j2, b.j2, k.j2, c.j2, out.j2, kp.j2)
+             for kp in kps] for k in ks]
+    return ks, kps, rows
 
 
 def _irs(paths: Sequence[LocalPath | Path], inputs: tuple[int, ...]) -> tuple[Irrep, ...]:

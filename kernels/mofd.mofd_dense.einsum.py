@@ -22,6 +22,8 @@ def _sparse(shape, entries):
     return t
 
 
+# F-move of m: 69 weighted terms x 41 paths, coefficient × 6j matrix M[k, k']
+FMOVE_M = ((69, 41), [(0, 0, 1.0), (1, 1, 2.9999999999999996), (2, 2, 5.000000000000001), (3, 3, 2.9999999999999996), (4, 4, 0.9999999999999999), (5, 5, 4.999999999999999), (6, 6, 2.9999999999999996), (7, 7, 5.000000000000001), (8, 8, 3.0), (9, 9, 1.0), (10, 10, 5.000000000000001), (11, 11, 1.732050807568877), (12, 12, 1.7320508075688772), (13, 13, 3.872983346207417), (14, 14, 3.8729833462074157), (15, 15, 1.7320508075688772), (16, 16, 0.5773502691896257), (17, 16, -1.7320508075688772), (18, 16, 2.886751345948128), (19, 17, 1.7320508075688772), (20, 17, -2.886751345948128), (21, 17, 4.041451884327381), (22, 18, 3.872983346207417), (23, 19, 1.2909944487358056), (24, 19, 1.9364916731037085), (25, 19, 0.6454972243679028), (26, 20, 1.7320508075688772), (27, 21, 2.2912878474779204), (28, 21, 3.8188130791298676), (29, 21, 1.527525231651947), (30, 22, 3.8729833462074157), (31, 23, 1.7320508075688772), (32, 24, 0.3872983346207417), (33, 24, -1.9364916731037085), (34, 24, 5.422176684690385), (35, 25, 0.7745966692414832), (36, 25, -2.0124611797498106), (37, 25, 2.29128784747792), (38, 26, 2.2360679774997902), (39, 27, 3.0), (40, 28, 2.23606797749979), (41, 29, 5.000000000000001), (42, 30, 2.9999999999999996), (43, 31, 2.236067977499789), (44, 32, 0.9999999999999999), (45, 32, -2.598076211353316), (46, 32, 2.9580398915498085), (47, 33, 0.3), (48, 33, -1.4999999999999998), (49, 33, 4.2), (50, 34, 2.23606797749979), (51, 35, 1.3416407864998736), (52, 35, -2.236067977499789), (53, 35, 3.130495168499705), (54, 36, 0.447213595499958), (55, 36, -1.341640786499874), (56, 36, 2.23606797749979), (57, 36, -3.130495168499706), (58, 36, 4.024922359499622), (59, 37, 5.000000000000001), (60, 38, 1.7748239349298849), (61, 38, 2.9580398915498085), (62, 38, 1.1832159566199232), (63, 39, 2.23606797749979), (64, 40, 1.0000000000000002), (65, 40, -1.5000000000000004), (66, 40, -1.0714285714285716), (67, 40, 4.0), (68, 40, 2.5714285714285716)])
 # wigner_3j(0, 0, 0)
 W3J_0_0_0 = ((1, 1, 1), [(0, 0, 0, 1.0)])
 # wigner_3j(0, 1, 1)
@@ -44,6 +46,30 @@ W3J_2_1_1 = ((5, 3, 3), [(0, 0, 2, 0.316227766016838), (0, 2, 0, 0.3162277660168
 W3J_2_2_0 = ((5, 5, 1), [(0, 0, 0, 0.447213595499958), (1, 1, 0, 0.447213595499958), (2, 2, 0, 0.447213595499958), (3, 3, 0, 0.447213595499958), (4, 4, 0, 0.447213595499958)])
 # wigner_3j(2, 2, 2)
 W3J_2_2_2 = ((5, 5, 5), [(0, 0, 2, -0.23904572186687872), (0, 1, 3, 0.20701966780270625), (0, 2, 0, -0.23904572186687872), (0, 3, 1, 0.20701966780270625), (1, 0, 3, 0.20701966780270625), (1, 1, 2, 0.11952286093343936), (1, 1, 4, -0.20701966780270625), (1, 2, 1, 0.11952286093343936), (1, 3, 0, 0.20701966780270625), (1, 4, 1, -0.20701966780270625), (2, 0, 0, -0.23904572186687872), (2, 1, 1, 0.11952286093343936), (2, 2, 2, 0.23904572186687872), (2, 3, 3, 0.11952286093343936), (2, 4, 4, -0.23904572186687872), (3, 0, 1, 0.20701966780270625), (3, 1, 0, 0.20701966780270625), (3, 2, 3, 0.11952286093343936), (3, 3, 2, 0.11952286093343936), (3, 3, 4, 0.20701966780270625), (3, 4, 3, 0.20701966780270625), (4, 1, 1, -0.20701966780270625), (4, 2, 4, -0.23904572186687872), (4, 3, 3, 0.20701966780270625), (4, 4, 2, -0.23904572186687872)])
+# wigner_3j(1, 1, 1)
+W3J_1_1_1 = ((3, 3, 3), [(0, 1, 2, 0.40824829046386296), (0, 2, 1, -0.40824829046386296), (1, 0, 2, -0.40824829046386296), (1, 2, 0, 0.40824829046386296), (2, 0, 1, 0.40824829046386296), (2, 1, 0, -0.40824829046386296)])
+# wigner_3j(1, 2, 2)
+W3J_1_2_2 = ((3, 5, 5), [(0, 0, 1, -0.18257418583505536), (0, 1, 0, 0.18257418583505536), (0, 2, 3, 0.316227766016838), (0, 3, 2, -0.316227766016838), (0, 3, 4, 0.18257418583505536), (0, 4, 3, -0.18257418583505536), (1, 0, 4, -0.3651483716701107), (1, 1, 3, -0.18257418583505536), (1, 3, 1, 0.18257418583505536), (1, 4, 0, 0.3651483716701107), (2, 0, 3, 0.18257418583505536), (2, 1, 2, 0.316227766016838), (2, 1, 4, 0.18257418583505536), (2, 2, 1, -0.316227766016838), (2, 3, 0, -0.18257418583505536), (2, 4, 1, -0.18257418583505536)])
+# wigner_3j(1, 2, 3)
+W3J_1_2_3 = ((3, 5, 7), [(0, 0, 4, -0.06900655593423542), (0, 0, 6, -0.26726124191242434), (0, 1, 3, -0.1690308509457033), (0, 1, 5, -0.21821789023599236), (0, 2, 2, 0.23904572186687872), (0, 3, 1, 0.21821789023599236), (0, 4, 0, 0.26726124191242434), (0, 4, 2, 0.06900655593423542), (1, 0, 1, 0.21821789023599236), (1, 1, 2, 0.2760262237369417), (1, 2, 3, 0.2927700218845599), (1, 3, 4, 0.2760262237369417), (1, 4, 5, 0.21821789023599236), (2, 0, 0, 0.26726124191242434), (2, 0, 2, -0.06900655593423542), (2, 1, 1, 0.21821789023599236), (2, 2, 4, 0.23904572186687872), (2, 3, 3, -0.1690308509457033), (2, 3, 5, 0.21821789023599236), (2, 4, 4, -0.06900655593423542), (2, 4, 6, 0.26726124191242434)])
+# wigner_3j(2, 1, 2)
+W3J_2_1_2 = ((5, 3, 5), [(0, 0, 1, 0.18257418583505536), (0, 1, 4, 0.3651483716701107), (0, 2, 3, -0.18257418583505536), (1, 0, 0, -0.18257418583505536), (1, 1, 3, 0.18257418583505536), (1, 2, 2, -0.316227766016838), (1, 2, 4, -0.18257418583505536), (2, 0, 3, -0.316227766016838), (2, 2, 1, 0.316227766016838), (3, 0, 2, 0.316227766016838), (3, 0, 4, -0.18257418583505536), (3, 1, 1, -0.18257418583505536), (3, 2, 0, 0.18257418583505536), (4, 0, 3, 0.18257418583505536), (4, 1, 0, -0.3651483716701107), (4, 2, 1, 0.18257418583505536)])
+# wigner_3j(2, 1, 3)
+W3J_2_1_3 = ((5, 3, 7), [(0, 0, 4, -0.06900655593423542), (0, 0, 6, -0.26726124191242434), (0, 1, 1, 0.21821789023599236), (0, 2, 0, 0.26726124191242434), (0, 2, 2, -0.06900655593423542), (1, 0, 3, -0.1690308509457033), (1, 0, 5, -0.21821789023599236), (1, 1, 2, 0.2760262237369417), (1, 2, 1, 0.21821789023599236), (2, 0, 2, 0.23904572186687872), (2, 1, 3, 0.2927700218845599), (2, 2, 4, 0.23904572186687872), (3, 0, 1, 0.21821789023599236), (3, 1, 4, 0.2760262237369417), (3, 2, 3, -0.1690308509457033), (3, 2, 5, 0.21821789023599236), (4, 0, 0, 0.26726124191242434), (4, 0, 2, 0.06900655593423542), (4, 1, 5, 0.21821789023599236), (4, 2, 4, -0.06900655593423542), (4, 2, 6, 0.26726124191242434)])
+# wigner_3j(2, 2, 1)
+W3J_2_2_1 = ((5, 5, 3), [(0, 1, 0, -0.18257418583505536), (0, 3, 2, 0.18257418583505536), (0, 4, 1, -0.3651483716701107), (1, 0, 0, 0.18257418583505536), (1, 2, 2, 0.316227766016838), (1, 3, 1, -0.18257418583505536), (1, 4, 2, 0.18257418583505536), (2, 1, 2, -0.316227766016838), (2, 3, 0, 0.316227766016838), (3, 0, 2, -0.18257418583505536), (3, 1, 1, 0.18257418583505536), (3, 2, 0, -0.316227766016838), (3, 4, 0, 0.18257418583505536), (4, 0, 1, 0.3651483716701107), (4, 1, 2, -0.18257418583505536), (4, 3, 0, -0.18257418583505536)])
+# wigner_3j(2, 2, 3)
+W3J_2_2_3 = ((5, 5, 7), [(0, 1, 0, 0.1889822365046136), (0, 1, 2, 0.14638501094227996), (0, 2, 5, 0.26726124191242434), (0, 3, 4, -0.14638501094227996), (0, 3, 6, 0.1889822365046136), (0, 4, 3, 0.11952286093343936), (1, 0, 0, -0.1889822365046136), (1, 0, 2, -0.14638501094227996), (1, 2, 4, 0.1690308509457033), (1, 3, 3, -0.23904572186687872), (1, 4, 4, -0.14638501094227996), (1, 4, 6, -0.1889822365046136), (2, 0, 5, -0.26726124191242434), (2, 1, 4, -0.1690308509457033), (2, 3, 2, 0.1690308509457033), (2, 4, 1, 0.26726124191242434), (3, 0, 4, 0.14638501094227996), (3, 0, 6, -0.1889822365046136), (3, 1, 3, 0.23904572186687872), (3, 2, 2, -0.1690308509457033), (3, 4, 0, 0.1889822365046136), (3, 4, 2, -0.14638501094227996), (4, 0, 3, -0.11952286093343936), (4, 1, 4, 0.14638501094227996), (4, 1, 6, 0.1889822365046136), (4, 2, 1, -0.26726124191242434), (4, 3, 0, -0.1889822365046136), (4, 3, 2, 0.14638501094227996)])
+# wigner_3j(2, 2, 4)
+W3J_2_2_4 = ((5, 5, 9), [(0, 0, 4, 0.039840953644479794), (0, 0, 8, -0.23570226039551584), (0, 1, 5, -0.06299407883487121), (0, 1, 7, -0.16666666666666666), (0, 2, 2, 0.1543033499620919), (0, 3, 1, 0.16666666666666666), (0, 3, 3, -0.06299407883487121), (0, 4, 0, 0.23570226039551584), (1, 0, 5, -0.06299407883487121), (1, 0, 7, -0.16666666666666666), (1, 1, 4, -0.15936381457791918), (1, 1, 6, -0.1781741612749496), (1, 2, 3, 0.21821789023599236), (1, 3, 2, 0.1781741612749496), (1, 4, 1, 0.16666666666666666), (1, 4, 3, 0.06299407883487121), (2, 0, 2, 0.1543033499620919), (2, 1, 3, 0.21821789023599236), (2, 2, 4, 0.23904572186687872), (2, 3, 5, 0.21821789023599236), (2, 4, 6, 0.1543033499620919), (3, 0, 1, 0.16666666666666666), (3, 0, 3, -0.06299407883487121), (3, 1, 2, 0.1781741612749496), (3, 2, 5, 0.21821789023599236), (3, 3, 4, -0.15936381457791918), (3, 3, 6, 0.1781741612749496), (3, 4, 5, -0.06299407883487121), (3, 4, 7, 0.16666666666666666), (4, 0, 0, 0.23570226039551584), (4, 1, 1, 0.16666666666666666), (4, 1, 3, 0.06299407883487121), (4, 2, 6, 0.1543033499620919), (4, 3, 5, -0.06299407883487121), (4, 3, 7, 0.16666666666666666), (4, 4, 4, 0.039840953644479794), (4, 4, 8, 0.23570226039551584)])
+# wigner_3j(1, 3, 2)
+W3J_1_3_2 = ((3, 7, 5), [(0, 0, 4, 0.26726124191242434), (0, 1, 3, 0.21821789023599236), (0, 2, 2, 0.23904572186687872), (0, 2, 4, 0.06900655593423542), (0, 3, 1, -0.1690308509457033), (0, 4, 0, -0.06900655593423542), (0, 5, 1, -0.21821789023599236), (0, 6, 0, -0.26726124191242434), (1, 1, 0, 0.21821789023599236), (1, 2, 1, 0.2760262237369417), (1, 3, 2, 0.2927700218845599), (1, 4, 3, 0.2760262237369417), (1, 5, 4, 0.21821789023599236), (2, 0, 0, 0.26726124191242434), (2, 1, 1, 0.21821789023599236), (2, 2, 0, -0.06900655593423542), (2, 3, 3, -0.1690308509457033), (2, 4, 2, 0.23904572186687872), (2, 4, 4, -0.06900655593423542), (2, 5, 3, 0.21821789023599236), (2, 6, 4, 0.26726124191242434)])
+# wigner_3j(2, 3, 1)
+W3J_2_3_1 = ((5, 7, 3), [(0, 0, 2, 0.26726124191242434), (0, 1, 1, 0.21821789023599236), (0, 2, 2, -0.06900655593423542), (0, 4, 0, -0.06900655593423542), (0, 6, 0, -0.26726124191242434), (1, 1, 2, 0.21821789023599236), (1, 2, 1, 0.2760262237369417), (1, 3, 0, -0.1690308509457033), (1, 5, 0, -0.21821789023599236), (2, 2, 0, 0.23904572186687872), (2, 3, 1, 0.2927700218845599), (2, 4, 2, 0.23904572186687872), (3, 1, 0, 0.21821789023599236), (3, 3, 2, -0.1690308509457033), (3, 4, 1, 0.2760262237369417), (3, 5, 2, 0.21821789023599236), (4, 0, 0, 0.26726124191242434), (4, 2, 0, 0.06900655593423542), (4, 4, 2, -0.06900655593423542), (4, 5, 1, 0.21821789023599236), (4, 6, 2, 0.26726124191242434)])
+# wigner_3j(2, 3, 2)
+W3J_2_3_2 = ((5, 7, 5), [(0, 0, 1, -0.1889822365046136), (0, 2, 1, -0.14638501094227996), (0, 3, 4, -0.11952286093343936), (0, 4, 3, 0.14638501094227996), (0, 5, 2, -0.26726124191242434), (0, 6, 3, -0.1889822365046136), (1, 0, 0, 0.1889822365046136), (1, 2, 0, 0.14638501094227996), (1, 3, 3, 0.23904572186687872), (1, 4, 2, -0.1690308509457033), (1, 4, 4, 0.14638501094227996), (1, 6, 4, 0.1889822365046136), (2, 1, 4, -0.26726124191242434), (2, 2, 3, -0.1690308509457033), (2, 4, 1, 0.1690308509457033), (2, 5, 0, 0.26726124191242434), (3, 0, 4, -0.1889822365046136), (3, 2, 2, 0.1690308509457033), (3, 2, 4, 0.14638501094227996), (3, 3, 1, -0.23904572186687872), (3, 4, 0, -0.14638501094227996), (3, 6, 0, 0.1889822365046136), (4, 0, 3, 0.1889822365046136), (4, 1, 2, 0.26726124191242434), (4, 2, 3, -0.14638501094227996), (4, 3, 0, 0.11952286093343936), (4, 4, 1, -0.14638501094227996), (4, 6, 1, -0.1889822365046136)])
+# wigner_3j(2, 4, 2)
+W3J_2_4_2 = ((5, 9, 5), [(0, 0, 4, 0.23570226039551584), (0, 1, 3, 0.16666666666666666), (0, 2, 2, 0.1543033499620919), (0, 3, 3, -0.06299407883487121), (0, 4, 0, 0.039840953644479794), (0, 5, 1, -0.06299407883487121), (0, 7, 1, -0.16666666666666666), (0, 8, 0, -0.23570226039551584), (1, 1, 4, 0.16666666666666666), (1, 2, 3, 0.1781741612749496), (1, 3, 2, 0.21821789023599236), (1, 3, 4, 0.06299407883487121), (1, 4, 1, -0.15936381457791918), (1, 5, 0, -0.06299407883487121), (1, 6, 1, -0.1781741612749496), (1, 7, 0, -0.16666666666666666), (2, 2, 0, 0.1543033499620919), (2, 3, 1, 0.21821789023599236), (2, 4, 2, 0.23904572186687872), (2, 5, 3, 0.21821789023599236), (2, 6, 4, 0.1543033499620919), (3, 1, 0, 0.16666666666666666), (3, 2, 1, 0.1781741612749496), (3, 3, 0, -0.06299407883487121), (3, 4, 3, -0.15936381457791918), (3, 5, 2, 0.21821789023599236), (3, 5, 4, -0.06299407883487121), (3, 6, 3, 0.1781741612749496), (3, 7, 4, 0.16666666666666666), (4, 0, 0, 0.23570226039551584), (4, 1, 1, 0.16666666666666666), (4, 3, 1, 0.06299407883487121), (4, 4, 4, 0.039840953644479794), (4, 5, 3, -0.06299407883487121), (4, 6, 2, 0.1543033499620919), (4, 7, 3, 0.16666666666666666), (4, 8, 4, 0.23570226039551584)])
 
 
 class MofdDense(torch.nn.Module):
@@ -57,6 +83,7 @@ class MofdDense(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.register_buffer("fmove_m", _sparse(*FMOVE_M).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_0_0_0", _sparse(*W3J_0_0_0).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_0_1_1", _sparse(*W3J_0_1_1).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_0_2_2", _sparse(*W3J_0_2_2).to(torch.get_default_dtype()), persistent=False)
@@ -68,12 +95,24 @@ class MofdDense(torch.nn.Module):
         self.register_buffer("w3j_2_1_1", _sparse(*W3J_2_1_1).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_2_2_0", _sparse(*W3J_2_2_0).to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("w3j_2_2_2", _sparse(*W3J_2_2_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_1_1_1", _sparse(*W3J_1_1_1).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_1_2_2", _sparse(*W3J_1_2_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_1_2_3", _sparse(*W3J_1_2_3).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_1_2", _sparse(*W3J_2_1_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_1_3", _sparse(*W3J_2_1_3).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_2_1", _sparse(*W3J_2_2_1).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_2_3", _sparse(*W3J_2_2_3).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_2_4", _sparse(*W3J_2_2_4).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_1_3_2", _sparse(*W3J_1_3_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_3_1", _sparse(*W3J_2_3_1).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_3_2", _sparse(*W3J_2_3_2).to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("w3j_2_4_2", _sparse(*W3J_2_4_2).to(torch.get_default_dtype()), persistent=False)
         self.weight = torch.nn.Parameter(torch.randn(3144).to(torch.get_default_dtype()))
 
     def _apply(self, fn, recurse=True):
         """After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""
         super()._apply(fn, recurse)
-        for name in ('w3j_0_0_0', 'w3j_0_1_1', 'w3j_0_2_2', 'w3j_1_0_1', 'w3j_1_1_0', 'w3j_1_1_2', 'w3j_1_2_1', 'w3j_2_0_2', 'w3j_2_1_1', 'w3j_2_2_0', 'w3j_2_2_2'):
+        for name in ('fmove_m', 'w3j_0_0_0', 'w3j_0_1_1', 'w3j_0_2_2', 'w3j_1_0_1', 'w3j_1_1_0', 'w3j_1_1_2', 'w3j_1_2_1', 'w3j_2_0_2', 'w3j_2_1_1', 'w3j_2_2_0', 'w3j_2_2_2', 'w3j_1_1_1', 'w3j_1_2_2', 'w3j_1_2_3', 'w3j_2_1_2', 'w3j_2_1_3', 'w3j_2_2_1', 'w3j_2_2_3', 'w3j_2_2_4', 'w3j_1_3_2', 'w3j_2_3_1', 'w3j_2_3_2', 'w3j_2_4_2'):
             old = getattr(self, name)
             exact = _sparse(*globals()[name.upper()])
             setattr(self, name, exact.to(device=old.device, dtype=old.dtype))
@@ -93,346 +132,345 @@ class MofdDense(torch.nn.Module):
         g_0 = g[:, 0:8].reshape(-1, 8, 1)  # 8x0e
 
         # _f0 = fuse(h[i], h[j]) -> 1x0e+1x1o+1x2e  (11 paths)
-        # path 0: 0e ⊗ 0e → 0e (none, 8×8 → 8)
-        h_0_i = h_0.index_select(0, receivers)
-        h_0_j = h_0.index_select(0, senders)
-        xx0 = h_0_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_0_0)
-        _f0_0 = t0 * 1.0
-        # path 1: 0e ⊗ 1o → 1o (none, 8×8 → 8)
-        h_1_j = h_1.index_select(0, senders)
-        xx1 = h_1_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_1_1)
-        _f0_1 = t0 * 1.7320508075688772
-        # path 2: 0e ⊗ 2e → 2e (none, 8×8 → 8)
-        h_2_j = h_2.index_select(0, senders)
-        xx2 = h_2_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_2_2)
-        _f0_2 = t0 * 2.23606797749979
-        # path 3: 1o ⊗ 0e → 1o (none, 8×8 → 8)
-        h_1_i = h_1.index_select(0, receivers)
-        xx3 = h_0_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_0_1)
-        _f0_3 = t0 * 1.7320508075688772
-        # path 4: 1o ⊗ 1o → 0e (none, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1_i)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1_j)
-        _f0_4 = t1 * 1.0
-        # path 5: 1o ⊗ 1o → 2e (none, 8×8 → 8)
-        xx4 = h_1_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_2)
-        _f0_5 = t0 * 2.23606797749979
-        # path 6: 1o ⊗ 2e → 1o (none, 8×8 → 8)
-        xx5 = h_2_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_2_1)
-        _f0_6 = t0 * 1.7320508075688772
-        # path 7: 2e ⊗ 0e → 2e (none, 8×8 → 8)
-        h_2_i = h_2.index_select(0, receivers)
-        xx6 = h_0_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
-        _f0_7 = t0 * 2.23606797749979
-        # path 8: 2e ⊗ 1o → 1o (none, 8×8 → 8)
-        xx7 = h_1_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_1_1)
-        _f0_8 = t0 * 1.7320508075688772
-        # path 9: 2e ⊗ 2e → 0e (none, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2_i)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2_j)
-        _f0_9 = t1 * 1.0
-        # path 10: 2e ⊗ 2e → 2e (none, 8×8 → 8)
-        xx8 = h_2_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_2)
-        _f0_10 = t0 * 2.23606797749979
+        # not computed per edge: m below recouples it by an F-move
 
         # m = sum_j fuse(fuse(h[i], h[j]) -> 1x0e+1x1o+1x2e, y) * g -> 1x0e+1x1o+1x2e weights uuu  (41 paths)
-        # path 11: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
+        # hoisted by an F-move: (h[i] ⊗ h[j] → k) ⊗ y → J = Σ_k' M[k, k'] h[i] ⊗ (h[j] ⊗ y → k') → J,
+        # M[k, k'] = (-1)^(a+b+c+J) (2k'+1) {a b k; c J k'} (the 6j recoupling matrix); h[j] ⊗ y → k' is summed over neighbours, h[i] couples once per node
+        # mixed weights: m_w[r] = Σ_p fmove_m[r, p] · (weights of path p), in the forward so that the parameters stay those of the unhoisted layer
+        m_w = self.fmove_m @ self.weight[0:328].view(41, 8)
+        # prefix 0: 0e ⊗ 0e → 0e (per edge, summed over j)
+        h_0_j = h_0.index_select(0, senders)
         t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[0:8, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_0_j)
         t1 = t1 * g_0
-        m_0 = t1 * 1.0
-        # path 12: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
+        m_pre0 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 1: 0e ⊗ 1o → 1o (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[8:16, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_0_j)
         t1 = t1 * g_0
-        m_1 = t1 * 1.7320508075688772
-        # path 13: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
+        m_pre1 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 2: 0e ⊗ 2e → 2e (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[16:24, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_0_j)
         t1 = t1 * g_0
-        m_2 = t1 * 2.23606797749979
-        # path 14: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
+        m_pre2 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 3: 1o ⊗ 0e → 1o (per edge, summed over j)
+        h_1_j = h_1.index_select(0, senders)
         t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[24:32, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_3 = t1 * 1.7320508075688772
-        # path 15: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
+        m_pre3 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 4: 1o ⊗ 1o → 0e (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[32:40, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_4 = t1 * 1.0
-        # path 16: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
+        m_pre4 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 5: 1o ⊗ 1o → 2e (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[40:48, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_5 = t1 * 2.23606797749979
-        # path 17: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
+        m_pre5 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 6: 1o ⊗ 2e → 1o (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[48:56, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_6 = t1 * 1.7320508075688772
-        # path 18: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx9 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f0_2)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx9, self.w3j_2_0_2)
-        t0 = t0 * self.weight[56:64, None]
+        m_pre6 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 7: 2e ⊗ 0e → 2e (per edge, summed over j)
+        h_2_j = h_2.index_select(0, senders)
+        xx0 = torch.einsum('zb,zua->zbua', y_0[:, 0], h_2_j)  # shared by the paths on these inputs
+        t0 = torch.einsum('zbua,abc->zuc', xx0, self.w3j_2_0_2)
         t0 = t0 * g_0
-        m_7 = t0 * 2.23606797749979
-        # path 19: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
+        m_pre7 = t0.new_zeros((num_nodes,) + t0.shape[1:]).index_add(0, receivers, t0)
+        # prefix 8: 2e ⊗ 1o → 1o (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[64:72, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_8 = t1 * 1.7320508075688772
-        # path 20: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
+        m_pre8 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 9: 2e ⊗ 2e → 0e (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[72:80, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_9 = t1 * 1.0
-        # path 21: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
+        m_pre9 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 10: 2e ⊗ 2e → 2e (per edge, summed over j)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[80:88, None]
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_10 = t1 * 2.23606797749979
-        # path 22: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_3)
-        t1 = t1 * self.weight[88:96, None]
+        m_pre10 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 11: 1o ⊗ 1o → 1e (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_1, y_1[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_11 = t1 * 1.7320508075688772
-        # path 23: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_3)
-        t1 = t1 * self.weight[96:104, None]
+        m_pre11 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 12: 1o ⊗ 2e → 2o (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_2, y_2[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_12 = t1 * 1.0
-        # path 24: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_3)
-        t1 = t1 * self.weight[104:112, None]
+        m_pre12 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 13: 1o ⊗ 2e → 3o (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_3, y_2[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_1_j)
         t1 = t1 * g_0
-        m_13 = t1 * 2.23606797749979
-        # path 25: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_3)
-        t1 = t1 * self.weight[112:120, None]
+        m_pre13 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 14: 2e ⊗ 1o → 2o (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_2, y_1[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_14 = t1 * 1.7320508075688772
-        # path 26: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_4)
-        t1 = t1 * self.weight[120:128, None]
+        m_pre14 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 15: 2e ⊗ 1o → 3o (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_3, y_1[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_15 = t1 * 1.0
-        # path 27: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_4)
-        t1 = t1 * self.weight[128:136, None]
+        m_pre15 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 16: 2e ⊗ 2e → 1e (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_1, y_2[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_16 = t1 * 1.7320508075688772
-        # path 28: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_4)
-        t1 = t1 * self.weight[136:144, None]
+        m_pre16 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 17: 2e ⊗ 2e → 3e (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_3, y_2[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_17 = t1 * 2.23606797749979
-        # path 29: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx10 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f0_5)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx10, self.w3j_2_0_2)
-        t0 = t0 * self.weight[144:152, None]
-        t0 = t0 * g_0
-        m_18 = t0 * 2.23606797749979
-        # path 30: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_5)
-        t1 = t1 * self.weight[152:160, None]
+        m_pre17 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # prefix 18: 2e ⊗ 2e → 4e (per edge, summed over j)
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_4, y_2[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
-        m_19 = t1 * 1.7320508075688772
-        # path 31: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_5)
-        t1 = t1 * self.weight[160:168, None]
-        t1 = t1 * g_0
-        m_20 = t1 * 1.0
-        # path 32: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_5)
-        t1 = t1 * self.weight[168:176, None]
-        t1 = t1 * g_0
-        m_21 = t1 * 2.23606797749979
-        # path 33: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_6)
-        t1 = t1 * self.weight[176:184, None]
-        t1 = t1 * g_0
-        m_22 = t1 * 1.7320508075688772
-        # path 34: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_6)
-        t1 = t1 * self.weight[184:192, None]
-        t1 = t1 * g_0
-        m_23 = t1 * 1.0
-        # path 35: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_6)
-        t1 = t1 * self.weight[192:200, None]
-        t1 = t1 * g_0
-        m_24 = t1 * 2.23606797749979
-        # path 36: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_6)
-        t1 = t1 * self.weight[200:208, None]
-        t1 = t1 * g_0
-        m_25 = t1 * 1.7320508075688772
-        # path 37: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx11 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f0_7)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx11, self.w3j_2_0_2)
-        t0 = t0 * self.weight[208:216, None]
-        t0 = t0 * g_0
-        m_26 = t0 * 2.23606797749979
-        # path 38: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_7)
-        t1 = t1 * self.weight[216:224, None]
-        t1 = t1 * g_0
-        m_27 = t1 * 1.7320508075688772
-        # path 39: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_7)
-        t1 = t1 * self.weight[224:232, None]
-        t1 = t1 * g_0
-        m_28 = t1 * 1.0
-        # path 40: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_7)
-        t1 = t1 * self.weight[232:240, None]
-        t1 = t1 * g_0
-        m_29 = t1 * 2.23606797749979
-        # path 41: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_8)
-        t1 = t1 * self.weight[240:248, None]
-        t1 = t1 * g_0
-        m_30 = t1 * 1.7320508075688772
-        # path 42: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_8)
-        t1 = t1 * self.weight[248:256, None]
-        t1 = t1 * g_0
-        m_31 = t1 * 1.0
-        # path 43: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_8)
-        t1 = t1 * self.weight[256:264, None]
-        t1 = t1 * g_0
-        m_32 = t1 * 2.23606797749979
-        # path 44: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_8)
-        t1 = t1 * self.weight[264:272, None]
-        t1 = t1 * g_0
-        m_33 = t1 * 1.7320508075688772
-        # path 45: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_9)
-        t1 = t1 * self.weight[272:280, None]
-        t1 = t1 * g_0
-        m_34 = t1 * 1.0
-        # path 46: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_9)
-        t1 = t1 * self.weight[280:288, None]
-        t1 = t1 * g_0
-        m_35 = t1 * 1.7320508075688772
-        # path 47: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_9)
-        t1 = t1 * self.weight[288:296, None]
-        t1 = t1 * g_0
-        m_36 = t1 * 2.23606797749979
-        # path 48: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx12 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f0_10)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx12, self.w3j_2_0_2)
-        t0 = t0 * self.weight[296:304, None]
-        t0 = t0 * g_0
-        m_37 = t0 * 2.23606797749979
-        # path 49: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_10)
-        t1 = t1 * self.weight[304:312, None]
-        t1 = t1 * g_0
-        m_38 = t1 * 1.7320508075688772
-        # path 50: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_10)
-        t1 = t1 * self.weight[312:320, None]
-        t1 = t1 * g_0
-        m_39 = t1 * 1.0
-        # path 51: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_10)
-        t1 = t1 * self.weight[320:328, None]
-        t1 = t1 * g_0
-        m_40 = t1 * 2.23606797749979
-        # sum over neighbours: add each edge's term into its centre (receiver)
-        m_0 = m_0.new_zeros((num_nodes,) + m_0.shape[1:]).index_add(0, receivers, m_0)
-        m_1 = m_1.new_zeros((num_nodes,) + m_1.shape[1:]).index_add(0, receivers, m_1)
-        m_2 = m_2.new_zeros((num_nodes,) + m_2.shape[1:]).index_add(0, receivers, m_2)
-        m_3 = m_3.new_zeros((num_nodes,) + m_3.shape[1:]).index_add(0, receivers, m_3)
-        m_4 = m_4.new_zeros((num_nodes,) + m_4.shape[1:]).index_add(0, receivers, m_4)
-        m_5 = m_5.new_zeros((num_nodes,) + m_5.shape[1:]).index_add(0, receivers, m_5)
-        m_6 = m_6.new_zeros((num_nodes,) + m_6.shape[1:]).index_add(0, receivers, m_6)
-        m_7 = m_7.new_zeros((num_nodes,) + m_7.shape[1:]).index_add(0, receivers, m_7)
-        m_8 = m_8.new_zeros((num_nodes,) + m_8.shape[1:]).index_add(0, receivers, m_8)
-        m_9 = m_9.new_zeros((num_nodes,) + m_9.shape[1:]).index_add(0, receivers, m_9)
-        m_10 = m_10.new_zeros((num_nodes,) + m_10.shape[1:]).index_add(0, receivers, m_10)
-        m_11 = m_11.new_zeros((num_nodes,) + m_11.shape[1:]).index_add(0, receivers, m_11)
-        m_12 = m_12.new_zeros((num_nodes,) + m_12.shape[1:]).index_add(0, receivers, m_12)
-        m_13 = m_13.new_zeros((num_nodes,) + m_13.shape[1:]).index_add(0, receivers, m_13)
-        m_14 = m_14.new_zeros((num_nodes,) + m_14.shape[1:]).index_add(0, receivers, m_14)
-        m_15 = m_15.new_zeros((num_nodes,) + m_15.shape[1:]).index_add(0, receivers, m_15)
-        m_16 = m_16.new_zeros((num_nodes,) + m_16.shape[1:]).index_add(0, receivers, m_16)
-        m_17 = m_17.new_zeros((num_nodes,) + m_17.shape[1:]).index_add(0, receivers, m_17)
-        m_18 = m_18.new_zeros((num_nodes,) + m_18.shape[1:]).index_add(0, receivers, m_18)
-        m_19 = m_19.new_zeros((num_nodes,) + m_19.shape[1:]).index_add(0, receivers, m_19)
-        m_20 = m_20.new_zeros((num_nodes,) + m_20.shape[1:]).index_add(0, receivers, m_20)
-        m_21 = m_21.new_zeros((num_nodes,) + m_21.shape[1:]).index_add(0, receivers, m_21)
-        m_22 = m_22.new_zeros((num_nodes,) + m_22.shape[1:]).index_add(0, receivers, m_22)
-        m_23 = m_23.new_zeros((num_nodes,) + m_23.shape[1:]).index_add(0, receivers, m_23)
-        m_24 = m_24.new_zeros((num_nodes,) + m_24.shape[1:]).index_add(0, receivers, m_24)
-        m_25 = m_25.new_zeros((num_nodes,) + m_25.shape[1:]).index_add(0, receivers, m_25)
-        m_26 = m_26.new_zeros((num_nodes,) + m_26.shape[1:]).index_add(0, receivers, m_26)
-        m_27 = m_27.new_zeros((num_nodes,) + m_27.shape[1:]).index_add(0, receivers, m_27)
-        m_28 = m_28.new_zeros((num_nodes,) + m_28.shape[1:]).index_add(0, receivers, m_28)
-        m_29 = m_29.new_zeros((num_nodes,) + m_29.shape[1:]).index_add(0, receivers, m_29)
-        m_30 = m_30.new_zeros((num_nodes,) + m_30.shape[1:]).index_add(0, receivers, m_30)
-        m_31 = m_31.new_zeros((num_nodes,) + m_31.shape[1:]).index_add(0, receivers, m_31)
-        m_32 = m_32.new_zeros((num_nodes,) + m_32.shape[1:]).index_add(0, receivers, m_32)
-        m_33 = m_33.new_zeros((num_nodes,) + m_33.shape[1:]).index_add(0, receivers, m_33)
-        m_34 = m_34.new_zeros((num_nodes,) + m_34.shape[1:]).index_add(0, receivers, m_34)
-        m_35 = m_35.new_zeros((num_nodes,) + m_35.shape[1:]).index_add(0, receivers, m_35)
-        m_36 = m_36.new_zeros((num_nodes,) + m_36.shape[1:]).index_add(0, receivers, m_36)
-        m_37 = m_37.new_zeros((num_nodes,) + m_37.shape[1:]).index_add(0, receivers, m_37)
-        m_38 = m_38.new_zeros((num_nodes,) + m_38.shape[1:]).index_add(0, receivers, m_38)
-        m_39 = m_39.new_zeros((num_nodes,) + m_39.shape[1:]).index_add(0, receivers, m_39)
-        m_40 = m_40.new_zeros((num_nodes,) + m_40.shape[1:]).index_add(0, receivers, m_40)
+        m_pre18 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
+        # coupling 0: 0e ⊗ (prefix 0: 0e ⊗ 0e → 0e) → 0e (per node), into m_0 (path 11)
+        xx1 = m_pre0[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_0_0)
+        m_0 = t0 * m_w[0, :, None]
+        # coupling 1: 0e ⊗ (prefix 1: 0e ⊗ 1o → 1o) → 1o (per node), into m_1 (path 12)
+        xx2 = m_pre1[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_1_1)
+        m_1 = t0 * m_w[1, :, None]
+        # coupling 2: 0e ⊗ (prefix 2: 0e ⊗ 2e → 2e) → 2e (per node), into m_2 (path 13)
+        xx3 = m_pre2[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_0_2_2)
+        m_2 = t0 * m_w[2, :, None]
+        # coupling 3: 0e ⊗ (prefix 3: 1o ⊗ 0e → 1o) → 1o (per node), into m_3 (path 14)
+        xx4 = m_pre3[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_0_1_1)
+        m_3 = t0 * m_w[3, :, None]
+        # coupling 4: 0e ⊗ (prefix 4: 1o ⊗ 1o → 0e) → 0e (per node), into m_4 (path 15)
+        xx5 = m_pre4[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_0_0_0)
+        m_4 = t0 * m_w[4, :, None]
+        # coupling 5: 0e ⊗ (prefix 5: 1o ⊗ 1o → 2e) → 2e (per node), into m_5 (path 16)
+        xx6 = m_pre5[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_0_2_2)
+        m_5 = t0 * m_w[5, :, None]
+        # coupling 6: 0e ⊗ (prefix 6: 1o ⊗ 2e → 1o) → 1o (per node), into m_6 (path 17)
+        xx7 = m_pre6[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_0_1_1)
+        m_6 = t0 * m_w[6, :, None]
+        # coupling 7: 0e ⊗ (prefix 7: 2e ⊗ 0e → 2e) → 2e (per node), into m_7 (path 18)
+        xx8 = m_pre7[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_0_2_2)
+        m_7 = t0 * m_w[7, :, None]
+        # coupling 8: 0e ⊗ (prefix 8: 2e ⊗ 1o → 1o) → 1o (per node), into m_8 (path 19)
+        xx9 = m_pre8[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx9, self.w3j_0_1_1)
+        m_8 = t0 * m_w[8, :, None]
+        # coupling 9: 0e ⊗ (prefix 9: 2e ⊗ 2e → 0e) → 0e (per node), into m_9 (path 20)
+        xx10 = m_pre9[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx10, self.w3j_0_0_0)
+        m_9 = t0 * m_w[9, :, None]
+        # coupling 10: 0e ⊗ (prefix 10: 2e ⊗ 2e → 2e) → 2e (per node), into m_10 (path 21)
+        xx11 = m_pre10[..., :, None] * h_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx11, self.w3j_0_2_2)
+        m_10 = t0 * m_w[10, :, None]
+        # coupling 11: 1o ⊗ (prefix 0: 0e ⊗ 0e → 0e) → 1o (per node), into m_11 (path 22)
+        xx12 = m_pre0[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx12, self.w3j_1_0_1)
+        m_11 = t0 * m_w[11, :, None]
+        # coupling 12: 1o ⊗ (prefix 1: 0e ⊗ 1o → 1o) → 0e (per node), into m_12 (path 23)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre1)
+        m_12 = t1 * m_w[12, :, None]
+        # coupling 13: 1o ⊗ (prefix 1: 0e ⊗ 1o → 1o) → 2e (per node), into m_13 (path 24)
+        xx13 = m_pre1[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_1_1_2)
+        m_13 = t0 * m_w[13, :, None]
+        # coupling 14: 1o ⊗ (prefix 2: 0e ⊗ 2e → 2e) → 1o (per node), into m_14 (path 25)
+        xx14 = m_pre2[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx14, self.w3j_1_2_1)
+        m_14 = t0 * m_w[14, :, None]
+        # coupling 15: 1o ⊗ (prefix 3: 1o ⊗ 0e → 1o) → 0e (per node), into m_15 (path 26)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre3)
+        m_15 = t1 * m_w[15, :, None]
+        # coupling 16: 1o ⊗ (prefix 4: 1o ⊗ 1o → 0e) → 1o (per node), into m_16 (path 27), m_19 (path 30)
+        xx15 = m_pre4[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx15, self.w3j_1_0_1)
+        m_16 = t0 * m_w[16, :, None]
+        m_19 = t0 * m_w[23, :, None]
+        # coupling 17: 1o ⊗ (prefix 11: 1o ⊗ 1o → 1e) → 1o (per node), into m_16 (path 27), m_19 (path 30)
+        xx16 = m_pre11[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx16, self.w3j_1_1_1)
+        m_16 = m_16 + t0 * m_w[17, :, None]
+        m_19 = m_19 + t0 * m_w[24, :, None]
+        # coupling 18: 1o ⊗ (prefix 5: 1o ⊗ 1o → 2e) → 1o (per node), into m_16 (path 27), m_19 (path 30)
+        xx17 = m_pre5[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_1_2_1)
+        m_16 = m_16 + t0 * m_w[18, :, None]
+        m_19 = m_19 + t0 * m_w[25, :, None]
+        # coupling 19: 1o ⊗ (prefix 6: 1o ⊗ 2e → 1o) → 2e (per node), into m_17 (path 28), m_21 (path 32)
+        xx18 = m_pre6[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx18, self.w3j_1_1_2)
+        m_17 = t0 * m_w[19, :, None]
+        m_21 = t0 * m_w[27, :, None]
+        # coupling 20: 1o ⊗ (prefix 12: 1o ⊗ 2e → 2o) → 2e (per node), into m_17 (path 28), m_21 (path 32)
+        xx19 = m_pre12[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_2_2)
+        m_17 = m_17 + t0 * m_w[20, :, None]
+        m_21 = m_21 + t0 * m_w[28, :, None]
+        # coupling 21: 1o ⊗ (prefix 13: 1o ⊗ 2e → 3o) → 2e (per node), into m_17 (path 28), m_21 (path 32)
+        xx20 = m_pre13[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx20, self.w3j_1_3_2)
+        m_17 = m_17 + t0 * m_w[21, :, None]
+        m_21 = m_21 + t0 * m_w[29, :, None]
+        # coupling 22: 1o ⊗ (prefix 3: 1o ⊗ 0e → 1o) → 2e (per node), into m_18 (path 29)
+        xx21 = m_pre3[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx21, self.w3j_1_1_2)
+        m_18 = t0 * m_w[22, :, None]
+        # coupling 23: 1o ⊗ (prefix 6: 1o ⊗ 2e → 1o) → 0e (per node), into m_20 (path 31)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre6)
+        m_20 = t1 * m_w[26, :, None]
+        # coupling 24: 1o ⊗ (prefix 7: 2e ⊗ 0e → 2e) → 1o (per node), into m_22 (path 33)
+        xx22 = m_pre7[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx22, self.w3j_1_2_1)
+        m_22 = t0 * m_w[30, :, None]
+        # coupling 25: 1o ⊗ (prefix 8: 2e ⊗ 1o → 1o) → 0e (per node), into m_23 (path 34)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre8)
+        m_23 = t1 * m_w[31, :, None]
+        # coupling 26: 1o ⊗ (prefix 8: 2e ⊗ 1o → 1o) → 2e (per node), into m_24 (path 35)
+        xx23 = m_pre8[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx23, self.w3j_1_1_2)
+        m_24 = t0 * m_w[32, :, None]
+        # coupling 27: 1o ⊗ (prefix 14: 2e ⊗ 1o → 2o) → 2e (per node), into m_24 (path 35)
+        xx24 = m_pre14[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx24, self.w3j_1_2_2)
+        m_24 = m_24 + t0 * m_w[33, :, None]
+        # coupling 28: 1o ⊗ (prefix 15: 2e ⊗ 1o → 3o) → 2e (per node), into m_24 (path 35)
+        xx25 = m_pre15[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx25, self.w3j_1_3_2)
+        m_24 = m_24 + t0 * m_w[34, :, None]
+        # coupling 29: 1o ⊗ (prefix 9: 2e ⊗ 2e → 0e) → 1o (per node), into m_25 (path 36)
+        xx26 = m_pre9[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx26, self.w3j_1_0_1)
+        m_25 = t0 * m_w[35, :, None]
+        # coupling 30: 1o ⊗ (prefix 16: 2e ⊗ 2e → 1e) → 1o (per node), into m_25 (path 36)
+        xx27 = m_pre16[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx27, self.w3j_1_1_1)
+        m_25 = m_25 + t0 * m_w[36, :, None]
+        # coupling 31: 1o ⊗ (prefix 10: 2e ⊗ 2e → 2e) → 1o (per node), into m_25 (path 36)
+        xx28 = m_pre10[..., :, None] * h_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_1_2_1)
+        m_25 = m_25 + t0 * m_w[37, :, None]
+        # coupling 32: 2e ⊗ (prefix 0: 0e ⊗ 0e → 0e) → 2e (per node), into m_26 (path 37)
+        xx29 = m_pre0[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx29, self.w3j_2_0_2)
+        m_26 = t0 * m_w[38, :, None]
+        # coupling 33: 2e ⊗ (prefix 1: 0e ⊗ 1o → 1o) → 1o (per node), into m_27 (path 38)
+        xx30 = m_pre1[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_2_1_1)
+        m_27 = t0 * m_w[39, :, None]
+        # coupling 34: 2e ⊗ (prefix 2: 0e ⊗ 2e → 2e) → 0e (per node), into m_28 (path 39)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre2)
+        m_28 = t1 * m_w[40, :, None]
+        # coupling 35: 2e ⊗ (prefix 2: 0e ⊗ 2e → 2e) → 2e (per node), into m_29 (path 40)
+        xx31 = m_pre2[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx31, self.w3j_2_2_2)
+        m_29 = t0 * m_w[41, :, None]
+        # coupling 36: 2e ⊗ (prefix 3: 1o ⊗ 0e → 1o) → 1o (per node), into m_30 (path 41)
+        xx32 = m_pre3[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx32, self.w3j_2_1_1)
+        m_30 = t0 * m_w[42, :, None]
+        # coupling 37: 2e ⊗ (prefix 5: 1o ⊗ 1o → 2e) → 0e (per node), into m_31 (path 42)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre5)
+        m_31 = t1 * m_w[43, :, None]
+        # coupling 38: 2e ⊗ (prefix 4: 1o ⊗ 1o → 0e) → 2e (per node), into m_32 (path 43)
+        xx33 = m_pre4[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx33, self.w3j_2_0_2)
+        m_32 = t0 * m_w[44, :, None]
+        # coupling 39: 2e ⊗ (prefix 11: 1o ⊗ 1o → 1e) → 2e (per node), into m_32 (path 43)
+        xx34 = m_pre11[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_1_2)
+        m_32 = m_32 + t0 * m_w[45, :, None]
+        # coupling 40: 2e ⊗ (prefix 5: 1o ⊗ 1o → 2e) → 2e (per node), into m_32 (path 43)
+        xx35 = m_pre5[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx35, self.w3j_2_2_2)
+        m_32 = m_32 + t0 * m_w[46, :, None]
+        # coupling 41: 2e ⊗ (prefix 6: 1o ⊗ 2e → 1o) → 1o (per node), into m_33 (path 44)
+        xx36 = m_pre6[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_2_1_1)
+        m_33 = t0 * m_w[47, :, None]
+        # coupling 42: 2e ⊗ (prefix 12: 1o ⊗ 2e → 2o) → 1o (per node), into m_33 (path 44)
+        xx37 = m_pre12[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx37, self.w3j_2_2_1)
+        m_33 = m_33 + t0 * m_w[48, :, None]
+        # coupling 43: 2e ⊗ (prefix 13: 1o ⊗ 2e → 3o) → 1o (per node), into m_33 (path 44)
+        t0 = torch.einsum('abc,zub->aczu', self.w3j_2_3_1, m_pre13)
+        t1 = torch.einsum('aczu,zua->zuc', t0, h_2)
+        m_33 = m_33 + t1 * m_w[49, :, None]
+        # coupling 44: 2e ⊗ (prefix 7: 2e ⊗ 0e → 2e) → 0e (per node), into m_34 (path 45)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre7)
+        m_34 = t1 * m_w[50, :, None]
+        # coupling 45: 2e ⊗ (prefix 8: 2e ⊗ 1o → 1o) → 1o (per node), into m_35 (path 46), m_38 (path 49)
+        xx38 = m_pre8[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx38, self.w3j_2_1_1)
+        m_35 = t0 * m_w[51, :, None]
+        m_38 = t0 * m_w[60, :, None]
+        # coupling 46: 2e ⊗ (prefix 14: 2e ⊗ 1o → 2o) → 1o (per node), into m_35 (path 46), m_38 (path 49)
+        xx39 = m_pre14[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx39, self.w3j_2_2_1)
+        m_35 = m_35 + t0 * m_w[52, :, None]
+        m_38 = m_38 + t0 * m_w[61, :, None]
+        # coupling 47: 2e ⊗ (prefix 15: 2e ⊗ 1o → 3o) → 1o (per node), into m_35 (path 46), m_38 (path 49)
+        t0 = torch.einsum('abc,zub->aczu', self.w3j_2_3_1, m_pre15)
+        t1 = torch.einsum('aczu,zua->zuc', t0, h_2)
+        m_35 = m_35 + t1 * m_w[53, :, None]
+        m_38 = m_38 + t1 * m_w[62, :, None]
+        # coupling 48: 2e ⊗ (prefix 9: 2e ⊗ 2e → 0e) → 2e (per node), into m_36 (path 47), m_40 (path 51)
+        xx40 = m_pre9[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx40, self.w3j_2_0_2)
+        m_36 = t0 * m_w[54, :, None]
+        m_40 = t0 * m_w[64, :, None]
+        # coupling 49: 2e ⊗ (prefix 16: 2e ⊗ 2e → 1e) → 2e (per node), into m_36 (path 47), m_40 (path 51)
+        xx41 = m_pre16[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx41, self.w3j_2_1_2)
+        m_36 = m_36 + t0 * m_w[55, :, None]
+        m_40 = m_40 + t0 * m_w[65, :, None]
+        # coupling 50: 2e ⊗ (prefix 10: 2e ⊗ 2e → 2e) → 2e (per node), into m_36 (path 47), m_40 (path 51)
+        xx42 = m_pre10[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx42, self.w3j_2_2_2)
+        m_36 = m_36 + t0 * m_w[56, :, None]
+        m_40 = m_40 + t0 * m_w[66, :, None]
+        # coupling 51: 2e ⊗ (prefix 17: 2e ⊗ 2e → 3e) → 2e (per node), into m_36 (path 47), m_40 (path 51)
+        xx43 = m_pre17[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx43, self.w3j_2_3_2)
+        m_36 = m_36 + t0 * m_w[57, :, None]
+        m_40 = m_40 + t0 * m_w[67, :, None]
+        # coupling 52: 2e ⊗ (prefix 18: 2e ⊗ 2e → 4e) → 2e (per node), into m_36 (path 47), m_40 (path 51)
+        xx44 = m_pre18[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx44, self.w3j_2_4_2)
+        m_36 = m_36 + t0 * m_w[58, :, None]
+        m_40 = m_40 + t0 * m_w[68, :, None]
+        # coupling 53: 2e ⊗ (prefix 7: 2e ⊗ 0e → 2e) → 2e (per node), into m_37 (path 48)
+        xx45 = m_pre7[..., :, None] * h_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_2_2_2)
+        m_37 = t0 * m_w[59, :, None]
+        # coupling 54: 2e ⊗ (prefix 10: 2e ⊗ 2e → 2e) → 0e (per node), into m_39 (path 50)
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2)
+        t1 = torch.einsum('bczu,zub->zuc', t0, m_pre10)
+        m_39 = t1 * m_w[63, :, None]
 
         # _c2 = cat(...): entries are reused, nothing is copied
         _c2_0 = h_0

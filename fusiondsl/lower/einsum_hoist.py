@@ -2,7 +2,8 @@
 
 Per edge: each distinct path prefix (everything but the coupling with the centre h[i]) is
 contracted, gated and summed into its centre node. Per node: the prefix sums couple with
-h[i] and the weights, path by path.
+h[i] and the weights, path by path. A sum hoisted by an F-move is rendered by
+:mod:`fusiondsl.lower.einsum_fmove` with the same prefix emitter.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ def _prefix_key(p: Path) -> tuple:
 
 def hoisted(low: EinsumLowering, k: int, node: FuseNode) -> None:
     """Emit one hoisted node: prefix sums over neighbours, then the centre couplings."""
+    from fusiondsl.lower.einsum_fmove import absorbed, fmove_hoisted
+
     em = low.em
+    fm = low.plan.fmoves[k] if low.plan.fmoves else None
+    if fm is not None:
+        fmove_hoisted(low, k, node, fm)
+        return
+    if absorbed(low, k):
+        return
     args = low.coupled_args(node)
     paths = low.plan.node_paths[k]
     names = [low.d.operand_name(a) for a in args]
@@ -34,23 +43,28 @@ def hoisted(low: EinsumLowering, k: int, node: FuseNode) -> None:
     for p in paths:
         key = _prefix_key(p)
         if key not in prefixes:
-            prefixes[key] = _emit_prefix(low, k, node, args, p, len(prefixes))
+            pre = prefix_path(p)
+            em.comment(f"prefix {len(prefixes)}: {pre.describe()} (per edge, summed over j)")
+            prefixes[key] = emit_prefix(low, k, node, args[:-1], pre, len(prefixes))
     first: set[int] = set()
     for p in paths:
         _emit_final(low, k, node, args, p, prefixes[_prefix_key(p)], first)
 
 
-def _emit_prefix(low: EinsumLowering, k: int, node: FuseNode, args: tuple, p: Path,
-                 n: int) -> tuple[str, int]:
+def emit_prefix(low: EinsumLowering, k: int, node: FuseNode, ops: tuple[Operand, ...],
+                pre: Path, n: int) -> tuple[str, int]:
+    """One weightless per-edge coupling of ``ops``, gated and summed over neighbours.
+
+    Returns:
+        The name of its per-node sum and its number of channels.
+    """
     em = low.em
-    pre = prefix_path(p)
-    em.comment(f"prefix {n}: {pre.describe()} (per edge, summed over j)")
     c = path_contraction(pre, False)
     views = []
     for o in c.operands:
         if o.role.startswith("x"):
             i = int(o.role[1:])
-            view = low.entry(args[i], p.inputs[i])
+            view = low.entry(ops[i], pre.inputs[i])
             views.append(view if len(o.subscripts) == 3 else f"{view}[:, 0]")
         else:
             views.append(f"self.{low.couplings_of(pre)[int(o.role[2:])].name}")
