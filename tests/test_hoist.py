@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 import fusiondsl
@@ -35,6 +36,18 @@ def test_hoisted_plan_equals_plain_sum() -> None:
     xs = random_inputs(plain, num_nodes=9, degree=4, seed=2)
     torch.testing.assert_close(hoisted(*xs), plain(*xs), atol=1e-12, rtol=1e-10)
     assert equivariance_error(hoisted, seed=3) < 1e-10
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("-> 0e + 1o + 2e\n", "-> 0e + 1o + 2e weights uuu\n"),  # weights scale the per-node part
+    ("g: edge 3x0e", "g: edge 1x0e"),  # a 1-channel gate keeps the prefix's 3 channels
+])
+def test_hoisted_weights_and_one_channel_gates(old: str, new: str) -> None:
+    assert old in BLOCK
+    plain, hoisted = _pair(BLOCK.replace(old, new))
+    assert hoisted.plan.hoisted[0]
+    xs = random_inputs(plain, num_nodes=6, degree=3, seed=7)
+    torch.testing.assert_close(hoisted(*xs), plain(*xs), atol=1e-12, rtol=1e-10)
 
 
 def test_hoisted_gradients_and_second_derivatives() -> None:

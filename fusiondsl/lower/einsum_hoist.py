@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fusiondsl.hoist import final_path, prefix_path
 from fusiondsl.ir import FuseNode, Operand
-from fusiondsl.plan import path_contraction
+from fusiondsl.plan import SCALED_AFTER, path_contraction
 
 if TYPE_CHECKING:
     from fusiondsl.expand import Path
@@ -72,7 +72,7 @@ def emit_prefix(low: EinsumLowering, k: int, node: FuseNode, ops: tuple[Operand,
     mul = pre.out_mul
     for gate in node.gates:
         em.line(f"{result} = {result} * {low.entry(gate, 0)}")
-        mul = low.d.operand_irreps(gate)[0].mul
+        mul = max(mul, low.d.operand_irreps(gate)[0].mul)  # a 1-channel gate broadcasts
     name = f"{low.target(k, 0)[:-2]}_pre{n}"
     em.line(f"{name} = {result}.new_zeros((num_nodes,) + {result}.shape[1:])"
             f".index_add(0, receivers, {result})")
@@ -101,6 +101,8 @@ def _emit_final(low: EinsumLowering, k: int, node: FuseNode, args: tuple, p: Pat
         else:
             views.append(low.weight_slice(k, p.weight_offset, p.weight_shape or ()))
     result = low.contract(c, views)
+    if p.mode in SCALED_AFTER and p.weight_shape is not None:  # not an operand of c
+        em.line(f"{result} = {result} * {low.scale(k, p)}")
     target = low.target(k, p.out_entry)
     coeff = f"{p.coefficient!r} * {result}"
     em.line(f"{target} = {target} + {coeff}" if p.out_entry in first else f"{target} = {coeff}")
