@@ -5,8 +5,11 @@ Each fuse node gets one ``@triton.jit`` kernel per *role* of its closed diagram:
 (the weight gradient), written by :mod:`fusiondsl.lower.triton_kernels`. The module's
 ``forward`` chains the nodes through :func:`fusiondsl.lower.triton_runtime.fuse`, whose
 autograd backward is again built from those kernels, so derivatives of any order work.
-The weights have the einsum layer's name and layout, so a ``state_dict`` (the weights;
-coefficient buffers are not persistent) loads across backends. See ``docs/triton.md``.
+Neighbourhood blocks add torch steps between the kernel calls (gathers, gates, sums over
+neighbours, ``cat``, ``linear``: :mod:`fusiondsl.lower.triton_forward`); a hoisted neighbour
+sum is two kernel sets (:mod:`fusiondsl.lower.triton_units`). The weights have the einsum
+layer's name and layout, so a ``state_dict`` (the weights; coefficient buffers are not
+persistent) loads across backends. See ``docs/triton.md``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ import tempfile
 from pathlib import Path as FilePath
 from typing import Any
 
+import numpy as np
+
 from fusiondsl import __version__
-from fusiondsl.ir import AnyDiagram, CatNode, Diagram, FuseNode, LinearNode, Operand
+from fusiondsl.hoist_fmove import FMoveHoist
+from fusiondsl.ir import AnyDiagram, Diagram, FuseNode
 from fusiondsl.lower._emit import Emitter
-from fusiondsl.lower.einsum import DTYPES, REGENERATE, class_name, pyname
+from fusiondsl.lower.coefficients import Coupling, render_literal
+from fusiondsl.lower.einsum import (
+    DTYPES,
+    REGENERATE,
+    class_name,
+    emit_exact_apply,
+    emit_sparse_helper,
+)
+from fusiondsl.lower.triton_forward import ForwardWriter
 from fusiondsl.lower.triton_kernels import KernelWriter, NodeInfo
 from fusiondsl.lower.triton_paths import TritonUnsupportedError
+from fusiondsl.lower.triton_units import kernel_sets, node_name
 from fusiondsl.plan import Plan
 
 
@@ -33,27 +48,6 @@ def refusal(d: AnyDiagram) -> TritonUnsupportedError | None:
         return TritonUnsupportedError.construct("graph-form diagrams (`graph …`)", d.name, d.span)
     if d.group == "SU2":
         return TritonUnsupportedError.construct("SU2 diagrams (complex tensors)", d.name, d.span)
-    for leg in d.legs:
-        if leg.domain == "edge":
-            return TritonUnsupportedError.construct("edge legs (`edge …`)", d.name, leg.span)
-    for node in d.nodes:
-        what = _node_refusal(node)
-        if what:
-            return TritonUnsupportedError.construct(what, d.name, node.span)
-    return None
-
-
-def _node_refusal(node: Any) -> str | None:
-    if isinstance(node, CatNode):
-        return "cat(…) nodes"
-    if isinstance(node, LinearNode):
-        return "linear(…) nodes"
-    if node.aggregate:
-        return "neighbourhood sums (`sum_j`)"
-    if node.gates:
-        return "gated fusions (`* g`)"
-    if any(a.at for a in node.args):
-        return "indexed legs (`h[i]`, `h[j]`)"
     return None
 
 
@@ -69,38 +63,22 @@ def require_support(d: AnyDiagram) -> None:
         raise error
 
 
-def node_infos(plan: Plan) -> list[NodeInfo]:
-    """The fuse nodes of a plan as the kernel writer sees them."""
-    d, paths = plan.paths.diagram, plan.paths
-    infos = []
-    for k, node in enumerate(d.nodes):
-        node_paths = plan.node_paths[k]
-        infos.append(NodeInfo(
-            name=pyname(d.operand_name(Operand("node", k))),
-            group=d.group,
-            paths=tuple(node_paths),
-            operands=tuple(d.operand_irreps(a) for a in node.args),
-            out=d.irreps_out if k == len(d.nodes) - 1 else node.irreps,
-            weighted=any(p.weight_shape is not None for p in node_paths),
-            external=paths.external(k),
-            weight_numel=paths.node_weight_numel[k],
-        ))
-    return infos
-
-
 class TritonLowering:
     """Renders one tree diagram's plan as a module of Triton kernels and a torch layer."""
 
     def __init__(self, plan: Plan, spec_name: str = "<string>") -> None:
         self.plan, self.d, self.spec_name = plan, plan.paths.diagram, spec_name
-        self.nodes = node_infos(plan)
+        self.sets = [kernel_sets(plan, k) for k in range(len(self.d.nodes))]
+        self.fmoves = [(node_name(self.d, fm.node), fm) for fm in plan.fmoves
+                       if fm is not None and fm.left[0].weight_shape is not None]
 
     def render(self) -> str:
         """The whole module source."""
         em = Emitter()
         self.header(em)
-        for k, info in enumerate(self.nodes):
-            self.kernels(em, k, info)
+        for k, infos in enumerate(self.sets):
+            for n, info in enumerate(infos):
+                self.kernels(em, k, info, n)
         self.module(em)
         return em.source()
 
@@ -118,6 +96,9 @@ class TritonLowering:
                 f"path_normalization={paths.path_normalization}.")
         em.line("Kernels, one per node and role: <node>_out is the forward pass, <node>_x<i> the")
         em.line("gradient w.r.t. operand i, <node>_w the weight gradient (docs/triton.md).")
+        if d.is_neighbourhood:
+            for text in neighbourhood_notes(self.plan):
+                em.line(text)
         em.line(f"Do not edit: regenerate with `{REGENERATE}`.")
         em.line('"""')
         em.line()
@@ -127,13 +108,30 @@ class TritonLowering:
         em.line()
         em.line("from fusiondsl.lower.triton_runtime import NodeKernels")
         em.line("from fusiondsl.lower.triton_runtime import fuse as _fuse")
+        if d.is_neighbourhood:
+            em.line("from fusiondsl.lower.triton_runtime import gate as _gate")
+            em.line("from fusiondsl.lower.triton_runtime import scatter_sum as _scatter_sum")
+        if self.fmoves:
+            em.line()
+            em.line()
+            emit_sparse_helper(em)
+            for name, fm in self.fmoves:
+                em.comment(f"F-move of {name}: {len(fm.finals)} weighted terms x {len(fm.left)} "
+                           "paths, coefficient × 6j matrix M[k, k']")
+                em.line(render_literal(_mix(name, fm)))
 
-    def kernels(self, em: Emitter, k: int, info: NodeInfo) -> None:
-        """The kernels of one node and its ``NodeKernels`` table."""
+    def kernels(self, em: Emitter, k: int, info: NodeInfo, part: int = 0) -> None:
+        """The kernels of one kernel set and its ``NodeKernels`` table."""
         node = self.d.nodes[k]
         em.line()
         em.line()
-        em.comment(f"---- {info.name} = {self.d._fuse_text(node)}  ({len(info.paths)} paths)")
+        text = f"{info.name} = {self.d._fuse_text(node)}"
+        if len(self.sets[k]) > 1:
+            fmove = self.plan.fmoves[k] if self.plan.fmoves else None
+            what = ("per edge, before the sum over j" if part == 0
+                    else "per node, with the centre h[i]" + (", F-move terms" if fmove else ""))
+            text = f"{info.name}: {node_name(self.d, k)} hoisted, {what}"
+        em.comment(f"---- {text}  ({len(info.paths)} paths)")
         table = []
         for role in sorted(info.roles, key=lambda r: r != "out"):  # the forward pass first
             writer = KernelWriter(info, role)
@@ -170,51 +168,40 @@ class TritonLowering:
             em.line("def __init__(self):")
             with em.indent():
                 em.line("super().__init__()")
+                for name, _ in self.fmoves:
+                    em.line(f'self.register_buffer("fmove_{name}", _sparse(*FMOVE_{name.upper()})'
+                            f".to({DTYPES['real']}), persistent=False)")
                 if plan.internal_numel:
                     em.line(f"self.weight = torch.nn.Parameter(torch.randn({plan.internal_numel})"
                             f".to({DTYPES['real']}))")
             em.line()
-            self.forward(em)
+            emit_exact_apply(em, [f"fmove_{name}" for name, _ in self.fmoves])
+            ForwardWriter(self, em).write()
 
-    def forward(self, em: Emitter) -> None:
-        """``forward``: flatten the batch, one ``_fuse`` per node, restore the batch shape."""
-        d, plan = self.d, self.plan
-        args = [pyname(leg.name) for leg in d.legs]
-        ext = plan.external_numel
-        em.line(f"def forward(self, {', '.join(args)}, weight=None):")
-        with em.indent():
-            em.line(f'"""Inputs in e3nn layout: {", ".join(args)}'
-                    f'{" and external weights" if ext else ""}."""')
-            shapes = [f"{a}.shape[:-1]" for a in args]
-            if ext:
-                em.line("if weight is None:")
-                with em.indent():
-                    em.line(f'raise TypeError("this layer takes external weights: '
-                            f'pass weight [..., {ext}]")')
-                shapes.append("weight.shape[:-1]")
-            em.line(f"batch = torch.broadcast_shapes({', '.join(shapes)})")
-            for a, leg in zip(args, d.legs):
-                em.line(f"{a} = {a}.expand(batch + ({leg.irreps.dim},)).reshape(-1, "
-                        f"{leg.irreps.dim})")
-            if ext:
-                em.line(f"weight = weight.expand(batch + ({ext},)).reshape(-1, {ext})")
-            for k, info in enumerate(self.nodes):
-                self.node_call(em, k, info)
-            em.line(f"return {self.nodes[-1].name}.reshape(batch + ({d.irreps_out.dim},))")
 
-    def node_call(self, em: Emitter, k: int, info: NodeInfo) -> None:
-        """``result = _fuse(kernels, (operands…), weights)`` for one node."""
-        node = self.d.nodes[k]
-        assert isinstance(node, FuseNode)
-        operands = [pyname(self.d.operand_name(a)) for a in node.args]
-        start = self.plan.weight_offsets[k]
-        stop = start + info.weight_numel
-        weight = "None"
-        if info.weighted:
-            weight = (f"weight[:, {start}:{stop}]" if info.external
-                      else f"self.weight[{start}:{stop}]")
-        em.comment(f"{info.name} = {self.d._fuse_text(node)}  ({len(info.paths)} paths)")
-        em.line(f"{info.name} = _fuse(kernels_{info.name}, ({', '.join(operands)},), {weight})")
+def _mix(name: str, fm: FMoveHoist) -> Coupling:
+    """The F-move's weight mixing matrix as a named coefficient literal."""
+    return Coupling(f"fmove_{name}", np.array(fm.mix, dtype=np.float64), "")
+
+
+def neighbourhood_notes(plan: Plan) -> list[str]:
+    """Header lines: what runs in torch, and how each neighbour sum is evaluated."""
+    d = plan.paths.diagram
+    lines = ["Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise",
+             "multiply) and the sums over j (index_add) are torch ops, as are cat and linear;",
+             "the couplings run in the kernels, per edge for the terms summed over j."]
+    for k, node in enumerate(d.nodes):
+        if not isinstance(node, FuseNode) or not node.aggregate:
+            continue
+        fm = plan.fmoves[k] if plan.fmoves else None
+        if fm is not None:
+            how = "hoisted by an F-move (h[i] couples once per node, with 6j-mixed weights)"
+        elif plan.hoisted and plan.hoisted[k]:
+            how = "hoisted (h[i] couples once per node, after the sum)"
+        else:
+            how = "as written, per edge"
+        lines.append(f"{node_name(d, k)}: {how}.")
+    return lines
 
 
 def lower_triton(plan: Plan, spec_name: str = "<string>") -> str:
