@@ -99,12 +99,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from fusiondsl.layers import generate
 
     prog = load(args.file)
+    text = Path(args.file).read_text(encoding="utf-8")
     if args.diagram is None and len(prog.diagrams) > 1:
-        raise FusionError.at(f"{args.file} has {len(prog.diagrams)} diagrams: choose one with "
-                             f"--diagram ({', '.join(prog.diagrams)})", NO_SPAN)
+        raise FusionError.at(f"{len(prog.diagrams)} diagrams: choose one with --diagram "
+                             f"({', '.join(prog.diagrams)})", NO_SPAN).with_source(text, args.file)
     d = prog.diagram(args.diagram)
-    source, _ = generate(d, args.target, args.irrep_normalization, args.path_normalization,
-                         spec_name=args.file)
+    try:
+        source, _ = generate(d, args.target, args.irrep_normalization, args.path_normalization,
+                             spec_name=args.file)
+    except FusionError as err:  # a backend's refusal points into this file
+        raise err.with_source(text, args.file) from None
     if args.output:
         write_atomic(args.output, source)
         print(f"wrote {args.output} ({len(source.splitlines())} lines)")
@@ -114,10 +118,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _add_compile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    c = sub.add_parser("compile", help="generate einsum or Triton source for a diagram")
+    c = sub.add_parser("compile", help="generate einsum, Triton or C source for a diagram")
     c.add_argument("file")
     c.add_argument("--diagram", "-d")
-    c.add_argument("--target", choices=["einsum", "triton"], default="einsum")
+    c.add_argument("--target", choices=["einsum", "triton", "c"], default="einsum")
     c.add_argument("--irrep-normalization", choices=["component", "norm", "none"],
                    default="component")
     c.add_argument("--path-normalization", choices=["element", "path", "none"],

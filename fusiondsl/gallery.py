@@ -16,11 +16,13 @@ from pathlib import Path
 from fusiondsl.expand import expand
 from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.layers import generate
+from fusiondsl.plan import make_plan
 from fusiondsl.program import load
 
 ROOT = Path(__file__).resolve().parent.parent
 # Triton source grows with paths × kernels per node; beyond this the golden file would be
 # megabytes that nobody reviews (fusion4: 2.8 MB). Such layers still compile; see docs/triton.md.
+# The C files (``*.c.c``) follow the same rule.
 MAX_TRITON_PATHS = 100
 
 
@@ -46,10 +48,20 @@ def _triton(d: AnyDiagram, spec: str) -> str | None:
     return generate(d, "triton", spec_name=spec)[0]
 
 
+def _c(d: AnyDiagram, spec: str) -> str | None:
+    from fusiondsl.lower.c import lower_c_source
+    from fusiondsl.lower.c_support import supports
+
+    if not supports(d) or len(expand(d).paths) > MAX_TRITON_PATHS:
+        return None
+    return lower_c_source(make_plan(expand(d)), spec)
+
+
 ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {
     "ir.txt": _ir_text,
     "einsum.py": _einsum,
     "triton.py": _triton,
+    "c.c": _c,
 }
 
 

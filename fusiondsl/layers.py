@@ -12,7 +12,7 @@ from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.irreps import Irreps
 from fusiondsl.plan import DEFAULT_BATCH, Strategy, make_plan
 
-Backend = Literal["einsum", "triton"]
+Backend = Literal["einsum", "triton", "c"]
 _counter = iter(range(1 << 62))
 
 
@@ -39,12 +39,17 @@ def generate(
 
     Raises:
         TritonUnsupportedError: (a ``FusionError`` and ``NotImplementedError``) when the triton
-            backend is asked for a construct it does not lower.
+            backend is asked for a construct it does not lower; ``CUnsupportedError`` likewise
+            for the c backend.
     """
     if backend == "triton":
         from fusiondsl.lower.triton import require_support
 
         require_support(d)
+    if backend == "c":
+        from fusiondsl.lower.c_support import require_support as require_c_support
+
+        require_c_support(d)
     if not isinstance(d, Diagram):
         from fusiondsl.lower.einsum_graph import lower_graph
 
@@ -54,6 +59,10 @@ def generate(
         from fusiondsl.lower.triton import lower_triton
 
         return lower_triton(plan, spec_name), plan
+    if backend == "c":
+        from fusiondsl.lower.c import lower_c
+
+        return lower_c(plan, spec_name), plan
     from fusiondsl.lower.einsum import lower_einsum
 
     return lower_einsum(plan, spec_name), plan
@@ -77,8 +86,8 @@ def build(
     batch size ``batch``. ``hoist`` lets neighbour sums couple centre-only factors once per
     node after the sum (see :mod:`fusiondsl.hoist`).
     """
-    if backend not in ("einsum", "triton"):
-        raise ValueError(f"unknown backend {backend!r}: use 'einsum' or 'triton'")
+    if backend not in ("einsum", "triton", "c"):
+        raise ValueError(f"unknown backend {backend!r}: use 'einsum', 'triton' or 'c'")
     if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
         from fusiondsl.autotune import autotune
 

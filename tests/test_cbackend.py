@@ -1,0 +1,237 @@
+"""C backend: forward, gradients and second derivatives equal the einsum backend.
+
+Every case compiles a small C library (cached on disk by source hash); the suite skips when
+no C compiler is found. No timings here: speed is measured in ``benchmarks/bench_layers.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import fusiondsl
+from fusiondsl.layers import generate
+from fusiondsl.lower import c_runtime
+from fusiondsl.lower.c_support import CCompilerNotFoundError, CUnsupportedError, supports
+from fusiondsl.testing import equivariance_error, random_inputs
+
+pytestmark = pytest.mark.skipif(not c_runtime.available(), reason="no C compiler")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from peers import SPECS  # noqa: E402
+
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+MODES = """
+let A = 2x0e + 2x1o + 1x2e
+let B = 0e + 1o + 1e
+diagram uvw(x: A, y: B) -> z: 2x0e + 1x1o + 2x1e + 1x2o { z = fuse(x, y) weights uvw }
+diagram uvu(x: 2x(0e + 1o + 2e), y: B) -> z: 2x(0e + 1o + 1e) {
+    z = fuse(x, y) weights uvu external
+}
+diagram uvu_shared(x: 3x(0e + 1o), y: 2x(0e + 1o)) -> z: 3x(0e + 1o + 1e) {
+    z = fuse(x, y) weights uvu
+}
+diagram uvv(x: B, y: 2x0e + 2x1o) -> z: 2x0e + 2x1e { z = fuse(x, y) weights uvv }
+diagram uuw(x: 2x(0e + 1o), y: 2x0e + 2x1o) -> z: 3x0e + 1x1o { z = fuse(x, y) weights uuw }
+diagram uvuv(x: 2x1o, y: 3x1o) -> z: 6x0e + 6x2e { z = fuse(x, y) weights uvuv }
+diagram uvw_wide(x: 3x(0e + 1o), y: 2x(0e + 1o)) -> z: 4x(0e + 1o + 1e) {
+    z = fuse(x, y) weights uvw
+}
+diagram uvw_external(x: 2x(0e + 1o), y: 0e + 1o) -> z: 3x(0e + 1o + 1e) {
+    z = fuse(x, y) weights uvw external
+}
+diagram uuu(x: 3x(0e + 1o + 2e), y: 1x(0e + 1o)) -> z: 3x(0e + 1o + 2e) {
+    z = fuse(x, y) weights uuu
+}
+diagram path(a: 2x(0e + 1o), b: 2x(0e + 1o)) -> o: 2x(0e + 1o + 1e) {
+    o = fuse(a, b) weights path
+}
+diagram fixed(a: 2x(0e + 1o), b: 1o) -> o: 2x(0e + 1o + 1e + 2e) { o = fuse(a, b) }
+diagram chain(a: 2x(0e + 1o), b: 2x(0e + 1o), c: 1o) -> o: 2x(1o + 2o) {
+    t = fuse(a, b) -> 0e + 1e
+    o = fuse(t, c) weights uuu
+}
+diagram fuse4(a: 2x(0e + 1o), b: 2x(0e + 1o), c: 1o, d: 0e + 1o) -> o: 2x(0e + 1o) {
+    o = fuse(a, b, c, d) weights uuu
+}
+diagram free(a: 2x1o, b: 1x1o, c: 2x2e) -> o: 2x1e { o = fuse{a, b, c} weights uuu external }
+diagram nested(a: 1o, b: 1o, c: 1o) -> o: 0o + 2o { o = fuse(fuse(a, b) -> 1e, c) weights uuu }
+"""
+# Larger examples (so3: 15 paths over u×v×w; fusion3: 58) take 15-30 s to compile cold; the
+# code they exercise is the same as MODES' and the benchmark layers'.
+MAX_PATHS = 12
+
+
+def _small_example(path: Path) -> str:
+    """An example spec with every multiplicity cut to at most 3."""
+    return re.sub(r"\b(\d+)x", lambda m: f"{min(int(m.group(1)), 3)}x", path.read_text())
+
+
+EXAMPLES = [(_small_example(f), n) for f in sorted((ROOT / "examples").glob("*.fd"))
+            for n, d in fusiondsl.load(f).diagrams.items()
+            if supports(d) and fusiondsl.load(f).compile(n).plan.paths.num_paths <= MAX_PATHS]
+BENCH = [(SPECS[n], n) for n in ("fctp", "conv")]
+CASES = [(MODES, n) for n in fusiondsl.loads(MODES).names] + EXAMPLES + BENCH
+IDS = [n if text == MODES else f"example:{n}" if (text, n) in EXAMPLES else f"bench:{n}"
+       for text, n in CASES]
+
+
+def _pair(text: str, name: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The einsum and the C layer of one diagram in float64, with the same weights."""
+    prog = fusiondsl.loads(text)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        ref, lay = prog.compile(name), prog.compile(name, backend="c")
+    finally:
+        torch.set_default_dtype(old)
+    lay.load_state_dict(ref.state_dict())
+    return ref, lay
+
+
+def _derivatives(layer: torch.nn.Module, xs: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
+    """Output, first derivatives (inputs and weights) and a second-derivative contraction."""
+    gen = torch.Generator().manual_seed(seed)
+    leaves = [*xs, *layer.parameters()]
+    out = layer(*xs)
+    cot = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    grads = torch.autograd.grad(out, leaves, cot, create_graph=True)
+    tangents = [torch.randn(g.shape, generator=gen, dtype=g.dtype) for g in grads]
+    mixed = sum((g * t).sum() for g, t in zip(grads, tangents))
+    second = torch.autograd.grad(mixed, leaves, allow_unused=True)
+    second = [torch.zeros_like(x) if s is None else s for s, x in zip(second, leaves)]
+    return [out, *grads, *second]
+
+
+@pytest.mark.parametrize(("text", "name"), CASES, ids=IDS)
+def test_matches_einsum_to_second_order(text: str, name: str) -> None:
+    """float64 to 1e-10 and float32 to 1e-4 (relative to the largest value, at least 1)."""
+    pair = _pair(text, name)
+    for dtype in (torch.float64, torch.float32):
+        ref, lay = (copy.deepcopy(layer).to(dtype) for layer in pair)
+        xs = [x.requires_grad_() for x in random_inputs(ref, batch=5, dtype=dtype, seed=3)]
+        want, got = _derivatives(ref, xs, seed=4), _derivatives(lay, xs, seed=4)
+        assert len(want) == len(got) >= 3
+        for w, g in zip(want, got):
+            scale = max(1.0, w.abs().max().item())
+            assert (w - g).abs().max().item() <= TOL[dtype] * scale, dtype
+
+
+@pytest.mark.parametrize(("text", "name"), [(MODES, "uvw"), (MODES, "uvu"), BENCH[1]])
+def test_equivariant(text: str, name: str) -> None:
+    layer = fusiondsl.loads(text).compile(name, backend="c").double()
+    assert equivariance_error(layer, seed=2) < 1e-10
+
+
+TINY = """
+diagram tiny_uvw(x: 0e + 1o, y: 1o) -> z: 2x1o { z = fuse(x, y) weights uvw }
+diagram tiny_chain(a: 1o, b: 1o, c: 0e) -> o: 1e {
+    o = fuse(fuse(a, b) -> 1e, c) weights uuu external
+}
+"""
+
+
+@pytest.mark.parametrize("name", fusiondsl.loads(TINY).names)
+def test_gradcheck_and_gradgradcheck(name: str) -> None:
+    layer = fusiondsl.loads(TINY).compile(name, backend="c").double()
+    xs = [x.requires_grad_() for x in random_inputs(layer, batch=2, seed=5)]
+    assert torch.autograd.gradcheck(layer, xs)
+    assert torch.autograd.gradgradcheck(layer, xs)
+
+
+def test_compiles_once_then_reads_the_cache(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path))
+    text = "diagram once(x: 2x1o, y: 1o) -> z: 2x0e { z = fuse(x, y) weights uvu }"
+    before = c_runtime.stats["compiles"]
+    fusiondsl.loads(text).compile(backend="c")
+    assert c_runtime.stats["compiles"] == before + 2  # float and double
+    assert len(list((tmp_path).rglob("*.so"))) == 2
+    monkeypatch.setattr(c_runtime, "_LOADED", {})  # as a fresh process would
+    fusiondsl.loads(text).compile(backend="c")
+    assert c_runtime.stats["compiles"] == before + 2
+
+
+def test_missing_compiler_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(c_runtime, "compiler", lambda: None)
+    with pytest.raises(CCompilerNotFoundError, match="needs a C compiler"):
+        fusiondsl.loads(MODES).compile("uvw", backend="c")
+
+
+@pytest.mark.parametrize(("text", "construct"), [
+    ("group SO3\ngraph g { in x: 1\n in y: 1\n out o: 1\n vertex (x, y, o) }", "graph-form"),
+    ("group SU2\ndiagram s(a: 1/2, b: 1/2) -> s: 0 + 1 { s = fuse(a, b) }", "SU2"),
+    ("let X = 2x(0e + 1o)\ndiagram b(h: X, y: edge sh(1)) -> o: X {\n"
+     "    m = sum_j fuse(h[j], y) -> 0e + 1o\n    o = linear(cat(h, m))\n}", "edge legs"),
+    ("diagram l(x: 2x0e) -> o: 3x0e { o = linear(x) }", "linear"),
+])
+def test_refusals_name_the_construct(text: str, construct: str) -> None:
+    prog = fusiondsl.loads(text)
+    with pytest.raises(CUnsupportedError, match=f"the c backend does not support {construct}"):
+        prog.compile(prog.names[0], backend="c")
+
+
+def test_source_is_readable_and_broadcasts_batches() -> None:
+    ref, lay = _pair(MODES, "uvu")
+    assert "/* path 0: 0e ⊗ 0e → 0e (uvu, 2×1 → 2) */" in lay.source
+    assert "void z_out(" in lay.source and "void z_x1(" in lay.source
+    x = torch.randn(2, 3, lay.irreps_in[0].dim, dtype=torch.float64)
+    y = torch.randn(3, lay.irreps_in[1].dim, dtype=torch.float64)
+    w = torch.randn(lay.weight_numel, dtype=torch.float64)
+    torch.testing.assert_close(lay(x, y, w), ref(x, y, w), rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="external weights"):
+        lay(x, y)
+
+
+def test_half_precision_computes_in_float32() -> None:
+    ref, lay = _pair(MODES, "uvw")
+    xs = [x.to(torch.bfloat16) for x in random_inputs(ref, seed=9)]
+    out = lay.to(torch.bfloat16)(*xs)
+    assert out.dtype == torch.bfloat16
+    want = ref(*[x.double() for x in xs])
+    assert (out.double() - want).abs().max().item() <= 5e-2 * want.abs().max().item()
+
+
+GALLERY = sorted((ROOT / "kernels").glob("*.c.c"))
+
+
+@pytest.mark.parametrize("path", GALLERY, ids=[p.name for p in GALLERY])
+def test_gallery_c_files_are_the_layers_source(path: Path) -> None:
+    stem, name = path.name.split(".")[:2]
+    d = fusiondsl.load(ROOT / "examples" / f"{stem}.fd").diagram(name)
+    source, _ = generate(d, "c", spec_name=f"examples/{stem}.fd")
+    assert path.read_text() in source
+
+
+def test_joint_and_single_operand_gradients_agree() -> None:
+    """Both operands: one ``_xs`` call; one operand: its own kernel. Same numbers either way."""
+    ref, lay = _pair(MODES, "uvw_wide")
+    assert "void z_xs(" in lay.source
+    x, y = random_inputs(ref, batch=4, seed=6)
+    for wanted in ((True, True), (True, False), (False, True)):
+        xs = [t.clone().requires_grad_(w) for t, w in zip((x, y), wanted)]
+        leaves = [t for t in xs if t.requires_grad]
+        got = torch.autograd.grad(lay(*xs).pow(2).sum(), leaves)
+        want = torch.autograd.grad(ref(*xs).pow(2).sum(), leaves)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-10)
+
+
+def test_cli_refusal_points_into_the_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from fusiondsl.cli import main
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "fusion_block.fd"
+    assert main(["compile", str(path), "--target", "c"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"{path}:9:28: error: the c backend does not support edge legs "
+                      "(`edge …`) yet (diagram 'fusion_block')")
+    assert err[2].index("^") == err[1].index("y: edge")  # under the edge leg
+    assert main(["compile", str(path.parent / "spins.fd")]) == 1
+    assert capsys.readouterr().err.startswith(f"{path.parent / 'spins.fd'}: error: 2 diagrams")
