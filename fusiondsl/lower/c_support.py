@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from fusiondsl.diagnostics import NO_SPAN, Diagnostic, FusionError, Span
-from fusiondsl.ir import AnyDiagram, CatNode, Diagram, LinearNode
+from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.lower._emit import Emitter
 
 
@@ -27,32 +26,15 @@ class CCompilerNotFoundError(RuntimeError):
 
 
 def refusal(d: AnyDiagram) -> CUnsupportedError | None:
-    """Why the C backend cannot lower a diagram (``None`` when it can)."""
+    """Why the C backend cannot lower a diagram (``None`` when it can).
+
+    Tree diagrams and neighbourhood blocks (edge legs, ``sum_j``, gates, ``h[i]``/``h[j]``,
+    ``cat``, ``linear``) are lowered; graph-form and SU2 diagrams are refused by name.
+    """
     if not isinstance(d, Diagram):
         return CUnsupportedError.construct("graph-form diagrams (`graph …`)", d.name, d.span)
     if d.group == "SU2":
         return CUnsupportedError.construct("SU2 diagrams (complex tensors)", d.name, d.span)
-    for leg in d.legs:
-        if leg.domain == "edge":
-            return CUnsupportedError.construct("edge legs (`edge …`)", d.name, leg.span)
-    for node in d.nodes:
-        what = _node_refusal(node)
-        if what:
-            return CUnsupportedError.construct(what, d.name, node.span)
-    return None
-
-
-def _node_refusal(node: Any) -> str | None:
-    if isinstance(node, CatNode):
-        return "cat(…) nodes"
-    if isinstance(node, LinearNode):
-        return "linear(…) nodes"
-    if node.aggregate:
-        return "neighbourhood sums (`sum_j`)"
-    if node.gates:
-        return "gated fusions (`* g`)"
-    if any(a.at for a in node.args):
-        return "indexed legs (`h[i]`, `h[j]`)"
     return None
 
 

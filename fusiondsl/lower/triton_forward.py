@@ -1,10 +1,13 @@
-"""The ``forward`` of a generated Triton layer: one block per node, in diagram order.
+"""The ``forward`` of a generated Triton or C layer: one block per node, in diagram order.
 
-Fuse nodes call their kernels through :func:`fusiondsl.lower.triton_runtime.fuse`. The rest is
-torch, differentiable to any order: the batch flattening of trees; for neighbourhood blocks the
-gathers ``h[i]``/``h[j]`` (``index_select``), the gates (a channel-wise multiply), the sums over
-neighbours (``index_add``) and the F-move's weight mixing (a matrix product); ``cat`` (a
-concatenation) and ``linear`` (e3nn's ``Linear``: one ``einsum`` per block).
+Fuse nodes call their kernels through the generated module's ``_fuse``
+(:func:`fusiondsl.lower.triton_runtime.fuse` or :func:`fusiondsl.lower.c_runtime.fuse`); the
+writer reads only ``plan``, ``d`` and ``sets`` of the lowering, so both backends share it.
+The rest is torch, differentiable to any order: the batch flattening of trees; for
+neighbourhood blocks the gathers ``h[i]``/``h[j]`` (``index_select``), the gates (a
+channel-wise multiply), the sums over neighbours (``index_add``) and the F-move's weight mixing
+(a matrix product); ``cat`` (a concatenation) and ``linear`` (e3nn's ``Linear``: one
+``einsum`` per block).
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from fusiondsl.lower.einsum import pyname
 from fusiondsl.lower.triton_units import HoistedSum, absorbed_by, coupled_args, hoisted_sum
 
 if TYPE_CHECKING:
+    from fusiondsl.lower.c import CLowering
     from fusiondsl.lower.triton import TritonLowering
 
 
 class ForwardWriter:
     """Writes ``forward`` for one diagram's plan (one method per node kind)."""
 
-    def __init__(self, low: TritonLowering, em: Emitter) -> None:
+    def __init__(self, low: TritonLowering | CLowering, em: Emitter) -> None:
         self.low, self.em, self.d, self.plan = low, em, low.d, low.plan
         self.gathered: set[str] = set()
         self.taken = {pyname(leg.name) for leg in self.d.legs}

@@ -19,6 +19,10 @@ import torch
 import triton
 import triton.language as tl
 
+from fusiondsl.lower.graph_ops import gate, scatter_sum
+
+__all__ = ["Contract", "NodeKernels", "fuse", "gate", "launch", "scatter_sum"]
+
 # BLOCK_Z ≥ 16 keeps tl.dot legal on a GPU; on the CPU interpreter one size is used.
 BLOCK_Z_CANDIDATES = (16, 32, 64)
 _TUNED: dict[tuple, int] = {}
@@ -126,24 +130,3 @@ def fuse(node: NodeKernels, operands: Sequence[torch.Tensor],
     """A node's result ``[Z, width]`` from its operands ``[Z, width_i]`` and weights."""
     inputs = [*operands, None, *((weight,) if "w" in node.roles else ())]
     return Contract.apply(node, "out", *inputs)
-
-
-def gate(x: torch.Tensor, g: torch.Tensor, layout: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """``x * g``: channel ``u`` of every entry of ``x`` times ``g[:, u]``, per row.
-
-    Args:
-        x: ``[Z, dim]`` in e3nn's mul_ir layout.
-        g: ``[Z, mul]`` invariant scalars (a gate of one channel scales every channel).
-        layout: per entry of ``x``, ``(mul, 2l + 1)``; a 1-channel entry takes ``g``'s channels.
-    """
-    parts, start = [], 0
-    for mul, dim in layout:
-        block = x[:, start : start + mul * dim].reshape(-1, mul, dim)
-        parts.append((block * g[:, :, None]).flatten(1))
-        start += mul * dim
-    return torch.cat(parts, dim=1)
-
-
-def scatter_sum(x: torch.Tensor, receivers: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Σ_j: each edge's row added into the row of its receiver (``index_add``, any order)."""
-    return x.new_zeros((num_nodes, x.shape[1])).index_add(0, receivers, x)
