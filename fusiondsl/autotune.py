@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 
 from fusiondsl.bench import inputs_for, make_pass, median_ms
 from fusiondsl.cg import cache_dir
+from fusiondsl.fileio import write_atomic
 from fusiondsl.ir import Diagram
 
 CANDIDATES = ("per-path", "grouped")
@@ -51,10 +50,7 @@ def _save(table: dict[str, Any]) -> None:
     path = _store()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".autotune.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(table, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(table, indent=1, sort_keys=True))
     except OSError:
         pass  # a read-only cache only costs a re-measurement next time
 

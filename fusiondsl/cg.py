@@ -22,7 +22,6 @@ import hashlib
 import importlib.metadata
 import operator
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from math import factorial, lcm, sqrt
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from fusiondsl.fileio import atomic_open
 
 if TYPE_CHECKING:
     import sympy
@@ -207,16 +208,12 @@ def _package_version() -> str:
 
 def _save(path: Path, array: np.ndarray) -> None:
     """Write ``array`` atomically (temp file + ``os.replace``); give up silently on OSError."""
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_open(path) as handle:
             np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        pass  # a read-only cache only costs recomputing the coefficients
 
 
 def _disk_cached(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fusiondsl.diagnostics import NO_SPAN, FusionError, debug_enabled
+from fusiondsl.fileio import write_atomic
 from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.program import Program, load
 
@@ -76,22 +77,6 @@ def cmd_draw(args: argparse.Namespace) -> int:
     draw(d, args.output)
     print(f"wrote {args.output}")
     return 0
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write a file so that a failure never leaves it half-written."""
-    import os
-    import tempfile
-
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

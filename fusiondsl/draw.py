@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import networkx as nx
 
 from fusiondsl.diagnostics import NO_SPAN, FusionError
+from fusiondsl.fileio import atomic_open
 from fusiondsl.ir import AnyDiagram, Diagram, FuseNode, GraphDiagram, Operand
 from fusiondsl.irreps import Group, Irreps
 
@@ -98,27 +98,8 @@ def draw(diagram: AnyDiagram, path: str | os.PathLike[str]) -> None:
         fig = render(scene)
         metadata = {"Title": diagram.name, "Date": None} if fmt == "svg" else {
             "Title": diagram.name, "Software": "fusiondsl"}
-        _write_atomic(fig, path, fmt, metadata)
-
-
-def _write_atomic(fig: Any, path: Path, fmt: str, metadata: dict[str, Any]) -> None:
-    """Save to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:  # never a half-written picture
             fig.savefig(f, format=fmt, dpi=150, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so set it straight back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---- labels ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from fusiondsl.fileio import write_atomic
 from fusiondsl.lower.c_support import CCompilerNotFoundError
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fPIC", "-shared")
@@ -94,7 +95,7 @@ def load_library(source: str) -> dict[str, ctypes.CDLL]:
     missing = [real for real, p in paths.items() if not p.exists()]
     if missing:
         src = folder / f"{digest}.c"
-        _write_atomic(src, source)
+        write_atomic(src, source)
         procs = {real: _compile(cc, src, paths[real], real) for real in missing}
         for real, proc in procs.items():
             log, _ = proc.communicate()
@@ -105,17 +106,6 @@ def load_library(source: str) -> dict[str, ctypes.CDLL]:
             stats["compiles"] += 1
     _LOADED[digest] = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
     return _LOADED[digest]
-
-
-def _write_atomic(path: FilePath, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        FilePath(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import tempfile
 from pathlib import Path as FilePath
 from typing import Any
 
 import numpy as np
 
 from fusiondsl import __version__
+from fusiondsl.fileio import write_atomic
 from fusiondsl.hoist_fmove import FMoveHoist
 from fusiondsl.ir import AnyDiagram, Diagram, FuseNode
 from fusiondsl.lower._emit import Emitter
@@ -228,14 +227,7 @@ def load_module(source: str, name: str) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}.py"
     if not path.exists() or path.read_text(encoding="utf-8") != source:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{digest}.", suffix=".py")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(source)
-            os.replace(tmp, path)
-        except BaseException:
-            FilePath(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, source)
     spec = importlib.util.spec_from_file_location(f"fusiondsl_triton_{name}_{digest}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
+from fusiondsl.fileio import write_atomic
 from fusiondsl.models.train import evaluate, fit, fit_references
 
 if TYPE_CHECKING:
@@ -145,22 +145,6 @@ def load_model(path: str | Path) -> tuple[Potential, dict[str, Any]]:
     model.to(dtype=DTYPES.get(info.get("dtype", "float64"), torch.float64))
     model.load_state_dict(payload["state_dict"])
     return model.eval(), info
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write a file through a temporary sibling and ``os.replace``: never half-written."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- the experiment

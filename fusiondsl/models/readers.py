@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fusiondsl.fileio import atomic_open
 
 RMD17_KEYS = ("nuclear_charges", "coords", "energies", "forces")
 ENERGY_UNITS = ("eV", "meV", "kcal/mol", "kJ/mol", "Hartree")
@@ -144,15 +145,8 @@ def save_npz(path: PathLike, structures: Sequence[Structure]) -> None:
     layout = _fixed_arrays if _same_atoms(structures) else _ragged_arrays
     arrays = layout(structures, *labels)
     arrays["energy_unit"] = np.array("eV")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: PathLike) -> list[Structure]:
@@ -440,9 +434,3 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so set it straight back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
