@@ -28,13 +28,10 @@ from fusiondsl.ir import AnyDiagram, Diagram, FuseNode
 from fusiondsl.lower._emit import Emitter
 from fusiondsl.lower.coefficients import Coupling, render_literal
 from fusiondsl.lower.einsum import (
-    DTYPES,
     REGENERATE,
-    class_name,
-    emit_exact_apply,
     emit_sparse_helper,
 )
-from fusiondsl.lower.triton_forward import ForwardWriter
+from fusiondsl.lower.triton_forward import write_layer_class
 from fusiondsl.lower.triton_kernels import KernelWriter, NodeInfo
 from fusiondsl.lower.triton_paths import TritonUnsupportedError
 from fusiondsl.lower.triton_units import kernel_sets, node_name
@@ -150,32 +147,7 @@ class TritonLowering:
 
     def module(self, em: Emitter) -> None:
         """The ``torch.nn.Module``: the einsum layer's attributes, weights and buffers."""
-        d, plan = self.d, self.plan
-        em.line()
-        em.line()
-        em.line(f"class {class_name(d.name)}(torch.nn.Module):")
-        with em.indent():
-            em.line(f'"""Layer for diagram {d.name!r} (Triton kernels): '
-                    f'{plan.paths.num_paths} paths."""')
-            em.line()
-            em.line(f"irreps_in = {tuple(str(leg.irreps) for leg in d.legs)!r}")
-            em.line(f"irreps_out = {str(d.irreps_out)!r}")
-            em.line(f"weight_numel = {plan.internal_numel + plan.external_numel}")
-            em.line(f"internal_weight_numel = {plan.internal_numel}")
-            em.line(f"external_weight_numel = {plan.external_numel}")
-            em.line()
-            em.line("def __init__(self):")
-            with em.indent():
-                em.line("super().__init__()")
-                for name, _ in self.fmoves:
-                    em.line(f'self.register_buffer("fmove_{name}", _sparse(*FMOVE_{name.upper()})'
-                            f".to({DTYPES['real']}), persistent=False)")
-                if plan.internal_numel:
-                    em.line(f"self.weight = torch.nn.Parameter(torch.randn({plan.internal_numel})"
-                            f".to({DTYPES['real']}))")
-            em.line()
-            emit_exact_apply(em, [f"fmove_{name}" for name, _ in self.fmoves])
-            ForwardWriter(self, em).write()
+        write_layer_class(self, em, "Triton kernels")
 
 
 def _mix(name: str, fm: FMoveHoist) -> Coupling:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fusiondsl.ir import CatNode, FuseNode, LinearNode, Operand
 from fusiondsl.irreps import Irreps
 from fusiondsl.lower._emit import Emitter
-from fusiondsl.lower.einsum import pyname
+from fusiondsl.lower.einsum import DTYPES, class_name, emit_exact_apply, pyname
 from fusiondsl.lower.triton_units import HoistedSum, absorbed_by, coupled_args, hoisted_sum
 
 if TYPE_CHECKING:
@@ -241,3 +241,32 @@ class ForwardWriter:
 _BLOCKS: dict[type, Callable[[ForwardWriter, int, Any], None]] = {
     FuseNode: ForwardWriter.fuse, CatNode: ForwardWriter.cat,
     LinearNode: ForwardWriter.linear}
+
+
+def write_layer_class(low: TritonLowering | CLowering, em: Emitter, kernels: str) -> None:
+    """The layer class of a kernel backend: the einsum layer's attributes, weights, buffers."""
+    d, plan = low.d, low.plan
+    em.line()
+    em.line()
+    em.line(f"class {class_name(d.name)}(torch.nn.Module):")
+    with em.indent():
+        em.line(f'"""Layer for diagram {d.name!r} ({kernels}): {plan.paths.num_paths} paths."""')
+        em.line()
+        em.line(f"irreps_in = {tuple(str(leg.irreps) for leg in d.legs)!r}")
+        em.line(f"irreps_out = {str(d.irreps_out)!r}")
+        em.line(f"weight_numel = {plan.internal_numel + plan.external_numel}")
+        em.line(f"internal_weight_numel = {plan.internal_numel}")
+        em.line(f"external_weight_numel = {plan.external_numel}")
+        em.line()
+        em.line("def __init__(self):")
+        with em.indent():
+            em.line("super().__init__()")
+            for name, _ in low.fmoves:
+                em.line(f'self.register_buffer("fmove_{name}", _sparse(*FMOVE_{name.upper()})'
+                        f".to({DTYPES['real']}), persistent=False)")
+            if plan.internal_numel:
+                em.line(f"self.weight = torch.nn.Parameter(torch.randn({plan.internal_numel})"
+                        f".to({DTYPES['real']}))")
+        em.line()
+        emit_exact_apply(em, [f"fmove_{name}" for name, _ in low.fmoves])
+        ForwardWriter(low, em).write()
