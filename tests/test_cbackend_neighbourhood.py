@@ -182,3 +182,26 @@ def test_graph_form_and_su2_are_still_refused() -> None:
     prog = fusiondsl.load(ROOT / "examples" / "open_graph.fd")
     with pytest.raises(CUnsupportedError, match="graph-form diagrams"):
         prog.compile("open_graph", backend="c")
+
+
+@pytest.mark.parametrize("name", ["mofd", "cofd"])
+def test_models_on_the_c_backend_equal_einsum(name: str) -> None:
+    import numpy as np
+
+    from fusiondsl.models.data import Structure, collate
+    from fusiondsl.models.experiment import build_model
+    from fusiondsl.models.train import energy_and_forces
+
+    hyper = {"channels": 2, "lmax": 1, "num_layers": 2, "cutoff": 4.0}
+    torch.manual_seed(0)
+    ours = build_model(name, [28, 29], backend="c", **hyper).double()
+    plain = build_model(name, [28, 29], **hyper).double()
+    plain.load_state_dict(ours.state_dict())
+    rng = np.random.default_rng(0)
+    s = Structure(rng.choice([28, 29], size=6), rng.normal(size=(6, 3)) * 1.3, None, None)
+    batch = collate([s], 4.0)
+    e1, f1 = energy_and_forces(ours, batch, create_graph=False)
+    e2, f2 = energy_and_forces(plain, batch, create_graph=False)
+    assert f2.abs().max() > 1e-6
+    torch.testing.assert_close(e1, e2, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(f1, f2, atol=1e-10, rtol=1e-10)

@@ -13,10 +13,14 @@ if TYPE_CHECKING:
     from fusiondsl.models.data import Batch
 
 
-def compile_specs(text: str, name: str) -> dict[str, torch.nn.Module]:
-    """Compile every diagram of a generated spec into a layer, by diagram name."""
+def compile_specs(text: str, name: str, backend: str = "einsum") -> dict[str, torch.nn.Module]:
+    """Compile every diagram of a generated spec into a layer, by diagram name.
+
+    ``backend="c"`` gives the fused CPU kernels (docs/cbackend.md): faster training, but the
+    first build of a model's layers takes minutes; they are cached afterwards.
+    """
     program = loads("group O3\n" + text, f"<{name}>")
-    return {diagram: program.compile(diagram) for diagram in program.names}
+    return {diagram: program.compile(diagram, backend=backend) for diagram in program.names}
 
 
 def bonds(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

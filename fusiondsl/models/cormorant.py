@@ -36,13 +36,14 @@ class Cormorant(Potential):
         num_basis: Bessel functions in the radial basis.
         radial_hidden: width of the radial MLPs.
         avg_num_neighbors: the neighbour sums are divided by it.
+        backend: the layers' backend, ``"einsum"`` or ``"c"`` (see :func:`compile_specs`).
         fusion: add the CoFD term.
     """
 
     def __init__(self, species: Sequence[int], *, channels: int = 8, lmax: int = 2,
                  num_layers: int = 3, cutoff: float = 5.0, num_basis: int = 8,
                  radial_hidden: int = 32, avg_num_neighbors: float = 12.0,
-                 fusion: bool = False) -> None:
+                 fusion: bool = False, backend: str = "einsum") -> None:
         super().__init__(species)
         self.channels, self.avg_num_neighbors = channels, float(avg_num_neighbors)
         self.embed = torch.nn.Linear(len(self.species), channels, bias=False)
@@ -54,7 +55,7 @@ class Cormorant(Potential):
         for t in range(num_layers):
             text = cormorant_layer(channels, lmax, irreps_in, fusion=fusion)
             self.specs.append(text)
-            layer = torch.nn.ModuleDict(compile_specs(text, f"cormorant layer {t}"))
+            layer = torch.nn.ModuleDict(compile_specs(text, f"cormorant layer {t}", backend))
             layer["radial"] = RadialMLP(cutoff, channels * (2 if fusion else 1), num_basis,
                                         radial_hidden)
             layer["norm"] = EquivariantNorm(hidden)

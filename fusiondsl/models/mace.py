@@ -45,13 +45,14 @@ class MACE(Potential):
         num_basis: Bessel functions in the radial basis.
         radial_hidden: width of the radial MLP.
         avg_num_neighbors: the neighbour sums are divided by it.
+        backend: the layers' backend, ``"einsum"`` or ``"c"`` (see :func:`compile_specs`).
         fusion_labels: internal labels of the MoFD fusion diagrams (empty: plain MACE).
     """
 
     def __init__(self, species: Sequence[int], *, channels: int = 8, lmax: int = 2,
                  num_layers: int = 2, correlation: int = 3, cutoff: float = 5.0,
                  num_basis: int = 8, radial_hidden: int = 32, avg_num_neighbors: float = 12.0,
-                 fusion_labels: Sequence[str] = ()) -> None:
+                 fusion_labels: Sequence[str] = (), backend: str = "einsum") -> None:
         super().__init__(species)
         self.channels, self.avg_num_neighbors = channels, float(avg_num_neighbors)
         self.embed = torch.nn.Linear(len(self.species), channels, bias=False)
@@ -63,7 +64,7 @@ class MACE(Potential):
             text = mace_layer(channels, lmax, irreps_in, correlation=correlation,
                               fusion_labels=tuple(fusion_labels))
             self.specs.append(text)
-            layer = torch.nn.ModuleDict(compile_specs(text, f"mace layer {t}"))
+            layer = torch.nn.ModuleDict(compile_specs(text, f"mace layer {t}", backend))
             gates = channels if len(layer["interaction"].irreps_in) == 3 else 0
             layer["radial"] = RadialMLP(cutoff, layer["interaction"].external_weight_numel + gates,
                                         num_basis, radial_hidden)

@@ -58,8 +58,9 @@ def mace_layer(channels: int, lmax: int, irreps_in: str, *, correlation: int = 3
              f"-> A: {hidden} {{",
              f"    m = sum_j fuse(h[j], y) -> {_filter(conv_out)} weights uvu external"]
     for k, label in enumerate(internal):
+        outputs = reachable(labels, f"1x{label}", str(sh))  # e.g. 2e ⊗ sh(1) misses 0e
         lines.append(f"    f{k} = sum_j fuse(fuse(h[i], h[j]) -> {label}, y) * g "
-                     f"-> {_filter(labels)} weights uuu   # internal label {label}")
+                     f"-> {_filter(outputs)} weights uuu   # internal label {label}")
     lines += [f"    A = linear(cat({', '.join(terms)}))", "}",
               f"diagram product(A: {hidden}, h: {irreps_in}) -> o: {hidden} {{"]
     powers = ["A"] + [f"B{nu}" for nu in range(2, correlation + 1)]
