@@ -194,14 +194,12 @@ class OperandMuls:
 
 def operand_muls(paths: Paths, node: int) -> tuple[OperandMuls, ...]:
     """Per operand of a node, in coupling order: its multiplicities and symbol name."""
-    from fusiondsl.hoist import coupling_order
-
     d = paths.diagram
     n = d.nodes[node]
     if not isinstance(n, FuseNode):
         raise TypeError(f"node {node} of {d.name} is a {type(n).__name__}, not a fuse")
     out = []
-    for arg in (n.args[i] for i in coupling_order(n)):
+    for arg in n.coupled_args:
         name = d.operand_name(arg).split("[")[0].lstrip("_")
         muls = tuple(sorted({m.mul for m in d.operand_irreps(arg)}))
         out.append(OperandMuls(f"mul_{name}", muls))

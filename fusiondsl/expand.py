@@ -307,10 +307,8 @@ def _alpha_irrep(irs: Sequence[Irrep], labels: Sequence[Irrep], norm: str) -> fl
 
 
 def _node_paths(d: Diagram, k: int, norm: tuple[str, str], start: int) -> list[Path]:
-    from fusiondsl.hoist import coupling_order
-
     node = d.nodes[k]
-    node = dataclasses.replace(node, args=tuple(node.args[i] for i in coupling_order(node)))
+    node = dataclasses.replace(node, args=node.coupled_args)
     layout = d.irreps_out if k == len(d.nodes) - 1 else None
     local, _ = expand_fuse([d.operand_irreps(a) for a in node.args], node.mode, node.keep, layout)
     if layout is not None:  # an intermediate's layout has one entry per path: keep them all

@@ -51,10 +51,11 @@ def _triton(d: AnyDiagram, spec: str) -> str | None:
 def _c(d: AnyDiagram, spec: str) -> str | None:
     from fusiondsl.lower.c import lower_c_source
     from fusiondsl.lower.c_support import supports
+    from fusiondsl.lower.names import safe_diagram
 
     if not supports(d) or len(expand(d).paths) > MAX_TRITON_PATHS:
         return None
-    return lower_c_source(make_plan(expand(d)), spec)
+    return lower_c_source(make_plan(expand(safe_diagram(d))), spec)  # named as generate() does
 
 
 ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {

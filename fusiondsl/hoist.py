@@ -18,15 +18,8 @@ HOISTABLE_MODES = ("none", "uuu", "path")
 
 
 def coupling_order(node: FuseNode) -> tuple[int, ...]:
-    """The coupling order of a node's operands (positions into ``node.args``).
-
-    For a free ``sum_j fuse{…}`` of three or more operands, centre reads (``h[i]``) go last so
-    that they can leave the edge sum; otherwise the order is as written.
-    """
-    positions = tuple(range(len(node.args)))
-    if node.ordered or not node.aggregate or len(node.args) < 3:
-        return positions
-    return tuple(sorted(positions, key=lambda i: node.args[i].at == "i"))
+    """The coupling order of a node's operands (:attr:`FuseNode.coupling_order`)."""
+    return node.coupling_order
 
 
 def hoistable(paths: Paths, k: int) -> bool:

@@ -81,6 +81,30 @@ class FuseNode:
 
     op = "fuse"
 
+    @property
+    def coupling_order(self) -> tuple[int, ...]:
+        """The order its operands couple in (positions into ``args``): :func:`coupling_order`."""
+        return coupling_order(self.args, self.ordered, self.aggregate)
+
+    @property
+    def coupled_args(self) -> tuple[Operand, ...]:
+        """The operands in coupling order."""
+        return tuple(self.args[i] for i in self.coupling_order)
+
+
+def coupling_order(args: tuple[Operand, ...], ordered: bool, aggregate: bool) -> tuple[int, ...]:
+    """The coupling order of a fuse's operands (positions into ``args``).
+
+    For a free ``sum_j fuse{…}`` of three or more operands, centre reads (``h[i]``) go last so
+    that they can leave the edge sum; otherwise the order is as written. The checker computes
+    an intermediate's layout (one entry per path) in this same order, so the layout and the
+    paths always agree.
+    """
+    positions = tuple(range(len(args)))
+    if ordered or not aggregate or len(args) < 3:
+        return positions
+    return tuple(sorted(positions, key=lambda i: args[i].at == "i"))
+
 
 @dataclass(frozen=True)
 class CatNode:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import linecache
+import sys
+import types
 from typing import Any, Literal
 
 import torch
@@ -16,13 +18,50 @@ Backend = Literal["einsum", "triton", "c"]
 _counter = iter(range(1 << 62))
 
 
+# The allowed values of every compile option with a closed set of values.
+OPTION_VALUES: dict[str, tuple[Any, ...]] = {
+    "backend": ("einsum", "triton", "c"),
+    "strategy": ("auto", "autotune", "per-path", "grouped"),
+    "irrep_normalization": ("component", "norm", "none"),
+    "path_normalization": ("element", "path", "none"),
+    "hoist": (True, False),
+}
+
+
+def check_options(**options: Any) -> None:
+    """Refuse, in one line with the allowed values, a compile option that has no meaning.
+
+    >>> check_options(strategy="fast")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown strategy 'fast': use one of 'auto', 'autotune', 'per-path', 'grouped'
+    """
+    for key, value in options.items():
+        allowed = OPTION_VALUES.get(key)
+        if allowed is not None and not any(value is v or (type(value) is type(v) and value == v)
+                                           for v in allowed):
+            raise ValueError(f"unknown {key} {value!r}: use one of "
+                             + ", ".join(repr(v) for v in allowed))
+    batch = options.get("batch")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    name = options.get("spec_name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"spec_name must be a string, got {type(name).__name__}")
+
+
 def exec_source(source: str, name: str) -> dict[str, Any]:
     """Run generated source under a fake filename that tracebacks and inspect can read."""
-    filename = f"<fusiondsl:{name}:{next(_counter)}>"
+    number = next(_counter)
+    filename = f"<fusiondsl:{name}:{number}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__name__": f"fusiondsl_generated_{name}"}
-    exec(compile(source, filename, "exec"), namespace)
-    return namespace
+    # A registered module, so that tools which look a function's module up (torch.compile's
+    # tracer, pickle) find it.
+    module = types.ModuleType(f"fusiondsl_generated_{name}_{number}")
+    module.__file__ = filename
+    sys.modules[module.__name__] = module
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module.__dict__
 
 
 def generate(
@@ -42,6 +81,9 @@ def generate(
             backend is asked for a construct it does not lower; ``CUnsupportedError`` likewise
             for the c backend.
     """
+    from fusiondsl.lower.names import safe_diagram
+
+    d = safe_diagram(d)  # users' names can collide neither with each other nor with ours
     if backend == "triton":
         from fusiondsl.lower.triton import require_support
 
@@ -86,8 +128,9 @@ def build(
     batch size ``batch``. ``hoist`` lets neighbour sums couple centre-only factors once per
     node after the sum (see :mod:`fusiondsl.hoist`).
     """
-    if backend not in ("einsum", "triton", "c"):
-        raise ValueError(f"unknown backend {backend!r}: use 'einsum', 'triton' or 'c'")
+    check_options(backend=backend, strategy=strategy, batch=batch, hoist=hoist,
+                  irrep_normalization=irrep_normalization, path_normalization=path_normalization,
+                  spec_name=spec_name)
     if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
         from fusiondsl.autotune import autotune
 
@@ -105,7 +148,9 @@ def build(
         namespace = exec_source(source, d.name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
-    layer = cls()
+    from fusiondsl.arguments import checked_class
+
+    layer = checked_class(cls)()
     layer.source = source
     layer.plan = plan
     layer.diagram = d

@@ -15,6 +15,7 @@ from fusiondsl import ast
 from fusiondsl.diagnostics import Diagnostic, FusionError, Span
 from fusiondsl.ir import AnyDiagram, GraphDiagram, GraphEdge
 from fusiondsl.irreps import GROUPS, Group, Irrep, Irreps, MulIr
+from fusiondsl.limits import advice, limit
 
 _ATOM = re.compile(r"(\d+)(?:/(\d+))?([A-Za-z]?)")
 MAX_SPIN = 64  # larger labels make path enumeration explode; sh() has the same bound
@@ -68,7 +69,12 @@ class IrrepsEvaluator:
         if t.mul is not None and t.mul <= 0:
             self.rep.error("a multiplicity must be at least 1", t.span)
         value = self._atoms[type(t.atom)](self, t.atom)
-        return value.scaled(t.mul) if t.mul else value
+        value = value.scaled(t.mul) if t.mul else value
+        largest = max((m.mul for m in value), default=1)
+        if largest > limit("MAX_MUL"):
+            self.rep.error(f"multiplicity {largest:,} is too large", t.span, advice("MAX_MUL"))
+            return Irreps()
+        return value
 
     def atom(self, a: ast.IrrepAtom) -> Irreps:
         """A label such as ``1o``, ``2`` or ``3/2``."""

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from fusiondsl import ast
 from fusiondsl.diagnostics import Span
 from fusiondsl.expand import BINARY_MODES, WEIGHT_MODES, ExpansionError, expand_fuse
-from fusiondsl.ir import CatNode, Diagram, FuseNode, Leg, LinearNode, Node, Operand
+from fusiondsl.ir import (
+    CatNode,
+    Diagram,
+    FuseNode,
+    Leg,
+    LinearNode,
+    Node,
+    Operand,
+    coupling_order,
+)
 from fusiondsl.irreps import Irreps, MulIr
+from fusiondsl.limits import advice, chain_size, limit
 
 if TYPE_CHECKING:
     from fusiondsl.validate import Checker
@@ -29,6 +41,8 @@ class _Tree:
         self.used: set[tuple[str, int]] = set()
         self.later = {a.target: a.span for a in decl.body}
         self.out_irreps: Irreps | None = None
+        self.user_names = {leg.name for leg in decl.legs} | set(self.later)
+        self.num_weights = 0
 
     # ---- names ---------------------------------------------------------------------------
     def declare_legs(self) -> None:
@@ -101,7 +115,13 @@ class _Tree:
         return Operand("node", len(self.nodes) - 1)
 
     def name_for(self, target: str | None, prefix: str) -> str:
-        return target if target is not None else f"_{prefix}{len(self.nodes)}"
+        """A user's target, or a fresh ``_fN``/``_cN`` that no name in the diagram has."""
+        if target is not None:
+            return target
+        n, taken = len(self.nodes), self.user_names
+        while f"_{prefix}{n}" in taken:
+            n += 1
+        return f"_{prefix}{n}"
 
     def layout_for(self, target: str | None) -> Irreps | None:
         return self.out_irreps if target == self.decl.out_name else None
@@ -166,10 +186,16 @@ class _Tree:
         if ops is None or self.chk.failed_since(mark) or None in gates:
             return None
         layout = self.layout_for(target)
+        order = coupling_order(tuple(ops), e.ordered, aggregate)
+        operands = [self.irreps_of(ops[i]) for i in order]
+        if not self.within_limits(e, operands, keep, layout):
+            return None
         try:
-            paths, irreps = expand_fuse([self.irreps_of(o) for o in ops], mode, keep, layout)
+            paths, irreps = expand_fuse(operands, mode, keep, layout)
         except ExpansionError as err:
             self.chk.error(str(err), e.span)
+            return None
+        if not self.weights_fit(e, paths):
             return None
         if not self.reachable(e, paths, keep, layout, irreps):
             return None
@@ -179,6 +205,32 @@ class _Tree:
         if not self.gates_fit(node, e):
             return None
         return self.add(node)
+
+    def within_limits(self, e: ast.Fuse, operands: list[Irreps], keep: Irreps | None,
+                      layout: Irreps | None) -> bool:
+        """Count the paths before listing them: a fuse too large to build is refused."""
+        num_paths, largest = chain_size(operands, keep, layout)
+        if largest > 2 * limit("MAX_L"):
+            self.chk.error(f"this fuse couples up to spin {Fraction(largest, 2)}, above the "
+                           f"limit of {limit('MAX_L')}", e.span, advice("MAX_L"))
+            return False
+        if num_paths > limit("MAX_PATHS"):
+            self.chk.error(f"this fuse has {num_paths:,} paths, more than the limit of "
+                           f"{limit('MAX_PATHS'):,}", e.span,
+                           "filter intermediate labels with '-> …', couple fewer operands, or "
+                           + advice("MAX_PATHS"))
+            return False
+        return True
+
+    def weights_fit(self, e: ast.Fuse, paths: list) -> bool:
+        """The diagram's weights so far stay within the limit."""
+        self.num_weights += sum(math.prod(p.channels.weight_shape or (0,)) for p in paths)
+        if self.num_weights > limit("MAX_WEIGHTS"):
+            self.chk.error(f"the diagram needs {self.num_weights:,} weights by this fuse, more "
+                           f"than the limit of {limit('MAX_WEIGHTS'):,}", e.span,
+                           advice("MAX_WEIGHTS"))
+            return False
+        return True
 
     def weights(self, e: ast.Fuse, num_args: int) -> tuple[str, bool]:
         if len(e.weights) > 1:
@@ -204,19 +256,26 @@ class _Tree:
     def reachable(self, e: ast.Fuse, paths: list, keep: Irreps | None,
                   layout: Irreps | None, irreps: Irreps) -> bool:
         got = {p.out for p in paths}
-        avail = "couplings give: " + (" + ".join(sorted({str(p.out) for p in paths})) or "nothing")
+        coupled = _coupled_labels(self, e)  # before any filter: what the operands can give
+        avail = "couplings give: " + _labels_text(coupled if coupled is not None else got)
         if keep is not None:
             for ir in keep.labels:
                 if ir not in got:
+                    why = (f"the couplings give {ir}, but the declared output {layout} drops it"
+                           if layout is not None and coupled and ir in coupled else
+                           _why(self, e, ir, coupled))
                     self.chk.error(f"no path of this fuse reaches {ir}", e.filters[0].span,
-                                   _why(self, e, ir), avail)
+                                   why, avail)
                     return False
         if layout is not None:
             used = {p.out_entry for p in paths}
             for i, m in enumerate(layout):
                 if i not in used:
+                    kept = (f"the filter '-> {keep}' keeps only {_labels_text(set(keep.labels))}"
+                            if keep is not None and m.ir not in keep.labels else
+                            _why(self, e, m.ir, coupled))
                     self.chk.error(f"declared output {m} is reached by no path",
-                                   self.decl.out_irreps.span, avail)
+                                   self.decl.out_irreps.span, avail, kept)
                     return False
         if not paths:
             self.chk.error("this fuse has no admissible coupling", e.span, avail)
@@ -271,9 +330,50 @@ class _Tree:
             err(f"output {decl.out_name!r} must be the last result computed", decl.out_span)
 
 
-def _why(tree: _Tree, e: ast.Fuse, ir: Any) -> str:
+def _why(tree: _Tree, e: ast.Fuse, ir: Any, coupled: set[Any] | None = None) -> str:
+    """Why no coupling reaches ``ir``: its parity, its size, or (in general) the rule."""
     rule = "a label c of a ⊗ b needs |a - b| ≤ c ≤ a + b"
-    return rule + (" and parity p(c) = p(a)·p(b)" if tree.chk.group == "O3" else "")
+    rule += " and parity p(c) = p(a)·p(b)" if tree.chk.group == "O3" else ""
+    if not coupled:
+        return rule
+    flipped = [c for c in coupled if c.j2 == ir.j2 and c.p != ir.p]
+    if flipped:
+        return f"{ir} has the wrong parity: these operands give {flipped[0]} (p(c) = p(a)·p(b))"
+    top = max(coupled, key=lambda c: c.j2)
+    if ir.j2 > top.j2:
+        return f"{ir} is above the largest label these operands reach, {top} (c ≤ a + b)"
+    return rule
+
+
+def _coupled_labels(tree: _Tree, e: ast.Fuse) -> set[Any] | None:
+    """Every label the operands of ``e`` couple to, ignoring filters and the declared output.
+
+    The set is folded operand by operand (``{a ⊗ b}`` then ``⊗ c`` …), so it costs a product
+    of label counts, never the number of paths. ``None`` if an operand cannot be resolved.
+    """
+    labels: set[Any] | None = None
+    for arg in e.args:
+        irreps = _operand_irreps(tree, arg)
+        if irreps is None:
+            return None
+        here = set(irreps.labels)
+        labels = here if labels is None else {c for a in labels for b in here for c in a * b}
+    return labels
+
+
+def _operand_irreps(tree: _Tree, arg: Any) -> Irreps | None:
+    """The irreps of one operand: a name in scope, or the node built for a nested expression."""
+    if isinstance(arg, ast.Ref):
+        op = tree.scope.get(arg.name)
+        return tree.irreps_of(op) if op is not None else None
+    span = arg.body.span if isinstance(arg, ast.SumJ) else arg.span
+    node = next((n for n in reversed(tree.nodes) if n.span == span), None)
+    return node.irreps if node is not None else None
+
+
+def _labels_text(labels: set[Any]) -> str:
+    """``0e + 1e + 2e`` (by spin, then parity), or ``nothing``."""
+    return " + ".join(str(c) for c in sorted(labels, key=lambda c: (c.j2, -c.p))) or "nothing"
 
 
 def _known(scope: dict[str, Operand]) -> str:

@@ -25,10 +25,10 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
-/* ---- t_ = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths) */
+/* ---- U1_t = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths) */
 
-/* t_: forward (13 paths); result [Z, 656]. */
-void t__out(const real *restrict x0, const real *restrict x1, real *restrict result, int64_t Z,
+/* U1_t: forward (13 paths); result [Z, 656]. */
+void U1_t_out(const real *restrict x0, const real *restrict x1, real *restrict result, int64_t Z,
         int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
@@ -464,8 +464,8 @@ void t__out(const real *restrict x0, const real *restrict x1, real *restrict res
     }
 }
 
-/* t_: gradient w.r.t. operand x0 (13 paths); result [Z, 144]. */
-void t__x0(const real *restrict x1, const real *restrict out, real *restrict result, int64_t Z,
+/* U1_t: gradient w.r.t. operand x0 (13 paths); result [Z, 144]. */
+void U1_t_x0(const real *restrict x1, const real *restrict out, real *restrict result, int64_t Z,
         int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
@@ -915,8 +915,8 @@ void t__x0(const real *restrict x1, const real *restrict out, real *restrict res
     }
 }
 
-/* t_: gradient w.r.t. operand x1 (13 paths); result [Z, 144]. */
-void t__x1(const real *restrict x0, const real *restrict out, real *restrict result, int64_t Z,
+/* U1_t: gradient w.r.t. operand x1 (13 paths); result [Z, 144]. */
+void U1_t_x1(const real *restrict x0, const real *restrict out, real *restrict result, int64_t Z,
         int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
@@ -1366,8 +1366,8 @@ void t__x1(const real *restrict x0, const real *restrict out, real *restrict res
     }
 }
 
-/* t_: gradients w.r.t. every operand (13 paths), as t__x0 and t__x1; result_x0 [Z, 144], result_x1 [Z, 144]. */
-void t__xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
+/* U1_t: gradients w.r.t. every operand (13 paths), as U1_t_x0 and U1_t_x1; result_x0 [Z, 144], result_x1 [Z, 144]. */
+void U1_t_xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
         real *restrict result_x0, real *restrict result_x1, int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
@@ -2140,7 +2140,7 @@ void t__xs(const real *restrict x0, const real *restrict x1, const real *restric
     }
 }
 
-/* ---- o = fuse(t, c) weights uuu  (45 paths) */
+/* ---- o = fuse(U1_t, c) weights uuu  (45 paths) */
 
 /* o: forward (45 paths); result [Z, 144]. */
 void o_out(const real *restrict x0, const real *restrict x1, const real *restrict weight,

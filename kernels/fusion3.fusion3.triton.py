@@ -19,12 +19,12 @@ from fusiondsl.lower.triton_runtime import NodeKernels
 from fusiondsl.lower.triton_runtime import fuse as _fuse
 
 
-# ---- t_ = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths)
+# ---- U1_t = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths)
 
 
 @triton.jit
-def t__out(x0_ptr, x1_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """t_: forward (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+def U1_t_out(x0_ptr, x1_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
+    """U1_t: forward (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -315,8 +315,8 @@ def t__out(x0_ptr, x1_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constex
 
 
 @triton.jit
-def t__x0(x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """t_: gradient w.r.t. operand x0 (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+def U1_t_x0(x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
+    """U1_t: gradient w.r.t. operand x0 (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -613,8 +613,8 @@ def t__x0(x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constex
 
 
 @triton.jit
-def t__x1(x0_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """t_: gradient w.r.t. operand x1 (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+def U1_t_x1(x0_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
+    """U1_t: gradient w.r.t. operand x1 (13 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -910,14 +910,14 @@ def t__x1(x0_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constex
     tl.store(result_ptr + z * 144 + 68 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 16))
 
 
-kernels_t_ = NodeKernels('t_', ('x0', 'x1', 'out'), (144, 144, 656), False, {
-    "out": (t__out, 16, 1),
-    "x0": (t__x0, 16, 1),
-    "x1": (t__x1, 16, 1),
+kernels_U1_t = NodeKernels('U1_t', ('x0', 'x1', 'out'), (144, 144, 656), False, {
+    "out": (U1_t_out, 16, 1),
+    "x0": (U1_t_x0, 16, 1),
+    "x1": (U1_t_x1, 16, 1),
 })
 
 
-# ---- o = fuse(t, c) weights uuu  (45 paths)
+# ---- o = fuse(U1_t, c) weights uuu  (45 paths)
 
 
 @triton.jit
@@ -4214,8 +4214,8 @@ class Fusion3(torch.nn.Module):
         a = a.expand(batch + (144,)).reshape(-1, 144)
         b = b.expand(batch + (144,)).reshape(-1, 144)
         c = c.expand(batch + (144,)).reshape(-1, 144)
-        # t_ = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths)
-        t_ = _fuse(kernels_t_, (a, b,), None)
-        # o = fuse(t, c) weights uuu  (45 paths)
-        o = _fuse(kernels_o, (t_, c,), self.weight[0:720])
+        # U1_t = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths)
+        U1_t = _fuse(kernels_U1_t, (a, b,), None)
+        # o = fuse(U1_t, c) weights uuu  (45 paths)
+        o = _fuse(kernels_o, (U1_t, c,), self.weight[0:720])
         return o.reshape(batch + (144,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -23,10 +24,12 @@ FUZZ = settings(max_examples=300, deadline=None,
 
 
 def check(text: str) -> None:
-    """Load ``text``: a program, or a FusionError that renders with positions."""
+    """Load ``text``: a program, or a FusionError that renders with positions, in bounded time."""
+    start = time.perf_counter()
     try:
         prog = fusiondsl.loads(text, "fuzz.fd")
     except FusionError as err:
+        assert time.perf_counter() - start < 10, "checking took unbounded time"
         rendered = err.render()
         assert rendered and "Traceback" not in rendered
         assert all(d.message for d in err.diagnostics)
@@ -79,3 +82,22 @@ def test_unprintable_and_odd_input() -> None:
                  "let H = 1/0", "group", "graph g { vertex () }", "let H = sh(999999999999)",
                  "diagram d() -> z: 0e { }", "let H = 0/2e"]:
         check(text)
+
+
+@st.composite
+def blown_up(draw: st.DrawFn) -> str:
+    """Deep nesting and many operands: the shapes that used to take minutes or hang."""
+    irreps = draw(st.sampled_from(["2x(0e+1o)", "0e+1o+2e", "sh(3)", "4x1o"]))
+    depth = draw(st.integers(1, 40))
+    width = draw(st.integers(2, 24))
+    if draw(st.booleans()):
+        body = "fuse(" * depth + "x, x)" + ", x)" * (depth - 1)
+    else:
+        body = "fuse(" + ", ".join(["x"] * width) + ")"
+    return f"diagram d(x: {irreps}) -> z: 0e {{ z = {body} }}"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blown_up())
+def test_deep_and_wide_diagrams_are_bounded(text: str) -> None:
+    check(text)

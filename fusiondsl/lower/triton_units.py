@@ -26,9 +26,7 @@ from fusiondsl.plan import Plan
 
 def coupled_args(node: FuseNode) -> tuple[Operand, ...]:
     """A node's operands in the order its paths couple them (centre last in a free sum)."""
-    from fusiondsl.hoist import coupling_order
-
-    return tuple(node.args[i] for i in coupling_order(node))
+    return node.coupled_args
 
 
 def node_name(d: Diagram, k: int) -> str:
