@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from fusiondsl import cachefile
 from fusiondsl.bench import inputs_for, make_pass, median_ms
 from fusiondsl.cg import cache_dir
-from fusiondsl.fileio import write_atomic
 from fusiondsl.ir import Diagram
 
 CANDIDATES = ("per-path", "grouped")
@@ -40,19 +40,21 @@ def _store() -> Path:
 
 
 def _load() -> dict[str, Any]:
+    """The table of past winners, if its file matches the hash stored beside it."""
+    data = cachefile.load(_store())
     try:
-        return json.loads(_store().read_text())
-    except (OSError, ValueError):
+        table = json.loads(data) if data is not None else {}
+    except ValueError:
+        table = None
+    if not isinstance(table, dict):
+        cachefile.reject(_store(), "not a JSON table")
         return {}
+    return table
 
 
 def _save(table: dict[str, Any]) -> None:
-    path = _store()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(table, indent=1, sort_keys=True))
-    except OSError:
-        pass  # a read-only cache only costs a re-measurement next time
+    """Store the table and its hash (a read-only cache only costs a re-measurement)."""
+    cachefile.store(_store(), json.dumps(table, indent=1, sort_keys=True).encode())
 
 
 def autotune(d: Diagram, batch: int, dtype: torch.dtype = torch.float32,

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import io
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fusiondsl.fileio import atomic_open
+from fusiondsl import cachefile
 
 if TYPE_CHECKING:
     import sympy
@@ -207,28 +208,37 @@ def _package_version() -> str:
 
 
 def _save(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` atomically (temp file + ``os.replace``); give up silently on OSError."""
+    """Write ``array`` and its hash atomically; give up silently when the cache is read-only."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    cachefile.store(path, buffer.getvalue())
+
+
+def _load(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached array if its file matches its hash, shape and dtype; else ``None``."""
+    data = cachefile.load(path)
+    if data is None:
+        return None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(path) as handle:
-            np.save(handle, array, allow_pickle=False)
-    except OSError:
-        pass  # a read-only cache only costs recomputing the coefficients
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        array = None
+    if array is None or array.shape != shape or array.dtype != np.float64:
+        cachefile.reject(path, "not a float64 array of shape " + "x".join(map(str, shape)))
+        return None
+    return array
 
 
 def _disk_cached(
     name: str, shape: tuple[int, ...], compute: Callable[[], np.ndarray]
 ) -> np.ndarray:
-    """Load ``name`` from the disk cache, or compute and store it; the result is read-only."""
+    """Load ``name`` from the disk cache (hash-checked), or compute and store it; read-only."""
     try:
         path: Path | None = cache_dir() / f"{name}.npy"
     except RuntimeError:  # no home directory to put a cache in: compute every time
         path = None
-    try:
-        array = np.load(path, allow_pickle=False) if path else None
-    except (OSError, ValueError, EOFError):
-        array = None
-    if array is None or array.shape != shape or array.dtype != np.float64:
+    array = _load(path, shape) if path else None
+    if array is None:
         array = compute()
         if path:
             _save(path, array)
@@ -392,6 +402,6 @@ def clear_cache(disk: bool = True) -> None:
     for fn in (_complex_cg_exact, _real_w3j_surds, _real_w3j_array, _su2_cg_array):
         fn.cache_clear()
     if disk:
-        for path in cache_dir().glob("*.npy"):
+        for path in [*cache_dir().glob("*.npy"), *cache_dir().glob("*.npy.sha256")]:
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -48,12 +48,28 @@ class Diagnostic:
             lines = [f"{filename}:{self.span.line}:{self.span.col}: error: {self.message}"]
             source_lines = (source or "").splitlines()
             if self.span.line <= len(source_lines):
-                text = source_lines[self.span.line - 1]
-                width = max(1, min(self.span.length, len(text) - self.span.col + 1))
+                text, col = _window(source_lines[self.span.line - 1], self.span.col)
+                width = max(1, min(self.span.length, len(text) - col + 1))
                 lines.append(f"  {text}")
-                lines.append("  " + " " * (self.span.col - 1) + "^" + "~" * (width - 1))
+                lines.append("  " + " " * (col - 1) + "^" + "~" * (width - 1))
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
+
+
+MAX_SHOWN = 160
+"""Longest source line shown whole; a longer one is cut to this many characters around the
+caret (a generated or minified spec can have one line of megabytes)."""
+
+
+def _window(text: str, col: int) -> tuple[str, int]:
+    """``text`` cut to :data:`MAX_SHOWN` characters around column ``col``, and the new column."""
+    if len(text) <= MAX_SHOWN:
+        return text, col
+    start = max(0, min(col - 1 - MAX_SHOWN // 2, len(text) - MAX_SHOWN))
+    shown = text[start:start + MAX_SHOWN]
+    head = "…" if start > 0 else ""
+    tail = "…" if start + MAX_SHOWN < len(text) else ""
+    return head + shown + tail, col - start + len(head)
 
 
 @dataclass

@@ -79,12 +79,15 @@ def draw(diagram: AnyDiagram, path: str | os.PathLike[str]) -> None:
         path: where to write; ``.svg`` or ``.png``.
 
     Raises:
-        FusionError: for another suffix, or when matplotlib is not installed.
+        FusionError: for another suffix or a missing folder, or when matplotlib is not installed.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FusionError.at(f"cannot draw to {str(path)!r}: use .svg or .png", NO_SPAN)
+    if not path.parent.is_dir():  # say so before the atomic writer names its temporary file
+        raise FusionError.at(f"cannot draw to {str(path)!r}: no folder {str(path.parent)!r}",
+                             NO_SPAN)
     try:
         import matplotlib
     except ImportError:

@@ -1,3 +1,4 @@
+import io
 import itertools
 import os
 import stat
@@ -7,7 +8,7 @@ import pytest
 import sympy
 from sympy.physics import wigner as sw
 
-from fusiondsl import cg
+from fusiondsl import cachefile, cg
 from fusiondsl.wigner import random_rotation, real_wigner_D
 
 LMAX = 6
@@ -181,8 +182,14 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     assert not list(folder.glob("*.tmp"))
     np.testing.assert_array_equal(np.load(folder / "real_w3j_3_2_4.npy"), first)
     cg.clear_cache(disk=False)
-    np.save(folder / "real_w3j_3_2_4.npy", np.full_like(first, 7.0))
+    marked = io.BytesIO()
+    np.save(marked, np.full_like(first, 7.0))
+    cachefile.store(folder / "real_w3j_3_2_4.npy", marked.getvalue())  # with its hash
     assert np.all(cg.real_w3j(3, 2, 4) == 7.0)  # proof the value came from disk
+    cg.clear_cache(disk=False)
+    np.save(folder / "real_w3j_3_2_4.npy", np.full_like(first, 5.0))  # no hash: not trusted
+    with pytest.warns(cachefile.CacheWarning, match="hash mismatch"):
+        np.testing.assert_array_equal(cg.real_w3j(3, 2, 4), first)
     cg.clear_cache()
     assert not list(folder.glob("*.npy"))
     np.testing.assert_array_equal(cg.real_w3j(3, 2, 4), first)
@@ -194,10 +201,12 @@ def test_corrupt_cache_file_is_recomputed(tmp_path, monkeypatch):
     ref = cg.real_w3j(2, 2, 2)
     cg.clear_cache(disk=False)
     (cg.cache_dir() / "real_w3j_2_2_2.npy").write_bytes(b"garbage")
-    np.testing.assert_array_equal(cg.real_w3j(2, 2, 2), ref)
+    with pytest.warns(cachefile.CacheWarning, match="corrupt"):
+        np.testing.assert_array_equal(cg.real_w3j(2, 2, 2), ref)
     cg.clear_cache(disk=False)
     np.save(cg.cache_dir() / "real_w3j_2_2_2.npy", np.zeros((3, 3)))
-    np.testing.assert_array_equal(cg.real_w3j(2, 2, 2), ref)
+    with pytest.warns(cachefile.CacheWarning, match="corrupt"):
+        np.testing.assert_array_equal(cg.real_w3j(2, 2, 2), ref)
 
 
 def test_unwritable_cache_still_works(tmp_path, monkeypatch):

@@ -298,3 +298,145 @@ def test_uvu_matches_e3nn_tensor_product(x: str, y: str, out: str) -> None:
     shapes = sorted(((p.inputs[0], p.inputs[1], p.out_entry), p.weight_shape)
                     for p in paths.paths)
     assert shapes == sorted(((i.i_in1, i.i_in2, i.i_out), i.path_shape) for i in tp.instructions)
+
+
+# ---- odd files: a byte-order mark, no diagram, deep nesting, many diagrams (issue 12) -------
+DIAGRAM = "diagram d(x: 1o, y: 1o) -> z: 0e + 1e {\n    z = fuse(x, y)\n}\n"
+
+
+def test_a_byte_order_mark_is_ignored() -> None:
+    plain, marked = fusiondsl.loads(DIAGRAM), fusiondsl.loads("\ufeff" + DIAGRAM)
+    assert marked.to_text() == plain.to_text()
+    bad = "diagram d(x: 1o) -> z: 0e { z = fuse(x, q) }"
+    spans = []
+    for text in (bad, "\ufeff" + bad):
+        with pytest.raises(fusiondsl.FusionError) as info:
+            fusiondsl.loads(text, "bom.fd")
+        spans.append(info.value.first.span)
+    assert spans[0] == spans[1] == fusiondsl.Span(1, 41)  # the mark takes no column
+
+
+def test_a_text_without_diagrams_is_an_empty_program() -> None:
+    """``loads`` accepts it (a library of lets is fine); ``fusiondsl check`` reports it."""
+    for text in ["", "\ufeff", "# only a comment\n", "let H = 1o\ngroup SO3\n"]:
+        assert fusiondsl.loads(text).names == []
+
+
+DEEP = 2000
+NESTED = {
+    "irreps parentheses": "let H = " + "(" * DEEP + "1o" + ")" * DEEP,
+    "nested fuse": ("diagram d(x: 0e, y: 0e) -> z: 0e { z = " + "fuse(" * DEEP + "x, y"
+                    + ", y)" * DEEP + " }"),
+    "unclosed parentheses": "let H = " + "(" * DEEP,
+    "braces": "diagram d(x: 0e) -> z: 0e " + "{" * DEEP,
+    "fuse braces": "diagram d(x: 0e, y: 0e) -> z: 0e { z = " + "fuse{" * DEEP,
+}
+
+
+@pytest.mark.parametrize("text", NESTED.values(), ids=NESTED.keys())
+def test_deep_nesting_is_a_fusion_error_with_a_position(text: str) -> None:
+    with pytest.raises(fusiondsl.FusionError) as info:
+        fusiondsl.loads(text, "deep.fd")
+    first = info.value.first
+    assert first.span.line == 1 and first.span.col > 1
+    assert "nested more than 64 deep" in first.message or "never closed" in first.message
+
+
+def test_nesting_up_to_the_limit_checks() -> None:
+    depth = 60
+    text = ("let H = " + "(" * depth + "0e" + ")" * depth + "\n"
+            "diagram d(x: H, y: 0e) -> z: 0e { z = " + "fuse(" * depth + "x, y)"
+            + ", y)" * (depth - 1) + " }")
+    assert fusiondsl.loads(text).names == ["d"]
+
+
+def _many(n: int) -> str:
+    return "".join(f"diagram d{i}(x: 4x1o, y: 1o) -> z: 4x0e + 4x1e "
+                   f"{{ z = fuse(x, y) weights uvu }}\n" for i in range(n))
+
+
+def test_many_diagrams_check_in_linear_time() -> None:
+    """10,000 diagrams took 9 s (the garbage collector rescanning a growing heap, on top of
+    lark's per-token cost); now the time per diagram does not grow with the file."""
+    import time
+
+    def seconds(n: int) -> float:
+        text = _many(n)
+        start = time.process_time()
+        assert len(fusiondsl.loads(text).names) == n
+        return time.process_time() - start
+
+    seconds(50)  # warm: parser tables, coefficient caches
+    small, large = seconds(500), seconds(2500)
+    assert large < 8 * small, (small, large)  # linear is 5x; quadratic would be 25x
+
+
+# ---- diagnostics that help (issue 18) ------------------------------------------------------
+def _error(text: str) -> fusiondsl.FusionError:
+    with pytest.raises(fusiondsl.FusionError) as info:
+        fusiondsl.loads(text, "spec.fd")
+    return info.value
+
+
+def test_an_unreachable_output_lists_what_the_couplings_give() -> None:
+    err = _error("diagram d(x: 1o, y: 1o) -> z: 4x1o {\n    z = fuse(x, y) weights uvw\n}\n")
+    assert err.first.message == "declared output 4x1o is reached by no path"
+    assert "couplings give: 0e + 1e + 2e" in err.first.notes
+    assert any("wrong parity" in n and "1e" in n for n in err.first.notes)
+    err = _error("diagram d(x: 1o, y: 1o) -> z: 0e + 3e { z = fuse(x, y) }")
+    assert "couplings give: 0e + 1e + 2e" in err.first.notes  # not only the declared 0e
+    assert any("above the largest label" in n for n in err.first.notes)
+
+
+def test_an_unreachable_filter_lists_what_the_couplings_give() -> None:
+    err = _error("diagram d(x: 1o, y: 1o, w: 1o) -> z: 0e {\n"
+                 "    t = fuse(x, y) -> 1o\n    z = fuse(t, w)\n}\n")
+    assert err.first.message == "no path of this fuse reaches 1o"
+    assert "couplings give: 0e + 1e + 2e" in err.first.notes
+    err = _error("diagram d(x: 1o, y: 1o) -> z: 1e { z = fuse(x, y) -> 0e }")
+    assert any("the declared output 1x1e drops it" in n for n in err.first.notes)
+
+
+def test_nested_operands_count_in_what_the_couplings_give() -> None:
+    err = _error("diagram d(x: 1o, y: 1o, w: 2e) -> z: 5o { z = fuse(fuse(x, y), w) }")
+    assert "couplings give: 0e + 1e + 2e + 3e + 4e" in err.first.notes
+
+
+@pytest.mark.parametrize(("text", "where", "word"), [
+    ("diagram d(x: 4x1o, y: 1o) -> z: 4x1o {\n    z = fuse(x, y) wieghts uvu\n}", (2, 20),
+     "weights"),
+    ("diagarm d(x: 1o, y: 1o) -> z: 0e { z = fuse(x, y) }", (1, 1), "diagram"),
+    ("diagram d(x: 1o, y: 1o) -> z: 0e {\n    z = sum_J fuse(x[i], y[j])\n}", (2, 9), "sum_j"),
+    ("graph g {\n    edge a: 1o, b: 1o, c: 0e\n    vertx (a, b, c)\n}", (3, 5), "vertex"),
+    ("diagram d(x: 2x1o, y: 1o) -> z: 2x1o {\n    z = fuse(x, y) weights uvu externel\n}",
+     (2, 32), "external"),
+])
+def test_a_misspelt_keyword_is_reported_at_the_typo(text: str, where: tuple, word: str) -> None:
+    err = _error(text)
+    assert (err.first.span.line, err.first.span.col) == where
+    assert err.first.message.endswith(f"did you mean {word!r}?")
+
+
+def test_a_name_near_a_keyword_is_not_misread() -> None:
+    """Only a keyword the parser could take there is suggested."""
+    err = _error("diagram d(x: 1o, y: 1o) -> z: 0e {\n    z = fuse(x y)\n}")
+    assert "did you mean" not in err.render()
+
+
+def test_a_missing_brace_points_at_the_brace() -> None:
+    text = ("diagram first(x: 1o, y: 1o) -> z: 0e {\n    z = fuse(x, y)\n\n"
+            "diagram second(x: 1o, y: 1o) -> z: 0e {\n    z = fuse(x, y)\n}\n")
+    err = _error(text)
+    assert err.first.message == "'{' opened at 1:38 is never closed"
+    assert (err.first.span.line, err.first.span.col) == (1, 38)
+    assert err.first.notes == ("close it with '}' before 'diagram' on line 4",)
+    assert "reserved word" not in err.render()
+    err = _error("diagram d(x: 1o, y: 1o) -> z: 0e {\n    z = fuse(x, y)\n")
+    assert err.first.notes == ("close it with '}' before the end of the file",)
+
+
+def test_a_long_line_is_shown_cut_around_the_caret() -> None:
+    err = _error("let A = 1o\nlet H = " + "1o + " * 1000 + "q\n")
+    _, shown, caret = err.render().splitlines()[:3]
+    assert len(shown) < 200 and shown.startswith("  …") and shown.endswith("q")
+    assert shown[caret.index("^")] == "q"

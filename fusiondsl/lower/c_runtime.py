@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from fusiondsl import cachefile
 from fusiondsl.fileio import write_atomic
 from fusiondsl.lower.c_support import CCompilerNotFoundError
 
@@ -82,8 +83,29 @@ def _compile(cc: str, source: FilePath, target: FilePath, real: str) -> subproce
     return proc
 
 
+def _build(cc: str, source: str, src: FilePath, paths: dict[str, FilePath],
+           reals: list[str]) -> None:
+    """Compile the ``reals`` builds of ``source`` (written to ``src``) into ``paths``, sealed."""
+    if not reals:
+        return
+    write_atomic(src, source)
+    procs = {real: _compile(cc, src, paths[real], real) for real in reals}
+    for real, proc in procs.items():
+        log, _ = proc.communicate()
+        if proc.returncode:
+            FilePath(proc.tmp).unlink(missing_ok=True)  # type: ignore[attr-defined]
+            raise RuntimeError(f"compiling {src} failed:\n{log}")
+        os.replace(proc.tmp, paths[real])  # type: ignore[attr-defined]
+        cachefile.seal(paths[real])
+        stats["compiles"] += 1
+
+
 def load_library(source: str) -> dict[str, ctypes.CDLL]:
-    """The float and double builds of a C source (compiled once, then read from the cache)."""
+    """The float and double builds of a C source (compiled once, then read from the cache).
+
+    A cached library whose bytes do not match the hash stored beside it, or that the dynamic
+    loader refuses, is rebuilt (with one :class:`~fusiondsl.cachefile.CacheWarning` line).
+    """
     cc = require_compiler()
     key = "\n".join([source, " ".join(FLAGS), cc, _cpu_key()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
@@ -92,20 +114,17 @@ def load_library(source: str) -> dict[str, ctypes.CDLL]:
     folder = library_dir()
     folder.mkdir(parents=True, exist_ok=True)
     paths = {real: folder / f"{digest}_{real}.so" for real in REALS.values()}
-    missing = [real for real, p in paths.items() if not p.exists()]
-    if missing:
-        src = folder / f"{digest}.c"
-        write_atomic(src, source)
-        procs = {real: _compile(cc, src, paths[real], real) for real in missing}
-        for real, proc in procs.items():
-            log, _ = proc.communicate()
-            if proc.returncode:
-                FilePath(proc.tmp).unlink(missing_ok=True)  # type: ignore[attr-defined]
-                raise RuntimeError(f"compiling {src} failed:\n{log}")
-            os.replace(proc.tmp, paths[real])  # type: ignore[attr-defined]
-            stats["compiles"] += 1
-    _LOADED[digest] = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
-    return _LOADED[digest]
+    src = folder / f"{digest}.c"
+    _build(cc, source, src, paths, [real for real, p in paths.items() if not cachefile.verify(p)])
+    try:
+        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+    except OSError as err:  # intact bytes the loader still refuses: rebuild once
+        for p in paths.values():
+            cachefile.reject(p, f"the loader refused it: {err}")
+        _build(cc, source, src, paths, list(paths))
+        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+    _LOADED[digest] = libraries
+    return libraries
 
 
 @dataclass(frozen=True, eq=False)
