@@ -24,11 +24,28 @@ __all__ = [
     "from_e3nn",
     "load",
     "loads",
+    "swap",
+    "to_fd",
 ]
 
 
-def from_e3nn(tp: object, name: str = "e3nn_tp") -> object:
-    """A compiled layer equal to an ``e3nn.o3.TensorProduct`` (see :mod:`fusiondsl.interop`)."""
+def from_e3nn(tp: object, name: str = "e3nn_tp", backend: str = "einsum",
+              **options: object) -> object:
+    """A compiled layer equal to an e3nn ``TensorProduct`` or ``Linear`` (see ``interop``)."""
     from fusiondsl.interop import from_e3nn as convert
 
-    return convert(tp, name)
+    return convert(tp, name, backend, **options)
+
+
+def to_fd(tp: object, name: str = "e3nn_tp") -> str:
+    """The ``.fd`` text of an e3nn layer, where the language can say it (see :func:`from_e3nn`)."""
+    from fusiondsl.interop import to_fd as text
+
+    return text(tp, name)
+
+
+def swap(model: object, backend: str = "einsum", **options: object) -> object:
+    """Replace every e3nn ``TensorProduct``/``Linear`` in a model (see :mod:`fusiondsl.swap`)."""
+    from fusiondsl.swap import swap as replace
+
+    return replace(model, backend, **options)  # type: ignore[arg-type]
