@@ -14,13 +14,13 @@ from fusiondsl.ir import AnyDiagram, Diagram
 from fusiondsl.irreps import Irreps
 from fusiondsl.plan import DEFAULT_BATCH, Strategy, make_plan
 
-Backend = Literal["einsum", "triton", "c"]
+Backend = Literal["einsum", "triton", "c", "auto"]
 _counter = iter(range(1 << 62))
 
 
 # The allowed values of every compile option with a closed set of values.
 OPTION_VALUES: dict[str, tuple[Any, ...]] = {
-    "backend": ("einsum", "triton", "c"),
+    "backend": ("einsum", "triton", "c", "auto"),
     "strategy": ("auto", "autotune", "per-path", "grouped"),
     "irrep_normalization": ("component", "norm", "none"),
     "path_normalization": ("element", "path", "none"),
@@ -48,6 +48,24 @@ def check_options(**options: Any) -> None:
     name = options.get("spec_name")
     if name is not None and not isinstance(name, str):
         raise ValueError(f"spec_name must be a string, got {type(name).__name__}")
+
+
+def choose_backend(d: AnyDiagram) -> tuple[str, str]:
+    """What ``backend="auto"`` picks for a diagram on this machine, and why, in one line.
+
+    The C backend where it lowers the diagram and a C compiler is found; einsum otherwise.
+    (Triton needs CUDA tensors, which a layer only sees when called: ask for it by name.)
+    """
+    from fusiondsl.lower import c_runtime
+    from fusiondsl.lower.c_support import refusal
+
+    why_not = refusal(d)
+    if why_not is not None:
+        message = why_not.diagnostics[0].message.split(" (diagram")[0]
+        return "einsum", f"einsum, because {message}"
+    if not c_runtime.available():
+        return "einsum", "einsum, because no C compiler (cc, gcc, clang or $CC) was found"
+    return "c", "c, the fast CPU path (a C compiler was found)"
 
 
 def exec_source(source: str, name: str) -> dict[str, Any]:
@@ -131,6 +149,9 @@ def build(
     check_options(backend=backend, strategy=strategy, batch=batch, hoist=hoist,
                   irrep_normalization=irrep_normalization, path_normalization=path_normalization,
                   spec_name=spec_name)
+    reason = f"{backend}, as asked"
+    if backend == "auto":
+        backend, reason = choose_backend(d)  # type: ignore[assignment]
     if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
         from fusiondsl.autotune import autotune
 
@@ -152,6 +173,7 @@ def build(
 
     layer = checked_class(cls)()
     layer.source = source
+    layer.backend, layer.backend_reason = backend, reason
     layer.plan = plan
     layer.diagram = d
     if isinstance(d, Diagram):

@@ -103,6 +103,11 @@ def check_graph(chk: Checker, decl: ast.GraphDecl) -> GraphDiagram | None:
     if len(muls) > 1:
         chk.error("open legs couple channel by channel: multiplicities must agree or be 1",
                   decl.span)
+    ins = [e.mul for e in edges.values() if e.kind == "in"]
+    if len(outs) == 1 and len(muls) <= 1 and outs[0].mul != max(ins, default=1):
+        chk.error(f"out leg {outs[0].name!r} has {outs[0].mul} channel(s) but the in legs give "
+                  f"{max(ins, default=1)}", outs[0].span,
+                  "the graph couples channel by channel: the out leg has the in legs' channels")
     if chk.failed_since(mark):
         return None
     g = GraphDiagram(decl.name, chk.group, tuple(edges.values()), tuple(vertices), decl.span)

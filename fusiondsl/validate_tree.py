@@ -326,6 +326,13 @@ class _Tree:
             if node.name != decl.out_name and ("node", k) not in self.used:
                 err(f"result {node.name!r} is never used", self.defined_at.get(node.name,
                                                                                node.span))
+        if any(getattr(n, "aggregate", False) for n in self.nodes):
+            for node in self.nodes:
+                if (getattr(node, "external", False) and not node.aggregate
+                        and node.domain == "node"):
+                    err(f"{node.name!r} has external weights but is computed per node in a "
+                        "neighbourhood block, whose external weights are per edge", node.span,
+                        "make its weights internal, or compute it inside sum_j")
         if out is not None and (out.index != len(self.nodes) - 1):
             err(f"output {decl.out_name!r} must be the last result computed", decl.out_span)
 

@@ -20,10 +20,9 @@ of programs run locally::
 sets the number of seeds, with or without it.) Print the coverage per construct of N programs
 with ``.venv/bin/python tests/specgen.py N``.
 
-Bugs the generator found are written up in /tmp/specgen_bugs.md; each has a minimised
-``test_bugN_*`` here, and the random programs that hit one are ``xfail(strict=True)``: by
-construct (``KNOWN_BUGS``, a specgen feature) or, for bug 3, by the plan the layer got. A
-fix makes those cases fail until the marks are removed. Default run on this 2-core machine:
+The four bug classes the generator found (issue 17's closing note) each have a minimised
+``test_bugN_*`` here; two are fixed by the checker refusing the construct (``REFUSED``: a
+program with that specgen feature must be refused). Default run on this 2-core machine:
 about 40 s of CPU with the C library cache warm, 55 s cold (cc runs on 17 programs).
 """
 
@@ -36,7 +35,6 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 import functools
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -57,51 +55,21 @@ TOL = 1e-10  # float64, relative to the largest value (at least 1)
 EQUIVARIANCE_TOL = 1e-9
 ZERO = 1e-12  # an output this small (inputs are of order one) is identically zero
 
-# Constructs (specgen features) where fusiondsl is known to be wrong: the programs using one
-# are xfail(strict=True) on the backends named (every such program fails today, checked over
-# 7000 seeds). A fix makes them pass and the mark must go; if the fix is that the checker
-# refuses the construct, specgen must stop writing it.
-_BUGS = "/tmp/specgen_bugs.md"
+# The generator found four bug classes (issue 17's note): three are fixed in the compiler and
+# tested by the test_bugN_* below; for the others the fix is that the checker refuses the
+# construct, so a program that has one of these specgen features must be refused, one line.
 ALL = ("einsum", "c", "triton")
-
-
-@dataclass(frozen=True)
-class Bug:
-    """A known wrong behaviour: why, whether every program with the feature shows it, where."""
-
-    reason: str
-    strict: bool = True
-    backends: tuple[str, ...] = ALL
-
-
-KNOWN_BUGS: dict[str, Bug] = {
-    "graph:out_narrower": Bug(f"bug 1 ({_BUGS}): a graph's `out` leg of multiplicity 1 with "
-                              "multi-channel `in` legs is accepted; the output has the ins' "
-                              "width"),
-    "graph:out_wider": Bug(f"bug 1 ({_BUGS}): a graph's multi-channel `out` leg with `in` legs "
-                           "of multiplicity 1 is accepted; compiling raises opt_einsum's "
-                           "ValueError"),
-    "external:node": Bug(f"bug 2 ({_BUGS}): in a neighbourhood block, a fuse outside sum_j "
-                         "with external weights is accepted, but the calling contract wants one "
-                         "weight row per edge and its kernel one per node"),
-    "tree_gate": Bug(f"bug 4 ({_BUGS}): a gate `* g` in a diagram without sum_j: the C and "
-                     "Triton layers raise NameError '_gate' in forward", backends=("c", "triton")),
+REFUSED: dict[str, str] = {
+    "graph:out_narrower": r"channel\(s\) but the in legs give",
+    "graph:out_wider": r"channel\(s\) but the in legs give",
+    "external:node": "is computed per node in a neighbourhood block",
 }
 
-# Bug 3 depends on the plan the cost model picks, so its mark is added once the layer is built.
-BUG3 = (f"bug 3 ({_BUGS}): the grouped einsum plan of a uvu or uuu fuse with external weights "
-        "and one channel (u = 1) crashes in forward")
 
-
-def grouped_one_channel_external(layer: torch.nn.Module) -> bool:
-    """Bug 3's trigger: a node on the grouped plan, uvu or uuu, external, one channel."""
-    plan = getattr(layer, "plan", None)
-    if plan is None:  # graph form
-        return False
-    return any(strategy == "grouped" and getattr(node, "mode", "") in ("uvu", "uuu")
-               and node.external and grouped.mul == 1
-               for node, strategy, grouped in zip(layer.diagram.nodes, plan.node_strategy,
-                                                  plan.node_grouped))
+def refused_construct(seed: int) -> str | None:
+    """The message the checker must give for this program, if it has a refused construct."""
+    features = program(seed)[2]
+    return next((m for f, m in REFUSED.items() if f in features), None)
 
 
 def _sizes(config: pytest.Config) -> tuple[int, int, int]:
@@ -117,18 +85,13 @@ def program(seed: int) -> tuple[str, str, frozenset[str]]:
 
 
 def _param(seed: int, backend: str) -> object:
-    """A seed, xfail when its program has a construct with a known bug on this backend."""
-    bugs = [bug for f, bug in KNOWN_BUGS.items()
-            if f in program(seed)[2] and backend in bug.backends]
-    marks = [pytest.mark.xfail(strict=all(b.strict for b in bugs), reason=bugs[0].reason)
-             ] if bugs else []
-    return pytest.param(seed, marks=marks, id=f"seed{seed}")
+    return pytest.param(seed, id=f"seed{seed}")
 
 
 def _small(seed: int, limit: int) -> bool:
     """A tree or neighbourhood program outside SU2, with small legs (for C and Triton)."""
     text, name, features = program(seed)
-    if "form:graph" in features or "group:SU2" in features:
+    if "form:graph" in features or "group:SU2" in features or refused_construct(seed):
         return False
     d = fusiondsl.loads(text).diagram(name)
     return sum(leg.irreps.dim for leg in d.legs) + d.irreps_out.dim <= limit
@@ -298,10 +261,13 @@ def check_e3nn(prog: fusiondsl.Program, name: str, layer: torch.nn.Module) -> No
 def test_random_program(seed: int, request: pytest.FixtureRequest) -> None:
     """einsum: checked, declared width, equivariant, hoisted = unhoisted, = e3nn; refusals."""
     text, name, features = program(seed)
+    message = refused_construct(seed)
+    if message is not None:
+        with pytest.raises(FusionError, match=message):
+            fusiondsl.loads(text)
+        return
     prog = fusiondsl.loads(text)
     ref = compile64(prog, name)
-    if grouped_one_channel_external(ref):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=BUG3))
     check_layer(prog, name, ref)
     if "sum_j" in features:
         xs = inputs(ref)
@@ -386,38 +352,31 @@ def test_issue17_regression(case: str, backend: str) -> None:
         assert max_error(want, derivatives(plain, xs)) <= TOL
 
 
-# ---- the bugs the generator found, minimised (each: refused by the checker, or right) --------
-def _refused_or_right(text: str, run) -> None:  # type: ignore[no-untyped-def]
-    try:
-        prog = fusiondsl.loads(text)
-    except FusionError:
-        return
-    run(prog, prog.names[0])
+# ---- the bugs the generator found, minimised ---------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "graph g { in x: 2x1o  in y: 1o  out o: 1e  vertex (x, y, o) }",   # gave 6 columns for 3
+    "graph g { in x: 1o  in y: 1o  out o: 2x1e  vertex (x, y, o) }",   # opt_einsum ValueError
+])
+def test_bug1_a_graph_out_leg_has_the_in_legs_channels(text: str) -> None:
+    with pytest.raises(FusionError, match=REFUSED["graph:out_wider"]):
+        fusiondsl.loads(text)
+    fixed = text.replace("out o: 1e", "out o: 2x1e") if "2x1o" in text else text.replace(
+        "2x1e", "1e")
+    prog = fusiondsl.loads(fixed)
+    check_layer(prog, "g", compile64(prog, "g"))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["graph:out_narrower"].reason)
-def test_bug1_graph_out_leg_narrower_than_its_ins() -> None:
-    _refused_or_right("graph g { in x: 2x1o  in y: 1o  out o: 1e  vertex (x, y, o) }",
-                      lambda p, n: check_layer(p, n, compile64(p, n)))
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["graph:out_wider"].reason)
-def test_bug1_graph_out_leg_wider_than_its_ins() -> None:
-    _refused_or_right("graph g { in x: 1o  in y: 1o  out o: 2x1e  vertex (x, y, o) }",
-                      lambda p, n: check_layer(p, n, compile64(p, n)))
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["external:node"].reason)
 @pytest.mark.parametrize("edge_weights", ["", " weights uvu external"])
-def test_bug2_node_level_external_weights_in_a_block(edge_weights: str) -> None:
+def test_bug2_node_level_external_weights_in_a_block_are_refused(edge_weights: str) -> None:
     text = f"""diagram d(h: 2x0e + 2x1o, y: edge sh(1)) -> o: 2x1o {{
         m = sum_j fuse(h[j], y) -> 0e + 1o{edge_weights}
         o = fuse(m, h) weights uvu external
-    }}"""
-    _refused_or_right(text, lambda p, n: check_layer(p, n, compile64(p, n)))
+    }}"""  # the C and Triton layers read the per-edge rows 0..N-1 as the nodes' weights
+    with pytest.raises(FusionError, match=REFUSED["external:node"]):
+        fusiondsl.loads(text)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG3)
 @pytest.mark.parametrize("mode", ["uvu", "uuu"])
 def test_bug3_grouped_external_mul1(mode: str) -> None:
     prog = fusiondsl.loads(f"diagram d(x: 1o, y: 1o) -> o: 1e {{ o = fuse(x, y) weights {mode} "
@@ -433,7 +392,6 @@ def test_bug3_grouped_external_mul1(mode: str) -> None:
     assert max_error(derivatives(per_path, xs), derivatives(grouped, xs)) <= TOL
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["tree_gate"].reason)
 @pytest.mark.parametrize("backend", ["c", "triton"])
 def test_bug4_gate_outside_a_neighbourhood_block(backend: str) -> None:
     if backend == "c" and not c_runtime.available():

@@ -126,8 +126,9 @@ class CLowering:
         em.line()
         em.line("from fusiondsl.lower.c_runtime import NodeKernels, load_library")
         em.line("from fusiondsl.lower.c_runtime import fuse as _fuse")
-        if d.is_neighbourhood:
+        if d.is_neighbourhood or any(getattr(n, "gates", ()) for n in d.nodes):
             em.line("from fusiondsl.lower.graph_ops import gate as _gate")
+        if d.is_neighbourhood:
             em.line("from fusiondsl.lower.graph_ops import scatter_sum as _scatter_sum")
         em.line()
         em.line('C_SOURCE = r"""')

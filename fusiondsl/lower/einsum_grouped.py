@@ -58,12 +58,14 @@ def _group(low: EinsumLowering, k: int, node: FuseNode, g: GroupedNode, grp: Out
         em.line(f"{target} = {target} * {low.entry(gate, 0)}")
 
 
-def _slice(low: EinsumLowering, k: int, start: int, stop: int) -> str:
+def _slice(low: EinsumLowering, k: int, start: int, stop: int, scalar: bool = True) -> str:
+    """Weights [start, stop) of node k; one weight as a scalar only when ``scalar``."""
     begin = low.plan.weight_offsets[k] + start
     end = low.plan.weight_offsets[k] + stop
+    one = end - begin == 1 and scalar
     if low.paths.external(k):
-        return f"weight[:, {begin}:{end}]" if end - begin > 1 else f"weight[:, {begin}]"
-    return f"self.weight[{begin}:{end}]" if end - begin > 1 else f"self.weight[{begin}]"
+        return f"weight[:, {begin}]" if one else f"weight[:, {begin}:{end}]"
+    return f"self.weight[{begin}]" if one else f"self.weight[{begin}:{end}]"
 
 
 def _reduce(low: EinsumLowering, k: int, node: FuseNode, grp: OutputGroup, u: int) -> str:
@@ -83,8 +85,9 @@ def _reduce(low: EinsumLowering, k: int, node: FuseNode, grp: OutputGroup, u: in
         return (f"(t.permute(0, 2, 3, 1).reshape(-1, {grp.num_paths * u}) @ "
                 f"torch.cat([{cat}], dim=0)).view(-1, {grp.dim}, {w}).transpose(1, 2)")
     size = 1 if node.mode == "path" else u
-    stacked = ", ".join(_slice(low, k, p.weight_offset, p.weight_offset + size)
-                        for p in grp.paths)
+    # uuu keeps its channel axis even with one channel (u = 1), as the matmul below expects
+    stacked = ", ".join(_slice(low, k, p.weight_offset, p.weight_offset + size,
+                               scalar=node.mode == "path") for p in grp.paths)
     if node.mode == "path":
         shape = "[:, None, :, None]" if ext else "[:, None]"
         return f"torch.matmul(t, torch.stack([{stacked}], dim=-1){shape}).view(-1, {u}, {grp.dim})"

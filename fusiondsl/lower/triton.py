@@ -105,8 +105,9 @@ class TritonLowering:
         em.line()
         em.line("from fusiondsl.lower.triton_runtime import NodeKernels")
         em.line("from fusiondsl.lower.triton_runtime import fuse as _fuse")
-        if d.is_neighbourhood:
+        if d.is_neighbourhood or any(getattr(n, "gates", ()) for n in d.nodes):
             em.line("from fusiondsl.lower.triton_runtime import gate as _gate")
+        if d.is_neighbourhood:
             em.line("from fusiondsl.lower.triton_runtime import scatter_sum as _scatter_sum")
         if self.fmoves:
             em.line()
