@@ -16,12 +16,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.fd"))
 CASES = [(f, n) for f in EXAMPLES for n in fusiondsl.load(f).names]
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def _compile(text: str, name: str | None = None, **kw) -> torch.nn.Module:

@@ -30,12 +30,7 @@ SPECS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -14,12 +14,7 @@ e3nn_nn = pytest.importorskip("e3nn.nn")
 o3 = pytest.importorskip("e3nn.o3")
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 class SymmetricContraction(torch.nn.Module):

@@ -17,13 +17,7 @@ from fusiondsl.rewrite_fmove import fmove_matrix, recouple
 from fusiondsl.symmetric import prune_paths
 from fusiondsl.testing import equivariance_error, random_inputs
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 # ---- an independent count: multiplicity of L in Sym^n(A) by characters ------------------
