@@ -43,11 +43,10 @@ def details(prog: Program, d: AnyDiagram) -> list[str]:
                          "edge_index [2, num_edges] (receiver i, sender j)")
     else:
         lines = [f"  {e.kind} {e.name}: {e.mul}x{e.ir}" for e in d.edges]
-    try:
-        backend = getattr(prog.compile(d.name), "backend", None)
-    except FusionError as err:  # a backend's refusal: say why, the check itself passed
-        return [*lines, f"  backend: none ({err.first.message})"]
-    return lines + ([f"  backend: {backend}"] if backend else [])
+    from fusiondsl.layers import choose_backend
+
+    _, reason = choose_backend(d)
+    return [*lines, f"  backend: einsum by default; backend='auto' gives {reason}"]
 
 
 def _load(path: str) -> Program:

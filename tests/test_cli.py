@@ -71,17 +71,17 @@ def test_check_verbose_shows_legs_domains_and_edges(capsys: pytest.CaptureFixtur
     assert "  edge j4: 1x1/2" in out
 
 
-def test_check_verbose_shows_the_backend_when_the_layer_names_it(
+def test_check_verbose_shows_what_auto_would_choose(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     good = _write(tmp_path, "good.fd", GOOD)
-    monkeypatch.setattr(cli.Program, "compile",
-                        lambda self, name=None, **kw: argparse.Namespace(backend="c"))
     assert main(["check", "-v", str(good)]) == 0
-    assert "  backend: c" in capsys.readouterr().out.splitlines()
-    monkeypatch.setattr(cli.Program, "compile", lambda self, name=None, **kw: object())
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  backend: einsum by default; backend='auto' gives ")
+               for line in out)
+    monkeypatch.setattr("fusiondsl.lower.c_runtime.available", lambda: False)
     assert main(["check", "-v", str(good)]) == 0
-    assert "backend" not in capsys.readouterr().out  # nothing to say: say nothing
+    assert "because no C compiler" in capsys.readouterr().out
 
 
 # ---- help and options ----------------------------------------------------------------------
