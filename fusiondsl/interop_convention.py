@@ -81,8 +81,13 @@ def _measure(tp_class: type, mode: str, weighted: bool,
     in2 = "+".join(f"1x{l2}e" for _, l2, _ in triples)
     out = "+".join(f"1x{l3}e" for _, _, l3 in triples)
     ins = [(i, i, i, mode, weighted, 1.0) for i in range(n)]
-    with torch.no_grad():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn builds its coefficients in the default dtype
+    try:
         tp = _construct(tp_class, in1, in2, out, ins).double()
+    finally:
+        torch.set_default_dtype(old)
+    with torch.no_grad():
         d1 = [2 * l1 + 1 for l1, _, _ in triples]
         d2 = [2 * l2 + 1 for _, l2, _ in triples]
         d3 = [2 * l3 + 1 for _, _, l3 in triples]
