@@ -20,7 +20,7 @@ callers that build the graph themselves); the shape checks always run.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -176,14 +176,14 @@ def _empty_output(layer: Any, batch: tuple[int, ...], floats: Sequence[torch.Ten
 
 
 def check_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-               forward: Callable[..., Any]) -> tuple[tuple[Any, ...], Any]:
+               signature: inspect.Signature) -> tuple[tuple[Any, ...], Any]:
     """Bind and check one call; the positional arguments, and an output if it is empty."""
     names = _names(layer)
     try:
-        bound = inspect.signature(forward).bind(*args, **kwargs)
+        bound = signature.bind(layer, *args, **kwargs)
     except TypeError:
         bound = None
-    given = list(bound.arguments.values()) if bound is not None else None
+    given = list(bound.arguments.values())[1:] if bound is not None else None
     if bound is None or len(args) + len(kwargs) != len(names) or any(
             g is None for g in given):  # type: ignore[union-attr]
         described = [n if n != "weight" else "weight (the external weights)" for n in names]
@@ -210,11 +210,12 @@ def check_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 def checked_class(cls: type) -> type:
     """A subclass of a generated layer class whose ``forward`` checks its arguments first."""
     inner = cls.forward  # type: ignore[attr-defined]
+    signature = inspect.signature(inner)  # once per class, not once per call
 
     def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
         if torch.compiler.is_compiling():  # the checks are Python; a traced graph skips them
             return inner(self, *args, **kwargs)
-        args, empty = check_call(self, args, kwargs, inner.__get__(self))
+        args, empty = check_call(self, args, kwargs, signature)
         return empty if empty is not None else inner(self, *args)
 
     forward.__doc__ = inner.__doc__

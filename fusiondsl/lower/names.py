@@ -11,9 +11,10 @@ every leg, node and graph edge so that
   (``lambda`` → ``U6_lambda``, ``a_0`` → ``U3_a_0``), which no suffix of another name and no
   compiler name can produce: the length prefix makes the renaming injective.
 
-``COMPILER_NAMES`` lists the identifiers the emitters use for themselves; a test rebuilds it
-from the emitters' output on every example (user names renamed away), so a new temporary in an
-emitter fails the suite until it is listed here.
+``COMPILER_NAMES`` lists the identifiers the emitters use for themselves. It was read off the
+emitters' output on every example with every user name renamed away; an emitter that adds a new
+temporary must add it here (tests/test_hostile.py checks the known collisions, the random spec
+generator the rest).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ C_KEYWORDS = frozenset(
 # Python module or at C file scope: whole names, and the part before a suffix the emitters
 # append to names (``_0``, ``_j``, ``_pre0``, ``_out``, ``_x0``, ``_w``, ``_xs``). Names that
 # the emitters follow by digits (``t0``, ``xx3``, ``wt1``) are listed by their letters in
-# ``COMPILER_DIGIT_BASES``. tests/test_names.py rebuilds both from the emitters' output.
+# ``COMPILER_DIGIT_BASES``.
 COMPILER_NAMES = frozenset(
     """
     ACC CG G Module NodeKernels None Parameter REAL TJ True False TypeError W3J Z acc add alpha
