@@ -4,10 +4,10 @@ PY ?= .venv/bin/python
 .PHONY: kernels check-kernels test demo lint
 
 kernels:          ## regenerate the kernels/ gallery from examples/*.fd
-	$(PY) -m fusiondsl.gallery
+	$(PY) -m fusiondsl.cli.main.gallery
 
 check-kernels:    ## diff kernels/ against what the compiler emits now
-	$(PY) -m fusiondsl.gallery --check
+	$(PY) -m fusiondsl.cli.main.gallery --check
 
 test:
 	$(PY) -m pytest

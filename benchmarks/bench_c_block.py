@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 import fusiondsl
-from fusiondsl.bench import make_pass, median_ms
 from fusiondsl.models.specs import mace_layer
-from fusiondsl.testing import random_graph
+from fusiondsl.nn.testing import random_graph
+from fusiondsl.nn.timing import make_pass, median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {

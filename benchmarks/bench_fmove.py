@@ -25,9 +25,9 @@ from unittest import mock
 import torch
 
 import fusiondsl
-from fusiondsl import hoist_fmove
-from fusiondsl.bench import make_pass, median_ms
-from fusiondsl.testing import random_graph
+from fusiondsl.nn.testing import random_graph
+from fusiondsl.nn.timing import make_pass, median_ms
+from fusiondsl.plan import hoist_fmove
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"

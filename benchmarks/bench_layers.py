@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import BATCH, IMPLS, SPECS, Built
 
 import fusiondsl
-from fusiondsl.bench import PASSES, inputs_for, make_pass, median_ms
-from fusiondsl.lower.c_runtime import available as c_available
+from fusiondsl.backends.c.runtime import available as c_available
+from fusiondsl.nn.timing import PASSES, inputs_for, make_pass, median_ms
 
 OUT = Path(__file__).resolve().parent / "results"
 

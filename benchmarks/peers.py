@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 import fusiondsl
-from fusiondsl.bench import e3nn_peer, inputs_for
+from fusiondsl.nn.timing import e3nn_peer, inputs_for
 
 H = "32x0e + 32x1o + 32x2e"
 SPECS = {

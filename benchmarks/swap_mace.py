@@ -8,7 +8,7 @@ Correctness only, no timings. Run in the environment made by ``benchmarks/swap_e
 It builds two small MACE models (two interactions, correlation 3, ℓ ≤ 3 spherical harmonics)
 with mace-torch's own constructor — the default O(3) one and a ``use_so3`` one whose
 convolutions use couplings that e3nn 0.4.4 signs differently from 0.6 — evaluates energy and
-forces on a few random molecules in float64, swaps a deep copy with ``fusiondsl.swap``,
+forces on a few random molecules in float64, swaps a deep copy with ``fusiondsl.nn.swap``,
 evaluates again and prints the swap report and the largest differences. It exits 1 unless
 both agree to 1e-10.
 """
@@ -47,8 +47,8 @@ def build_model(max_ell: int, hidden_irreps: str, use_so3: bool) -> torch.nn.Mod
 
 def flipped_blocks(model: torch.nn.Module) -> list[tuple[int, int, int]]:
     """The couplings of the model's products whose sign this e3nn flips relative to 0.6."""
-    from fusiondsl.interop import kind
-    from fusiondsl.interop_convention import signs
+    from fusiondsl.nn.interop import kind
+    from fusiondsl.nn.interop_convention import signs
 
     keys, tps = set(), [m for m in model.modules() if kind(m) in ("tensor_product",
                                                                  "tensor_square")]
@@ -93,7 +93,7 @@ def check(name: str, backend: str, max_ell: int) -> bool:
                                                  swapped.state_dict().values()))
     print(f"\n== MACE {name} {CONFIGS[name]}: {sum(p.numel() for p in model.parameters())} "
           f"parameters; couplings with e3nn-version sign flips: {flipped_blocks(model) or 'none'}")
-    report = fusiondsl.swap(swapped, backend=backend)
+    report = fusiondsl.nn.swap(swapped, backend=backend)
     print(report)
     worst_e = worst_f = 0.0
     for batch in batches():
@@ -113,17 +113,17 @@ def check(name: str, backend: str, max_ell: int) -> bool:
 def control(model: torch.nn.Module, backend: str, max_ell: int, config: dict) -> None:
     """What assuming e3nn 0.6's signs (instead of reading them) would do to this model."""
     import fusiondsl
-    import fusiondsl.interop_tp as interop_tp
+    import fusiondsl.nn.interop_tp as interop_tp
 
     measured = interop_tp.signs
     interop_tp.signs = lambda obj, keys: dict.fromkeys(keys, 1.0)  # the wrong assumption
     try:
         torch.manual_seed(0)
         wrong = build_model(max_ell, **config)
-        checked = fusiondsl.swap(wrong, backend=backend)
+        checked = fusiondsl.nn.swap(wrong, backend=backend)
         torch.manual_seed(0)
         unchecked = build_model(max_ell, **config)
-        fusiondsl.swap(unchecked, backend=backend, check=False)
+        fusiondsl.nn.swap(unchecked, backend=backend, check=False)
     finally:
         interop_tp.signs = measured
     batch = batches()[0]

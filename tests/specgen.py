@@ -7,7 +7,7 @@ from ``docs/language.md`` (paths of a left-to-right chain, the result multiplici
 mode, one entry per path for an intermediate, the declared output's routing, ``linear`` and
 ``cat`` layouts): declared outputs are picked from what the couplings actually give, so the
 checker accepts every program; a rejection is a disagreement between the docs and the checker.
-Only ``fusiondsl.irreps`` is used (label products, ``simplify``). Sizes stay small
+Only ``fusiondsl.core.irreps`` is used (label products, ``simplify``). Sizes stay small
 (multiplicities 1-4, ℓ ≤ 2 but for a few ℓ = 3, at most ``MAX_PATHS`` paths per fuse).
 
 ``python tests/specgen.py [N]`` prints N programs' coverage counts (default 300).
@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from fusiondsl.irreps import Irrep, Irreps, MulIr
+from fusiondsl.core.irreps import Irrep, Irreps, MulIr
 
 BINARY = ("uvw", "uvu", "uvv", "uuw", "uvuv")
 CHANNELWISE = ("uuu", "path", "none")

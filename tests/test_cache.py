@@ -1,6 +1,6 @@
 """Cached artefacts are checked before use: a corrupt file is reported in one line and rebuilt.
 
-Every cache file has ``<file>.sha256`` beside it (fusiondsl.cachefile). These tests break the
+Every cache file has ``<file>.sha256`` beside it (fusiondsl.core.cachefile). These tests break the
 files the ways issue 12 found (well-formed arrays with wrong values, truncated or garbage
 libraries) and check that nothing wrong is ever used.
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusiondsl import cachefile, cg, parse
-from fusiondsl.cachefile import CacheWarning
+from fusiondsl.core import cachefile, cg
+from fusiondsl.core.cachefile import CacheWarning
+from fusiondsl.front import parse
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +167,7 @@ def test_a_corrupt_parser_cache_is_rebuilt(wrong: str, _private_cache: Path) -> 
 # ---- autotuning results --------------------------------------------------------------------
 def test_a_corrupt_autotune_table_is_dropped(_private_cache: Path) -> None:
     pytest.importorskip("torch")
-    from fusiondsl import autotune
+    from fusiondsl.nn import autotune
 
     table = {"d:abc:cpu:float32:8": {"strategy": "grouped", "ms": {"grouped": 1.0}}}
     autotune._save(table)
@@ -182,7 +183,7 @@ def test_a_corrupt_autotune_table_is_dropped(_private_cache: Path) -> None:
 
 # ---- generated Triton kernel files ---------------------------------------------------------
 def test_a_changed_kernel_file_is_rewritten(_private_cache: Path) -> None:
-    from fusiondsl.lower import triton as lower_triton
+    from fusiondsl.backends.triton import lower as lower_triton
 
     source = "VALUE = 42\n"
     assert lower_triton.load_module(source, "k")["VALUE"] == 42
@@ -196,8 +197,8 @@ def test_a_changed_kernel_file_is_rewritten(_private_cache: Path) -> None:
 # ---- compiled C libraries (.so), each step in a fresh process ------------------------------
 STEP = textwrap.dedent("""
     import fusiondsl, torch
-    from fusiondsl.lower import c_runtime
-    from fusiondsl.testing import random_inputs
+    from fusiondsl.backends.c import runtime as c_runtime
+    from fusiondsl.nn.testing import random_inputs
     text = "diagram tiny(x: 2x1o, y: 1o) -> z: 2x0e + 2x1e { z = fuse(x, y) weights uvu }"
     layer = fusiondsl.loads(text).compile(backend="c").double()
     ref = fusiondsl.loads(text).compile(backend="einsum").double()
@@ -217,7 +218,7 @@ def _step(cache: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_corrupt_c_library_is_rebuilt(_private_cache: Path) -> None:
-    from fusiondsl.lower import c_runtime
+    from fusiondsl.backends.c import runtime as c_runtime
 
     if not c_runtime.available():
         pytest.skip("no C compiler")

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.layers import generate
-from fusiondsl.lower import c_runtime
-from fusiondsl.lower.c_support import CCompilerNotFoundError, CUnsupportedError, supports
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.backends.c import runtime as c_runtime
+from fusiondsl.backends.c.support import CCompilerNotFoundError, CUnsupportedError, supports
+from fusiondsl.nn.layers import generate
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 pytestmark = pytest.mark.skipif(not c_runtime.available(), reason="no C compiler")
 
@@ -223,7 +223,7 @@ def test_joint_and_single_operand_gradients_agree() -> None:
 
 
 def test_cli_refusal_points_into_the_file(capsys: pytest.CaptureFixture[str]) -> None:
-    from fusiondsl.cli import main
+    from fusiondsl.cli.main import main
 
     path = Path(__file__).resolve().parent.parent / "examples" / "open_graph.fd"
     assert main(["compile", str(path), "--diagram", "open_graph", "--target", "c"]) == 1

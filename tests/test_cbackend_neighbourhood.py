@@ -20,9 +20,9 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.lower import c_runtime
+from fusiondsl.backends.c import runtime as c_runtime
 from fusiondsl.models.specs import cormorant_layer, mace_layer
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 if not c_runtime.available():
     pytest.skip("no C compiler with OpenMP", allow_module_level=True)
@@ -168,13 +168,13 @@ def test_source_shows_the_graph_steps() -> None:
     for text in ("h.index_select(0, senders)", "_gate(m_pre, g,", "_scatter_sum(m_pre, receivers",
                  "self.fmove_m @ self.weight", "hoisted by an F-move", "torch.cat([h, m], dim=1)",
                  "torch.einsum('zui,uw->zwi'", "void m_pre_out(", "void m_out(",
-                 "from fusiondsl.lower.graph_ops import gate as _gate"):
+                 "from fusiondsl.backends.graph_ops import gate as _gate"):
         assert text in lay.source, text
     assert "fmove_m" not in lay.state_dict()
 
 
 def test_graph_form_and_su2_are_still_refused() -> None:
-    from fusiondsl.lower.c_support import CUnsupportedError
+    from fusiondsl.backends.c.support import CUnsupportedError
 
     prog = fusiondsl.load(ROOT / "examples" / "spins.fd")
     with pytest.raises(CUnsupportedError, match="SU2 diagrams"):

@@ -8,8 +8,8 @@ import pytest
 import sympy
 from sympy.physics import wigner as sw
 
-from fusiondsl import cachefile, cg
-from fusiondsl.wigner import random_rotation, real_wigner_D
+from fusiondsl.core import cachefile, cg
+from fusiondsl.core.wigner import random_rotation, real_wigner_D
 
 LMAX = 6
 TRIADS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fusiondsl import cli
-from fusiondsl.cli import main
+from fusiondsl.cli import main as cli
+from fusiondsl.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -46,7 +46,7 @@ def test_check_reports_deep_nesting_without_a_traceback(tmp_path: Path) -> None:
     deep = _write(tmp_path, "deep.fd", "let H = " + "(" * 2000 + "1o" + ")" * 2000 + "\n"
                   + "diagram d(x: 0e, y: 0e) -> z: 0e { z = " + "fuse(" * 2000 + "x, y"
                   + ")" * 2000 + " }\n")
-    proc = subprocess.run([sys.executable, "-m", "fusiondsl.cli", "check", str(deep)],
+    proc = subprocess.run([sys.executable, "-m", "fusiondsl.cli.main", "check", str(deep)],
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr
@@ -79,7 +79,7 @@ def test_check_verbose_shows_what_auto_would_choose(
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("  backend: einsum by default; backend='auto' gives ")
                for line in out)
-    monkeypatch.setattr("fusiondsl.lower.c_runtime.available", lambda: False)
+    monkeypatch.setattr("fusiondsl.backends.c.runtime.available", lambda: False)
     assert main(["check", "-v", str(good)]) == 0
     assert "because no C compiler" in capsys.readouterr().out
 
@@ -124,7 +124,7 @@ def test_compile_says_what_it_wrote_and_how_to_redo_it(tmp_path: Path, target: s
     lines = len(source.splitlines())
     assert capsys.readouterr().out == (f"wrote {out}: {target} source of diagram 'fctp' "
                                        f"({lines} lines)\n")
-    assert "fusiondsl.gallery" not in source
+    assert "fusiondsl.cli.gallery" not in source
     extra = " --target c" if target == "c" else ""
     command = f"fusiondsl compile {spec}{extra} -o {out}"
     assert source.count(f"regenerate with `{command}`") == (2 if target == "c" else 1)
@@ -142,9 +142,9 @@ def test_a_hostile_file_name_stays_out_of_the_generated_code(tmp_path: Path) -> 
 
 
 def test_the_gallery_keeps_its_own_command() -> None:
-    from fusiondsl.layers import generate
-    from fusiondsl.lower.einsum import REGENERATE
-    from fusiondsl.program import load
+    from fusiondsl.backends.einsum.lower import REGENERATE
+    from fusiondsl.nn.layers import generate
+    from fusiondsl.nn.program import load
 
     d = load(EXAMPLES / "fctp.fd").diagram()
     assert f"regenerate with `{REGENERATE}`" in generate(d, "einsum", spec_name="fctp.fd")[0]

@@ -14,10 +14,10 @@ import pytest
 import sympy
 
 import fusiondsl
-from fusiondsl.cost import RATES, ROOFLINE, Cost, batch_symbol, operand_muls
-from fusiondsl.expand import expand
-from fusiondsl.ir import Diagram
-from fusiondsl.plan import make_plan
+from fusiondsl.ir.diagram import Diagram
+from fusiondsl.passes.expand import expand
+from fusiondsl.plan.cost import RATES, ROOFLINE, Cost, batch_symbol, operand_muls
+from fusiondsl.plan.planner import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.fd"))
@@ -99,6 +99,6 @@ def test_formulas_still_come_on_request() -> None:
     cost = make_plan(expand(d.diagram())).node_costs[0]["per-path"]
     assert str(cost.flops) == "8*B*mul_x*mul_y"
     assert cost.at(10)["flops"] == 320.0
-    from fusiondsl.cost import B
+    from fusiondsl.plan.cost import B
 
     assert B is batch_symbol()

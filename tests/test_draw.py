@@ -11,9 +11,9 @@ import pytest
 
 import fusiondsl
 from fusiondsl import FusionError
-from fusiondsl.cli import main
-from fusiondsl.draw import draw, graph_scene, short_irreps, tree_scene
-from fusiondsl.ir import Diagram
+from fusiondsl.cli.draw import draw, graph_scene, short_irreps, tree_scene
+from fusiondsl.cli.main import main
+from fusiondsl.ir.diagram import Diagram
 
 pytest.importorskip("matplotlib")
 
@@ -64,7 +64,7 @@ def test_unsupported_suffix_raises_and_writes_nothing(tmp_path):
 
 
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
-    import fusiondsl.draw as draw_module
+    import fusiondsl.cli.draw as draw_module
 
     out = tmp_path / "x.png"
     out.write_bytes(b"old")

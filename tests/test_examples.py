@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import fusiondsl
-from fusiondsl.cli import main
+from fusiondsl.cli.main import main
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.fd"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fusiondsl.fileio import atomic_open, write_atomic
+from fusiondsl.core.fileio import atomic_open, write_atomic
 
 
 def test_write_replaces_and_has_the_usual_mode(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fusiondsl
 from fusiondsl import FusionError
-from fusiondsl.parse import KEYWORDS
+from fusiondsl.front.parse import KEYWORDS
 
 SPECS = Path(__file__).parent / "specs"
 SOURCES = [p.read_text(encoding="utf-8") for p in sorted((SPECS / "good").glob("*.fd"))]

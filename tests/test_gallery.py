@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.cli import main
-from fusiondsl.gallery import diff
-from fusiondsl.layers import exec_source
-from fusiondsl.testing import random_inputs
+from fusiondsl.cli.gallery import diff
+from fusiondsl.cli.main import main
+from fusiondsl.nn.layers import exec_source
+from fusiondsl.nn.testing import random_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 EINSUM = sorted((ROOT / "kernels").glob("*.einsum.py"))
@@ -20,7 +20,7 @@ EINSUM = sorted((ROOT / "kernels").glob("*.einsum.py"))
 
 def test_gallery_is_up_to_date() -> None:
     text = diff()
-    assert text == "", "kernels/ is stale: run `python -m fusiondsl.gallery`\n" + text[:4000]
+    assert text == "", "kernels/ is stale: run `python -m fusiondsl.cli.gallery`\n" + text[:4000]
 
 
 @pytest.mark.parametrize("path", EINSUM, ids=[p.name for p in EINSUM])

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.expand import expand
-from fusiondsl.hoist import coupling_order, hoist_report, hoistable
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.nn.testing import equivariance_error, random_inputs
+from fusiondsl.passes.expand import expand
+from fusiondsl.plan.hoist import coupling_order, hoist_report, hoistable
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = """

@@ -10,13 +10,14 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl import cg, hoist_fmove
-from fusiondsl.expand import expand
-from fusiondsl.hoist_fmove import fmove_report, recouple_node
-from fusiondsl.irreps import Irrep
-from fusiondsl.report import cost_report
-from fusiondsl.rewrite_fmove import fmove_matrix, fmove_matrix_float, wigner_6j_float
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.cli.report import cost_report
+from fusiondsl.core import cg
+from fusiondsl.core.irreps import Irrep
+from fusiondsl.nn.testing import equivariance_error, random_inputs
+from fusiondsl.passes.expand import expand
+from fusiondsl.passes.rewrite_fmove import fmove_matrix, fmove_matrix_float, wigner_6j_float
+from fusiondsl.plan import hoist_fmove
+from fusiondsl.plan.hoist_fmove import fmove_report, recouple_node
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE = "m = sum_j fuse(h[i], h[j], y) * g -> {keep} weights {mode}"

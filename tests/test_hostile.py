@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.arguments import ArgumentError
-from fusiondsl.lower.names import safe_name
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.backends.names import safe_name
+from fusiondsl.nn.arguments import ArgumentError
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 SPEC = "diagram d(x: 2x0e + 2x1o, y: 1x1o) -> z: 2x1o { z = fuse(x, y) weights uvu }\n"
 EVIL = 'x"""\nimport os; os.system("touch PWNED")\n"""*/y.fd'
@@ -38,7 +38,7 @@ def test_a_compiled_file_from_an_evil_name_imports_cleanly(tmp_path, target):
     path = tmp_path / EVIL.replace("/", "_")
     path.write_text(SPEC)
     out = tmp_path / "out.py"
-    cli = [sys.executable, "-m", "fusiondsl.cli", "compile", str(path), "--target", target,
+    cli = [sys.executable, "-m", "fusiondsl.cli.main", "compile", str(path), "--target", target,
            "-o", str(out)]
     subprocess.run(cli, check=True, capture_output=True, cwd=tmp_path)
     subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(out)!r})"],
@@ -160,7 +160,7 @@ def test_tree_layers_share_the_contract(backend):
 def test_the_c_backend_survives_bad_tensors_in_a_subprocess(tmp_path):
     script = textwrap.dedent("""
         import torch, fusiondsl
-        from fusiondsl.testing import random_inputs
+        from fusiondsl.nn.testing import random_inputs
         layer = fusiondsl.load("examples/fusion_block.fd").compile("fusion_block", backend="c")
         h, y, g, e = random_inputs(layer, dtype=torch.float32)
         big = torch.stack([torch.zeros(5_000_000, dtype=torch.long),

@@ -177,7 +177,7 @@ def test_uvu_less_than_v_and_mixed_modes_into_one_entry() -> None:
 
 
 def test_c_backend_splits_mixed_modes() -> None:
-    from fusiondsl.lower.c_runtime import available
+    from fusiondsl.backends.c.runtime import available
 
     if not available():
         pytest.skip("no C compiler with OpenMP")
@@ -213,7 +213,7 @@ def test_to_fd_round_trip() -> None:
                                         irrep_normalization="norm")
     text = fusiondsl.to_fd(tp)
     assert "z = fuse(x, y) weights uvw" in text and "irrep_normalization='norm'" in text
-    from fusiondsl.interop_fd import fd_text
+    from fusiondsl.nn.interop_fd import fd_text
 
     fd = fd_text(tp, "d")
     layer = fusiondsl.loads(fd.text).compile(**fd.options)
@@ -245,7 +245,7 @@ def test_to_fd_names_what_the_language_cannot_say(tp, why) -> None:
 
 
 def test_convention_of_e3nn_0_6_is_fusiondsls() -> None:
-    from fusiondsl.interop_convention import signs
+    from fusiondsl.nn.interop_convention import signs
 
     tp = o3.FullyConnectedTensorProduct("1x1o", "1x1o", "1x0e")
     keys = [(mode, True, a, b, c) for mode in ("uvw", "uuu") for a in range(4)
@@ -256,7 +256,7 @@ def test_convention_of_e3nn_0_6_is_fusiondsls() -> None:
 def test_convention_sign_is_measured_not_assumed() -> None:
     import numpy as np
 
-    from fusiondsl.interop_convention import ConventionError, _sign
+    from fusiondsl.nn.interop_convention import ConventionError, _sign
 
     ours = np.eye(3).reshape(3, 3, 1) / 3 ** 0.5
     assert _sign(ours, ours, (1, 1, 0), "uvw") == 1.0

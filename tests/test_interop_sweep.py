@@ -30,7 +30,7 @@ import pytest
 import torch
 
 import fusiondsl
-import fusiondsl.interop
+import fusiondsl.nn.interop
 
 e3nn = pytest.importorskip("e3nn")
 o3 = pytest.importorskip("e3nn.o3")
@@ -248,7 +248,7 @@ def compare(layer: torch.nn.Module, m: Any, seed: int = 0) -> None:
 
 def compare_fd(m: Any) -> str:
     """``to_fd`` text compiled and compared (forward), or why there is none."""
-    from fusiondsl.interop_fd import fd_text
+    from fusiondsl.nn.interop_fd import fd_text
 
     try:
         fd = fd_text(m, "d")
@@ -272,7 +272,7 @@ def outcome(m: Any, backend: str = "einsum", fd: bool = True) -> tuple[str, str]
         xs, ws = _inputs(m, torch.Generator().manual_seed(0))
         m(*(t.detach() for t in (*xs, *ws)))
     except Exception as err:
-        if not isinstance(err, NotImplementedError) and fusiondsl.interop.kind(m) is not None:
+        if not isinstance(err, NotImplementedError) and fusiondsl.nn.interop.kind(m) is not None:
             return "e3nn fails", f"{type(err).__name__}: {str(err)[:120]}"
     try:
         layer = fusiondsl.from_e3nn(m, backend=backend)
@@ -331,7 +331,7 @@ def test_every_e3nn_product_converts_and_equals_e3nn() -> None:
 
 @pytest.mark.skipif(not NUM_C, reason="FUSIONDSL_E3NN_SWEEP_C=0")
 def test_e3nn_products_convert_on_the_c_backend() -> None:
-    from fusiondsl.lower.c_runtime import available
+    from fusiondsl.backends.c.runtime import available
 
     if not available():
         pytest.skip("no C compiler with OpenMP")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusiondsl import FusionError, Irrep, Irreps
-from fusiondsl.irreps import GROUPS, MulIr
+from fusiondsl.core.irreps import GROUPS, MulIr
 
 
 @st.composite

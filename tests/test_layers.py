@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.fd"))

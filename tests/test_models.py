@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from fusiondsl.core.wigner import irreps_D, random_rotation
 from fusiondsl.models.blocks import EquivariantNorm
 from fusiondsl.models.data import Structure, collate
 from fusiondsl.models.experiment import build_model
@@ -13,8 +14,7 @@ from fusiondsl.models.radial import BesselBasis, RadialMLP
 from fusiondsl.models.sh import SphericalHarmonics
 from fusiondsl.models.specs import cormorant_layer, mace_layer
 from fusiondsl.models.zoo import MODELS
-from fusiondsl.program import loads
-from fusiondsl.wigner import irreps_D, random_rotation
+from fusiondsl.nn.program import loads
 
 CUTOFF = 4.0
 SMALL = {"channels": 4, "cutoff": CUTOFF}
@@ -135,7 +135,7 @@ def test_spherical_harmonics_rotate_with_wigner_d():
     rotation = random_rotation(rng)
     vectors = torch.from_numpy(rng.normal(size=(20, 3)))
     sh = SphericalHarmonics(3).double()
-    from fusiondsl.irreps import Irreps
+    from fusiondsl.core.irreps import Irreps
     d = torch.from_numpy(irreps_D(Irreps.spherical_harmonics(3), rotation))
     torch.testing.assert_close(sh(vectors @ torch.from_numpy(rotation).T), sh(vectors) @ d.T)
 
@@ -155,7 +155,7 @@ def test_equivariant_norm_is_equivariant_and_normalises():
     irreps = "3x0e + 2x1o + 2x2e"
     norm = EquivariantNorm(irreps).double()
     rng = np.random.default_rng(8)
-    from fusiondsl.irreps import Irreps
+    from fusiondsl.core.irreps import Irreps
     d = torch.from_numpy(irreps_D(Irreps.parse(irreps), random_rotation(rng)))
     x = torch.from_numpy(rng.normal(size=(5, d.shape[0]))) * 40
     torch.testing.assert_close(norm(x @ d.T), norm(x) @ d.T)

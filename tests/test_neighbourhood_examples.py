@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LAYERS = [("cofd", "cofd"), ("mofd", "mofd"), ("mofd", "mofd_dense"), ("nequip", "nequip")]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 import fusiondsl
-from fusiondsl import ast
-from fusiondsl.diagnostics import Span
-from fusiondsl.expand import expand
-from fusiondsl.ir import Diagram, FuseNode, GraphDiagram
-from fusiondsl.parse import KEYWORDS, grammar_text, parse
+from fusiondsl.core.diagnostics import Span
+from fusiondsl.front import ast
+from fusiondsl.front.parse import KEYWORDS, grammar_text, parse
+from fusiondsl.ir.diagram import Diagram, FuseNode, GraphDiagram
+from fusiondsl.passes.expand import expand
 
 SPECS = Path(__file__).parent / "specs"
 GOOD = sorted((SPECS / "good").glob("*.fd"))

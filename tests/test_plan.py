@@ -7,13 +7,13 @@ import sympy
 import torch
 
 import fusiondsl
-from fusiondsl.cost import B, grouped_cost, per_path_cost
-from fusiondsl.expand import expand
-from fusiondsl.order import ranked_trees, trees
-from fusiondsl.plan import make_plan
-from fusiondsl.plan_grouped import grouped_eligible, grouped_node
-from fusiondsl.report import cost_report
-from fusiondsl.testing import random_inputs
+from fusiondsl.cli.report import cost_report
+from fusiondsl.nn.testing import random_inputs
+from fusiondsl.passes.expand import expand
+from fusiondsl.plan.cost import B, grouped_cost, per_path_cost
+from fusiondsl.plan.grouped import grouped_eligible, grouped_node
+from fusiondsl.plan.order import ranked_trees, trees
+from fusiondsl.plan.planner import make_plan
 
 SPECS = {
     "uvw": "diagram d(x: 3x0e + 3x1o + 3x2e, y: 0e + 1o + 2e) -> z: 2x0e + 4x1o + 2x2e "

@@ -42,9 +42,9 @@ import torch
 
 import fusiondsl
 from fusiondsl import FusionError
-from fusiondsl.ir import Diagram
-from fusiondsl.lower import c_runtime
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.backends.c import runtime as c_runtime
+from fusiondsl.ir.diagram import Diagram
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from specgen import random_program

@@ -12,10 +12,10 @@ import torch
 from sympy.physics.wigner import wigner_6j, wigner_9j
 
 import fusiondsl
-from fusiondsl.ir import GraphDiagram, GraphEdge
-from fusiondsl.irreps import Irrep
-from fusiondsl.layers import build
-from fusiondsl.rewrite import evaluate_exact, simplify_graph
+from fusiondsl.core.irreps import Irrep
+from fusiondsl.ir.diagram import GraphDiagram, GraphEdge
+from fusiondsl.nn.layers import build
+from fusiondsl.passes.rewrite import evaluate_exact, simplify_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,7 +211,7 @@ def test_examples_simplify() -> None:
 
 
 def test_simplify_command_prints_rules_factors_and_costs(capsys) -> None:
-    from fusiondsl.cli import main
+    from fusiondsl.cli.main import main
 
     assert main(["simplify", str(ROOT / "examples" / "bubble_triangle.fd")]) == 0
     out = capsys.readouterr().out

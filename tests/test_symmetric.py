@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl import cg
-from fusiondsl.expand import expand, expand_fuse
-from fusiondsl.irreps import Irrep, Irreps
-from fusiondsl.rewrite_fmove import fmove_matrix, recouple
-from fusiondsl.symmetric import prune_paths
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.core import cg
+from fusiondsl.core.irreps import Irrep, Irreps
+from fusiondsl.nn.testing import equivariance_error, random_inputs
+from fusiondsl.passes.expand import expand, expand_fuse
+from fusiondsl.passes.rewrite_fmove import fmove_matrix, recouple
+from fusiondsl.passes.symmetric import prune_paths
 
 pytestmark = pytest.mark.usefixtures("float64_default")
 
@@ -127,7 +127,7 @@ def test_pruned_paths_span_the_same_functions() -> None:
     layout = Irreps.parse("0e + 1o + 2e")
     local, _ = expand_fuse([a] * 3, "uuu", None, layout)
     kept = prune_paths(local, [a] * 3, ["A"] * 3, "O3", "uuu")
-    from fusiondsl.symmetric import evaluate_chain
+    from fusiondsl.passes.symmetric import evaluate_chain
 
     x = np.random.default_rng(0).standard_normal((50, a.dim))
     offsets = np.cumsum([0] + [e.ir.dim for e in a])

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 import fusiondsl
-from fusiondsl.cli import main
-from fusiondsl.lower.triton import load_module, supports
-from fusiondsl.lower.triton_paths import TritonUnsupportedError
-from fusiondsl.testing import random_inputs
+from fusiondsl.backends.kernel_paths import TritonUnsupportedError
+from fusiondsl.backends.triton.lower import load_module, supports
+from fusiondsl.cli.main import main
+from fusiondsl.nn.testing import random_inputs
 
 pytest.importorskip("triton")
 

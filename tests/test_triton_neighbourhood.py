@@ -22,7 +22,7 @@ import torch
 
 import fusiondsl
 from fusiondsl.models.specs import cormorant_layer, mace_layer
-from fusiondsl.testing import equivariance_error, random_inputs
+from fusiondsl.nn.testing import equivariance_error, random_inputs
 
 pytest.importorskip("triton")
 

@@ -15,7 +15,7 @@ import pytest
 
 import fusiondsl
 from fusiondsl import FusionError
-from fusiondsl.cli import main
+from fusiondsl.cli.main import main
 
 SPECS = Path(__file__).parent / "specs"
 BAD = sorted((SPECS / "bad").glob("*.fd"))
@@ -96,7 +96,8 @@ def test_parse_error_is_fusion_error_with_source() -> None:
 # ---- the command line --------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fusiondsl.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "fusiondsl.cli.main", *args],
+        capture_output=True, text=True, check=False,
     )
 
 

@@ -3,8 +3,8 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from fusiondsl import cg
-from fusiondsl.wigner import (
+from fusiondsl.core import cg
+from fusiondsl.core.wigner import (
     irreps_D,
     random_rotation,
     random_su2,
@@ -17,7 +17,7 @@ LMAX = 6
 
 
 class Ir(NamedTuple):
-    """A stand-in for fusiondsl.irreps.Irrep: only j2, p and dim are used."""
+    """A stand-in for fusiondsl.core.irreps.Irrep: only j2, p and dim are used."""
 
     j2: int
     p: int
@@ -97,7 +97,7 @@ def test_irreps_d_matches_e3nn_including_improper(e3nn64):
 
 
 def test_irreps_d_with_fusiondsl_irreps():
-    irreps = pytest.importorskip("fusiondsl.irreps")
+    irreps = pytest.importorskip("fusiondsl.core.irreps")
     labels = [(3, irreps.Irrep(2, -1)), (2, irreps.Irrep(4, 1))]
     rot = random_rotation(np.random.default_rng(6))
     out = irreps_D(labels, -rot)

@@ -1,1 +1,1 @@
-"""Lowerings: a diagram's plan rendered as source code (einsum Python, Triton)."""
+"""Old home of the backends (now :mod:`fusiondsl.backends`): the runtime old kernels import."""

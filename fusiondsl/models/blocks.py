@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from fusiondsl.irreps import Irreps
-from fusiondsl.program import loads
+from fusiondsl.core.irreps import Irreps
+from fusiondsl.nn.program import loads
 
 if TYPE_CHECKING:
     from fusiondsl.models.data import Batch

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
-from fusiondsl.fileio import write_atomic
+from fusiondsl.core.fileio import write_atomic
 from fusiondsl.models.train import evaluate, fit, fit_references
 
 if TYPE_CHECKING:

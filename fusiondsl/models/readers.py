@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from fusiondsl.fileio import atomic_open
+from fusiondsl.core.fileio import atomic_open
 
 RMD17_KEYS = ("nuclear_charges", "coords", "energies", "forces")
 ENERGY_UNITS = ("eV", "meV", "kcal/mol", "kJ/mol", "Hartree")

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from fusiondsl.cg import real_w3j
+from fusiondsl.core.cg import real_w3j
 
 
 def _coupling(l: int) -> np.ndarray:  # noqa: E741

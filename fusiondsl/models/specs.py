@@ -7,7 +7,7 @@ from (``model.specs``), so a user can read, draw or cost it like any other spec.
 
 from __future__ import annotations
 
-from fusiondsl.irreps import Irrep, Irreps
+from fusiondsl.core.irreps import Irrep, Irreps
 
 
 def hidden_labels(lmax: int) -> list[str]:

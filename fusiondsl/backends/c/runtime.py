@@ -1,0 +1,277 @@
+"""Runtime of generated C layers: compiling and loading the kernels, launching them, autograd.
+
+The C source of a layer is compiled twice (``REAL=float``, ``REAL=double``) with the system
+C compiler into shared libraries cached under ``fusiondsl.core.cg.cache_dir()/c`` by a hash of the
+source, the flags, the compiler and the CPU, and loaded with :mod:`ctypes`. Autograd is the
+Triton backend's (``docs/triton.md``): the backward of ``Contract(target=t)`` with respect to
+role ``s`` is ``Contract(target=s)`` with the incoming gradient in ``t``'s place, so every
+derivative order comes from the same kernels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+import torch
+
+from fusiondsl.backends.c.support import CCompilerNotFoundError
+from fusiondsl.core import cachefile
+from fusiondsl.core.fileio import write_atomic
+
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fPIC", "-shared")
+REALS = {torch.float32: "float", torch.float64: "double"}
+_LOADED: dict[str, dict[str, ctypes.CDLL]] = {}
+stats = {"compiles": 0}  # how many libraries this process compiled (tests read it)
+
+
+def compiler() -> str | None:
+    """The C compiler: ``$CC``, else ``cc``, ``gcc`` or ``clang`` on ``PATH``."""
+    cc = os.environ.get("CC")
+    if cc:
+        return shutil.which(cc)
+    return next((p for p in map(shutil.which, ("cc", "gcc", "clang")) if p), None)
+
+
+def available() -> bool:
+    """Whether ``backend='c'`` can compile here."""
+    return compiler() is not None
+
+
+def require_compiler() -> str:
+    """The compiler's path, or a one-line :class:`CCompilerNotFoundError`."""
+    cc = compiler()
+    if cc is None:
+        raise CCompilerNotFoundError("backend='c' needs a C compiler with OpenMP (cc, gcc or "
+                                     "clang on PATH, or $CC); none was found")
+    return cc
+
+
+@functools.cache
+def _cpu_key() -> str:
+    """What ``-march=native`` depends on: the CPU's model and flags."""
+    try:
+        info = FilePath("/proc/cpuinfo").read_text()
+    except OSError:
+        return os.uname().machine
+    lines = [x for x in info.splitlines() if x.startswith(("model name", "flags"))]
+    return "\n".join(sorted(set(lines)))
+
+
+def library_dir() -> FilePath:
+    """Where compiled kernel libraries are cached."""
+    from fusiondsl.core.cg import cache_dir
+
+    return cache_dir() / "c"
+
+
+def _compile(cc: str, source: FilePath, target: FilePath, real: str) -> subprocess.Popen:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".so")
+    os.close(fd)
+    cmd = [cc, *FLAGS, f"-DREAL={real}", "-o", tmp, str(source), "-lm"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc.tmp = tmp  # type: ignore[attr-defined]
+    return proc
+
+
+def _build(cc: str, source: str, src: FilePath, paths: dict[str, FilePath],
+           reals: list[str]) -> None:
+    """Compile the ``reals`` builds of ``source`` (written to ``src``) into ``paths``, sealed."""
+    if not reals:
+        return
+    write_atomic(src, source)
+    procs = {real: _compile(cc, src, paths[real], real) for real in reals}
+    for real, proc in procs.items():
+        log, _ = proc.communicate()
+        if proc.returncode:
+            FilePath(proc.tmp).unlink(missing_ok=True)  # type: ignore[attr-defined]
+            raise RuntimeError(f"compiling {src} failed:\n{log}")
+        os.replace(proc.tmp, paths[real])  # type: ignore[attr-defined]
+        cachefile.seal(paths[real])
+        stats["compiles"] += 1
+
+
+def load_library(source: str) -> dict[str, ctypes.CDLL]:
+    """The float and double builds of a C source (compiled once, then read from the cache).
+
+    A cached library whose bytes do not match the hash stored beside it, or that the dynamic
+    loader refuses, is rebuilt (with one :class:`~fusiondsl.core.cachefile.CacheWarning` line).
+    """
+    cc = require_compiler()
+    key = "\n".join([source, " ".join(FLAGS), cc, _cpu_key()])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    if digest in _LOADED:
+        return _LOADED[digest]
+    folder = library_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {real: folder / f"{digest}_{real}.so" for real in REALS.values()}
+    src = folder / f"{digest}.c"
+    _build(cc, source, src, paths, [real for real, p in paths.items() if not cachefile.verify(p)])
+    try:
+        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+    except OSError as err:  # intact bytes the loader still refuses: rebuild once
+        for p in paths.values():
+            cachefile.reject(p, f"the loader refused it: {err}")
+        _build(cc, source, src, paths, list(paths))
+        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+    _LOADED[digest] = libraries
+    return libraries
+
+
+@dataclass(frozen=True, eq=False)
+class NodeKernels:
+    """The kernels of one fuse node, one per role, and the layout of each role's tensor.
+
+    Attributes:
+        libraries: the float and double builds of the layer's C source.
+        name: the node's name in the diagram.
+        roles: ``x0``…, ``out`` and (when weighted) ``w``, in kernel argument order.
+        widths: per role, the row width (``[Z, width]``) or the weight count.
+        external: whether the weights are per sample (``[Z, count]``).
+        functions: per role, the C function's name.
+    """
+
+    libraries: dict[str, ctypes.CDLL]
+    name: str
+    roles: tuple[str, ...]
+    widths: tuple[int, ...]
+    external: bool
+    functions: dict[str, str]
+    _cache: dict = field(default_factory=dict)
+
+    @property
+    def operands(self) -> list[str]:
+        """The operand roles ``x0``, ``x1``…."""
+        return [r for r in self.roles if r.startswith("x")]
+
+    def function(self, role: str, real: str) -> Any:
+        """The ctypes function of one role in one precision."""
+        if (role, real) not in self._cache:
+            fn = getattr(self.libraries[real], self.functions[role])
+            fn.restype = None
+            results = len(self.operands) if role == "xs" else 0  # xs: every role in
+            fn.argtypes = ([ctypes.c_void_p] * (len(self.roles) + results)
+                           + [ctypes.c_int64, ctypes.c_int])
+            self._cache[role, real] = fn
+        return self._cache[role, real]
+
+
+def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """Run the kernel of one role on the other roles' tensors (``None`` at ``target``)."""
+    present = [x for x in inputs if x is not None]
+    dtype = functools.reduce(torch.promote_types, [x.dtype for x in present])
+    if any(x.device.type != "cpu" for x in present):
+        raise RuntimeError("the c backend runs on CPU tensors; use backend='triton' on CUDA")
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    tensors = [x.to(compute).contiguous() for x in present]
+    rows = next(x.shape[0] for x, r in zip(inputs, node.roles)
+                if x is not None and (r != "w" or node.external))
+    width = node.widths[node.roles.index(target)]
+    summed = target == "w" and not node.external  # internal weights: per-thread partial sums
+    threads = max(1, min(torch.get_num_threads(), rows))
+    result = (torch.zeros((threads, width), dtype=compute) if summed
+              else torch.empty((rows, width), dtype=compute))
+    if rows:
+        fn = node.function(target, REALS[compute])
+        fn(*[x.data_ptr() for x in tensors], result.data_ptr(), rows, threads)
+    return (result.sum(0) if summed else result).to(dtype)
+
+
+def launch_joint(node: NodeKernels, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Every operand's gradient from one call of ``<node>_xs`` (all roles given)."""
+    dtype = functools.reduce(torch.promote_types, [x.dtype for x in inputs])
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    tensors = [x.to(compute).contiguous() for x in inputs]
+    rows = tensors[0].shape[0]
+    results = [torch.empty((rows, node.widths[node.roles.index(r)]), dtype=compute)
+               for r in node.operands]
+    if rows:
+        threads = max(1, min(torch.get_num_threads(), rows))
+        node.function("xs", REALS[compute])(*[x.data_ptr() for x in tensors + results], rows,
+                                            threads)
+    return tuple(r.to(dtype) for r in results)
+
+
+class Contract(torch.autograd.Function):
+    """∂F/∂target of a node's closed diagram; its backward is again a ``Contract``."""
+
+    @staticmethod
+    def forward(ctx: Any, node: NodeKernels, target: str,
+                *inputs: torch.Tensor | None) -> torch.Tensor:
+        """Run the kernel of ``target``; remember the other roles for the backward."""
+        ctx.node, ctx.target = node, target
+        ctx.present = tuple(x is not None for x in inputs)
+        ctx.save_for_backward(*(x for x in inputs if x is not None))
+        return launch(node, target, inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Each role's gradient: the kernel of that role, fed ``grad`` in the target's place."""
+        saved = iter(ctx.saved_tensors)
+        inputs = [next(saved) if present else None for present in ctx.present]
+        node, t = ctx.node, ctx.node.roles.index(ctx.target)
+        needed = [x is not None and ctx.needs_input_grad[2 + s] for s, x in enumerate(inputs)]
+        joint: dict[int, torch.Tensor] = {}
+        ops = [node.roles.index(r) for r in node.operands]
+        if ctx.target == "out" and "xs" in node.functions and all(needed[s] for s in ops):
+            args = list(inputs)
+            args[t] = grad
+            joint = dict(zip(ops, JointGradient.apply(node, *args)))
+        grads: list[torch.Tensor | None] = []
+        for s, role in enumerate(node.roles):
+            if s in joint or not needed[s]:
+                grads.append(joint.get(s))
+                continue
+            args = list(inputs)
+            args[t], args[s] = grad, None
+            grads.append(Contract.apply(node, role, *args))
+        return (None, None, *grads)
+
+
+class JointGradient(torch.autograd.Function):
+    """Every operand's gradient of a node at once; its backward is made of ``Contract``s."""
+
+    @staticmethod
+    def forward(ctx: Any, node: NodeKernels, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run ``<node>_xs`` on every role (``out`` holds the result's cotangent)."""
+        ctx.node = node
+        ctx.save_for_backward(*inputs)
+        return launch_joint(node, inputs)
+
+    @staticmethod
+    def backward(ctx: Any, *cots: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        """Each role's gradient, summed over the operand gradients ``t`` it feeds.
+
+        Operand gradient ``t`` is ``Contract(t)``: its derivative w.r.t. role ``s`` is
+        ``Contract(s)`` with the cotangent in ``t``'s place.
+        """
+        node, inputs = ctx.node, list(ctx.saved_tensors)
+        grads: list[torch.Tensor | None] = []
+        for s, role in enumerate(node.roles):
+            total = None
+            for role_t, cot in zip(node.operands, cots):
+                t = node.roles.index(role_t)
+                if cot is None or t == s or not ctx.needs_input_grad[1 + s]:
+                    continue
+                args: list[torch.Tensor | None] = list(inputs)
+                args[t], args[s] = cot, None
+                part = Contract.apply(node, role, *args)
+                total = part if total is None else total + part
+            grads.append(total)
+        return (None, *grads)
+
+
+def fuse(node: NodeKernels, operands: Sequence[torch.Tensor],
+         weight: torch.Tensor | None = None) -> torch.Tensor:
+    """A node's result ``[Z, width]`` from its operands ``[Z, width_i]`` and weights."""
+    inputs = [*operands, None, *((weight,) if "w" in node.roles else ())]
+    return Contract.apply(node, "out", *inputs)

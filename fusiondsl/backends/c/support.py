@@ -1,0 +1,127 @@
+"""What the C backend lowers, what it refuses (by name), and small helpers of its code writer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fusiondsl.backends.emit import Emitter
+from fusiondsl.core.diagnostics import NO_SPAN, Diagnostic, FusionError, Span
+from fusiondsl.ir.diagram import AnyDiagram, Diagram
+
+
+class CUnsupportedError(FusionError, NotImplementedError):
+    """A construct the C backend does not lower (yet); the einsum backend does."""
+
+    @classmethod
+    def construct(cls, what: str, diagram: str, span: Span = NO_SPAN) -> CUnsupportedError:
+        """The error for one construct of one diagram, pointing at its source."""
+        return cls([Diagnostic(f"the c backend does not support {what} yet "
+                               f"(diagram {diagram!r})", span,
+                               ("compile it with backend='einsum' (--target einsum)",))])
+
+
+class CCompilerNotFoundError(RuntimeError):
+    """``backend='c'`` needs a C compiler with OpenMP, and none was found."""
+
+
+def refusal(d: AnyDiagram) -> CUnsupportedError | None:
+    """Why the C backend cannot lower a diagram (``None`` when it can).
+
+    Tree diagrams and neighbourhood blocks (edge legs, ``sum_j``, gates, ``h[i]``/``h[j]``,
+    ``cat``, ``linear``) are lowered; graph-form and SU2 diagrams are refused by name.
+    """
+    if not isinstance(d, Diagram):
+        return CUnsupportedError.construct("graph-form diagrams (`graph …`)", d.name, d.span)
+    if d.group == "SU2":
+        return CUnsupportedError.construct("SU2 diagrams (complex tensors)", d.name, d.span)
+    return None
+
+
+def supports(d: AnyDiagram) -> bool:
+    """Whether the C backend lowers this diagram (others are refused, never guessed)."""
+    return refusal(d) is None
+
+
+def require_support(d: AnyDiagram) -> None:
+    """Raise :class:`CUnsupportedError` naming the first construct the backend lacks."""
+    error = refusal(d)
+    if error is not None:
+        raise error
+
+
+LETTERS = "uvw"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One component of a value over channel letters: an array row, indexed per letter."""
+
+    array: str
+    letters: str
+    layout: str  # the letters in the order of the array's flat channel index
+
+
+def index(letters: str, sizes: dict[str, int]) -> str:
+    """Row-major flat index of ``letters`` in loop variables (letters of size 1 drop out)."""
+    parts = []
+    for i, x in enumerate(letters):
+        if sizes[x] == 1:
+            continue
+        stride = math.prod(sizes[y] for y in letters[i + 1 :])
+        parts.append(x + (f" * {stride}" if stride != 1 else ""))
+    return " + ".join(parts) or "0"
+
+
+def span(letters: set[str] | str, sizes: dict[str, int]) -> str:
+    """The letters that need a loop (size > 1), in ``uvw`` order."""
+    return "".join(x for x in LETTERS if x in letters and sizes[x] > 1)
+
+
+def cname(role: str) -> str:
+    """The C name of a role's pointer (``w`` is a channel letter, so weights are ``weight``)."""
+    return "weight" if role == "w" else role
+
+
+def term(value: float, factors: list[str], first: bool) -> str:
+    """``K(0.5) * a * b`` (first term) or ``- K(0.5) * a * b`` (later terms)."""
+    body = " * ".join([f"K({abs(value)!r})", *factors])
+    if first:
+        return ("-" if value < 0 else "") + body
+    return ("- " if value < 0 else "+ ") + body
+
+
+def sum_line(em: Emitter, dest: str, terms: list[tuple[float, list[str]]]) -> None:
+    """``dest = K(c1) * a * b + …`` (one term per line when there are several)."""
+    texts = [term(v, f, i == 0) for i, (v, f) in enumerate(terms)]
+    if len(texts) == 1:
+        em.line(f"{dest} = {texts[0]};")
+        return
+    em.line(f"{dest} =")
+    with em.indent():
+        for t in texts[:-1]:
+            em.line(t)
+        em.line(texts[-1] + ";")
+
+
+def update_line(em: Emitter, dest: str, terms: list[str]) -> None:
+    """``dest += a + b …;`` (one term per line when there are several)."""
+    if len(terms) == 1:
+        em.line(f"{dest} += {terms[0]};")
+        return
+    em.line(f"{dest} +=")
+    with em.indent():
+        for i, t in enumerate(terms):
+            em.line(("" if i == 0 else "+ ") + t + (";" if i == len(terms) - 1 else ""))
+
+
+def signature(name: str, params: list[str]) -> list[str]:
+    """``void name(a, b,`` … wrapped at 100 columns, continuation lines indented by 8."""
+    lines, line = [], f"void {name}("
+    for i, param in enumerate(params):
+        text = param + (")" if i == len(params) - 1 else ",")
+        if len(line) + len(text) > 99:
+            lines.append(line.rstrip())
+            line = "        "
+        line += text + " "
+    return [*lines, line.rstrip()]

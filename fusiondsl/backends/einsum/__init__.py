@@ -1,0 +1,1 @@
+"""The einsum backend: a plan to readable PyTorch code with exact coefficients as buffers."""

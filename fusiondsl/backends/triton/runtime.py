@@ -1,0 +1,132 @@
+"""Runtime of generated Triton layers: launching a node's kernels, and their autograd.
+
+A fuse node with its result's cotangent is a closed multilinear diagram over its *roles*
+(operands ``x0…``, result ``out``, weights ``w``). The kernel for one role takes every
+other role and returns ∂F/∂role. So the backward of ``Contract(target=t)`` with respect to
+role ``s`` is ``Contract(target=s)`` with the incoming gradient in the place of ``t``:
+derivatives of every order come from the same generated kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+
+from fusiondsl.backends.graph_ops import gate, scatter_sum
+
+__all__ = ["Contract", "NodeKernels", "fuse", "gate", "launch", "scatter_sum"]
+
+# BLOCK_Z ≥ 16 keeps tl.dot legal on a GPU; on the CPU interpreter one size is used.
+BLOCK_Z_CANDIDATES = (16, 32, 64)
+_TUNED: dict[tuple, int] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class NodeKernels:
+    """The kernels of one fuse node, one per role, and the layout of each role's tensor.
+
+    Attributes:
+        name: the node's name in the diagram.
+        roles: ``x0``…, ``out`` and (when weighted) ``w``, in kernel argument order.
+        widths: per role, the row width (``[Z, width]``) or the weight count.
+        external: whether the weights are per sample (``[Z, count]``).
+        kernels: per role, ``(jit function, BLOCK_C, programs along the channel axis)``.
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    widths: tuple[int, ...]
+    external: bool
+    kernels: dict[str, tuple[Any, int, int]]
+
+
+def interpreting() -> bool:
+    """Whether Triton runs on the CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _check_device(device: torch.device) -> None:
+    if device.type != "cuda" and not interpreting():
+        raise RuntimeError("the triton backend runs on CUDA tensors, or on the CPU under "
+                           "TRITON_INTERPRET=1; use backend='einsum' on the CPU")
+
+
+def choose_block_z(key: tuple, run: Callable[[int], object]) -> int:
+    """Rows per program: the fastest candidate on a GPU (timed once per key), 16 on the CPU."""
+    if interpreting():
+        return BLOCK_Z_CANDIDATES[0]
+    if key not in _TUNED:
+        from triton.testing import do_bench
+
+        _TUNED[key] = min(BLOCK_Z_CANDIDATES, key=lambda b: do_bench(lambda: run(b)))
+    return _TUNED[key]
+
+
+def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """Run the kernel of one role on the other roles' tensors (``None`` at ``target``)."""
+    tensors = [x.contiguous() for x in inputs if x is not None]
+    dtype = functools.reduce(torch.promote_types, [x.dtype for x in tensors])
+    device = tensors[0].device
+    _check_device(device)
+    rows = next(x.shape[0] for x, r in zip(inputs, node.roles)
+                if x is not None and (r != "w" or node.external))
+    width = node.widths[node.roles.index(target)]
+    fn, block_c, grid_c = node.kernels[target]
+    summed = target == "w" and not node.external  # internal weights: sum over programs
+    acc = tl.float64 if dtype == torch.float64 else tl.float32
+    out_dtype = torch.float64 if dtype == torch.float64 else (torch.float32 if summed else dtype)
+
+    def run(block_z: int) -> torch.Tensor:
+        blocks = triton.cdiv(rows, block_z)
+        result = torch.zeros((blocks if summed else rows, width), dtype=out_dtype, device=device)
+        if rows:
+            fn[(blocks, grid_c)](*tensors, result, rows, ACC=acc, USE_DOT=dtype != torch.float64,
+                                 BLOCK_Z=block_z, BLOCK_C=block_c)
+        return result
+
+    block_z = choose_block_z((id(fn), triton.next_power_of_2(max(rows, 1)), dtype), run)
+    result = run(block_z)
+    return result.sum(0).to(dtype) if summed else result
+
+
+class Contract(torch.autograd.Function):
+    """∂F/∂target of a node's closed diagram; its backward is again a ``Contract``."""
+
+    @staticmethod
+    def forward(ctx: Any, node: NodeKernels, target: str,
+                *inputs: torch.Tensor | None) -> torch.Tensor:
+        """Launch the kernel of ``target``; remember the other roles for the backward."""
+        ctx.node, ctx.target = node, target
+        ctx.present = tuple(x is not None for x in inputs)
+        ctx.save_for_backward(*(x for x in inputs if x is not None))
+        return launch(node, target, inputs)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Each role's gradient: the kernel of that role, fed ``grad`` in the target's place."""
+        saved = iter(ctx.saved_tensors)
+        inputs = [next(saved) if present else None for present in ctx.present]
+        t = ctx.node.roles.index(ctx.target)
+        grads: list[torch.Tensor | None] = []
+        for s, role in enumerate(ctx.node.roles):
+            if inputs[s] is None or not ctx.needs_input_grad[2 + s]:
+                grads.append(None)
+                continue
+            args = list(inputs)
+            args[t], args[s] = grad, None
+            grads.append(Contract.apply(ctx.node, role, *args))
+        return (None, None, *grads)
+
+
+def fuse(node: NodeKernels, operands: Sequence[torch.Tensor],
+         weight: torch.Tensor | None = None) -> torch.Tensor:
+    """A node's result ``[Z, width]`` from its operands ``[Z, width_i]`` and weights."""
+    inputs = [*operands, None, *((weight,) if "w" in node.roles else ())]
+    return Contract.apply(node, "out", *inputs)
