@@ -47,7 +47,7 @@ def build_model(max_ell: int, hidden_irreps: str, use_so3: bool) -> torch.nn.Mod
 
 def flipped_blocks(model: torch.nn.Module) -> list[tuple[int, int, int]]:
     """The couplings of the model's products whose sign this e3nn flips relative to 0.6."""
-    from fusiondsl.nn.interop import kind
+    from fusiondsl.nn.e3nn_kind import kind
     from fusiondsl.nn.interop_convention import signs
 
     keys, tps = set(), [m for m in model.modules() if kind(m) in ("tensor_product",
@@ -93,7 +93,7 @@ def check(name: str, backend: str, max_ell: int) -> bool:
                                                  swapped.state_dict().values()))
     print(f"\n== MACE {name} {CONFIGS[name]}: {sum(p.numel() for p in model.parameters())} "
           f"parameters; couplings with e3nn-version sign flips: {flipped_blocks(model) or 'none'}")
-    report = fusiondsl.nn.swap(swapped, backend=backend)
+    report = fusiondsl.swap(swapped, backend=backend)
     print(report)
     worst_e = worst_f = 0.0
     for batch in batches():
@@ -120,10 +120,10 @@ def control(model: torch.nn.Module, backend: str, max_ell: int, config: dict) ->
     try:
         torch.manual_seed(0)
         wrong = build_model(max_ell, **config)
-        checked = fusiondsl.nn.swap(wrong, backend=backend)
+        checked = fusiondsl.swap(wrong, backend=backend)
         torch.manual_seed(0)
         unchecked = build_model(max_ell, **config)
-        fusiondsl.nn.swap(unchecked, backend=backend, check=False)
+        fusiondsl.swap(unchecked, backend=backend, check=False)
     finally:
         interop_tp.signs = measured
     batch = batches()[0]

@@ -142,7 +142,7 @@ def test_a_hostile_file_name_stays_out_of_the_generated_code(tmp_path: Path) -> 
 
 
 def test_the_gallery_keeps_its_own_command() -> None:
-    from fusiondsl.backends.einsum.lower import REGENERATE
+    from fusiondsl.backends.pysource import REGENERATE
     from fusiondsl.nn.layers import generate
     from fusiondsl.nn.program import load
 

@@ -19,3 +19,13 @@ def test_ruff_is_clean() -> None:
     proc = subprocess.run([ruff, "check", "fusiondsl", "tests", "benchmarks"], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_imports_only_go_down_the_pipeline() -> None:
+    """The layers contract in pyproject.toml: no upward import, no cycle between stages."""
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    if not Path(lint).exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    proc = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr

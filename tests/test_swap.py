@@ -1,4 +1,4 @@
-"""fusiondsl.nn.swap on a hand-built model with e3nn modules inside: same energies and forces."""
+"""fusiondsl.swap on a hand-built model with e3nn modules inside: same energies and forces."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_swap_replaces_products_and_keeps_energy_and_forces() -> None:
     torch.manual_seed(0)
     model = TinyPotential()
     before = _energy_forces(model)
-    report = fusiondsl.nn.swap(model)
+    report = fusiondsl.swap(model)
     replaced = {e.name for e in report.replaced}
     assert replaced == {"embed", "conv", "mix", "square", "skip", "readout.0"}, str(report)
     left = {e.name: e.why for e in report.left}
@@ -101,7 +101,7 @@ def test_swap_replaces_products_and_keeps_energy_and_forces() -> None:
 def test_swap_carries_weights_and_trains_the_same() -> None:
     torch.manual_seed(1)
     model = TinyPotential()
-    swapped, report = fusiondsl.nn.swap(model, inplace=False)
+    swapped, report = fusiondsl.swap(model, inplace=False)
     assert len(report.replaced) == 6
     assert sum(p.numel() for p in swapped.parameters()) == \
         sum(p.numel() for p in model.parameters())
@@ -116,7 +116,7 @@ def test_swap_leaves_a_product_whose_check_fails(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(swap_module, "_check", lambda new, old, what: "check failed: test")
     model = torch.nn.Sequential(o3.Linear("2x0e", "2x0e"))
-    report = fusiondsl.nn.swap(model)
+    report = fusiondsl.swap(model)
     assert [(e.name, e.action, e.why) for e in report.entries] == \
         [("0", "left", "check failed: test")]
     assert type(model[0]).__name__ == "Linear"
@@ -131,7 +131,7 @@ def test_swap_on_the_c_backend() -> None:
     model = torch.nn.Sequential(o3.Linear("3x0e+2x1o", "2x0e+2x1o"))
     x = torch.randn(4, 9)
     before = model(x)
-    report = fusiondsl.nn.swap(model, backend="c")
+    report = fusiondsl.swap(model, backend="c")
     assert [e.action for e in report.entries] == ["replaced"], str(report)
     torch.testing.assert_close(model(x), before, atol=1e-12, rtol=1e-12)
 
@@ -140,7 +140,7 @@ def test_swap_float32_model_stays_float32() -> None:
     torch.set_default_dtype(torch.float32)
     model = torch.nn.Sequential(o3.FullyConnectedTensorProduct("2x0e+1x1o", "1x1o", "2x1o"))
     ref = copy.deepcopy(model[0])
-    report = fusiondsl.nn.swap(model)
+    report = fusiondsl.swap(model)
     assert [e.action for e in report.entries] == ["replaced"], str(report)
     x, y = torch.randn(3, 5), torch.randn(3, 3)
     out = model[0](x, y)

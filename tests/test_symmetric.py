@@ -11,9 +11,10 @@ import torch
 
 import fusiondsl
 from fusiondsl.core import cg
+from fusiondsl.core.coupling import expand_fuse
 from fusiondsl.core.irreps import Irrep, Irreps
 from fusiondsl.nn.testing import equivariance_error, random_inputs
-from fusiondsl.passes.expand import expand, expand_fuse
+from fusiondsl.passes.expand import expand
 from fusiondsl.passes.rewrite_fmove import fmove_matrix, recouple
 from fusiondsl.passes.symmetric import prune_paths
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fusiondsl.backends.einsum.lower import DTYPES, class_name, emit_exact_apply, pyname
 from fusiondsl.backends.emit import Emitter
+from fusiondsl.backends.pysource import DTYPES, class_name, emit_exact_apply, pyname
 from fusiondsl.backends.units import HoistedSum, absorbed_by, coupled_args, hoisted_sum
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import CatNode, FuseNode, LinearNode, Operand

@@ -16,8 +16,8 @@ import numpy as np
 
 from fusiondsl.core.coupling import Coupling, fuse_coupling
 from fusiondsl.core.diagnostics import NO_SPAN, Diagnostic, FusionError, Span
-from fusiondsl.core.irreps import Group, Irrep
-from fusiondsl.passes.expand import Path
+from fusiondsl.core.irreps import Group, Irrep, Irreps
+from fusiondsl.ir.paths import Path
 
 # Channel letters of each binary mode: operands, result, weight block (as e3nn's einsums).
 _WEIGHTED = {
@@ -150,3 +150,29 @@ class TritonUnsupportedError(FusionError, NotImplementedError):
         return cls([Diagnostic(f"the triton backend does not support {what} yet "
                                f"(diagram {diagram!r})", span,
                                ("compile it with backend='einsum' (--target einsum)",))])
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One fuse node as its kernels see it: paths, operand layouts and weights."""
+
+    name: str
+    group: Group
+    paths: tuple[Path, ...]
+    operands: tuple[Irreps, ...]
+    out: Irreps
+    weighted: bool
+    external: bool
+    weight_numel: int
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The legs of the closed diagram: operands, result, weights (when it has any)."""
+        return (*(f"x{i}" for i in range(len(self.operands))), "out",
+                *(("w",) if self.weighted else ()))
+
+    def width(self, role: str) -> int:
+        """Row width of a role's tensor (``[Z, width]``; weights: their count)."""
+        if role == "w":
+            return self.weight_numel
+        return (self.out if role == "out" else self.operands[int(role[1:])]).dim

@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from fusiondsl.backends.einsum.lower import pyname
-from fusiondsl.backends.triton.kernels import NodeInfo
+from fusiondsl.backends.kernel_paths import NodeInfo
+from fusiondsl.backends.pysource import pyname
 from fusiondsl.core.irreps import Irreps, MulIr
 from fusiondsl.ir.diagram import Diagram, FuseNode, Operand
-from fusiondsl.passes.expand import Path
+from fusiondsl.ir.paths import Path
 from fusiondsl.plan.hoist import final_path, prefix_path
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
@@ -178,3 +178,23 @@ def kernel_sets(plan: Plan, k: int) -> list[NodeInfo]:
         return []
     h = hoisted_sum(plan, k)
     return [plain_info(plan, k)] if h is None else [h.prefix, h.final]
+
+
+def neighbourhood_notes(plan: Plan) -> list[str]:
+    """Header lines: what runs in torch, and how each neighbour sum is evaluated."""
+    d = plan.paths.diagram
+    lines = ["Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise",
+             "multiply) and the sums over j (index_add) are torch ops, as are cat and linear;",
+             "the couplings run in the kernels, per edge for the terms summed over j."]
+    for k, node in enumerate(d.nodes):
+        if not isinstance(node, FuseNode) or not node.aggregate:
+            continue
+        fm = plan.fmoves[k] if plan.fmoves else None
+        if fm is not None:
+            how = "hoisted by an F-move (h[i] couples once per node, with 6j-mixed weights)"
+        elif plan.hoisted and plan.hoisted[k]:
+            how = "hoisted (h[i] couples once per node, after the sum)"
+        else:
+            how = "as written, per edge"
+        lines.append(f"{node_name(d, k)}: {how}.")
+    return lines

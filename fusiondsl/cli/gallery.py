@@ -13,6 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from fusiondsl.backends.c.lower import lower_c_source
+from fusiondsl.backends.c.support import supports
+from fusiondsl.backends.names import safe_diagram
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.nn.layers import generate
 from fusiondsl.nn.program import load
@@ -49,10 +52,6 @@ def _triton(d: AnyDiagram, spec: str) -> str | None:
 
 
 def _c(d: AnyDiagram, spec: str) -> str | None:
-    from fusiondsl.backends.c.lower import lower_c_source
-    from fusiondsl.backends.c.support import supports
-    from fusiondsl.backends.names import safe_diagram
-
     if not supports(d) or len(expand(d).paths) > MAX_TRITON_PATHS:
         return None
     return lower_c_source(make_plan(expand(safe_diagram(d))), spec)  # named as generate() does

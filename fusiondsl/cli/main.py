@@ -12,17 +12,24 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fusiondsl.backends.c.support import CCompilerNotFoundError
+from fusiondsl.backends.emit import safe_text
+from fusiondsl.backends.pysource import REGENERATE
+from fusiondsl.cli.bench import bench_program
+from fusiondsl.cli.demo import run
+from fusiondsl.cli.draw import draw
+from fusiondsl.cli.report import cost_report
+from fusiondsl.cli.rewrite_report import add_parser
 from fusiondsl.core.diagnostics import NO_SPAN, FusionError, debug_enabled
 from fusiondsl.core.fileio import write_atomic
 from fusiondsl.front.parse import gc_paused
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
+from fusiondsl.nn.layers import choose_backend, generate
 from fusiondsl.nn.program import Program, load
+from fusiondsl.passes.expand import expand
 
 
 def summary(d: AnyDiagram) -> str:
     """One line per diagram: legs, paths, weights."""
-    from fusiondsl.passes.expand import expand
-
     if isinstance(d, Diagram):
         legs = ", ".join(f"{leg.name}: {leg.irreps}" for leg in d.legs)
         paths = expand(d)
@@ -43,7 +50,6 @@ def details(prog: Program, d: AnyDiagram) -> list[str]:
                          "edge_index [2, num_edges] (receiver i, sender j)")
     else:
         lines = [f"  {e.kind} {e.name}: {e.mul}x{e.ir}" for e in d.edges]
-    from fusiondsl.nn.layers import choose_backend
 
     _, reason = choose_backend(d)
     return [*lines, f"  backend: einsum by default; backend='auto' gives {reason}"]
@@ -98,8 +104,6 @@ def _select(prog: Program, name: str | None) -> list[AnyDiagram]:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the IR of each diagram (as DSL text) and, with --paths, its path table."""
-    from fusiondsl.passes.expand import expand
-
     prog = _load(args.file)
     for d in _select(prog, args.diagram):
         print(d.to_text())
@@ -120,8 +124,6 @@ def _one(prog: Program, name: str | None, path: str) -> AnyDiagram:
 
 def cmd_draw(args: argparse.Namespace) -> int:
     """Draw a diagram to SVG or PNG."""
-    from fusiondsl.cli.draw import draw
-
     prog = _load(args.file)
     d = _one(prog, args.diagram, args.file)
     try:
@@ -147,10 +149,6 @@ def regenerate_command(args: argparse.Namespace) -> str:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Print or write the generated source of one diagram."""
-    from fusiondsl.backends.einsum.lower import REGENERATE
-    from fusiondsl.backends.emit import safe_text
-    from fusiondsl.nn.layers import generate
-
     prog = _load(args.file)
     d = _one(prog, args.diagram, args.file)
     try:
@@ -190,8 +188,6 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def cmd_cost(args: argparse.Namespace) -> int:
     """Print the cost report of every tree diagram in a file."""
-    from fusiondsl.cli.report import cost_report
-
     print(cost_report(_load(args.file), args.batch, args.json))
     return 0
 
@@ -206,8 +202,6 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time every tree diagram of a file: forward, backward, double backward; e3nn beside."""
-    from fusiondsl.cli.bench import bench_program
-
     print(bench_program(_load(args.file), args.batch, args.dtype, args.repeats, args.strategy,
                         args.backend))
     return 0
@@ -232,8 +226,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Compile and check every example."""
-    from fusiondsl.cli.demo import run
-
     return run(args.directory)
 
 
@@ -245,8 +237,6 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 
 def _add_simplify(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from fusiondsl.cli.rewrite_report import add_parser
-
     add_parser(sub)
 
 

@@ -18,6 +18,9 @@ from fusiondsl.ir.diagram import Diagram
 from fusiondsl.nn.program import Program
 from fusiondsl.passes.expand import expand
 from fusiondsl.plan.cost import fmt
+from fusiondsl.plan.hoist import hoist_report, hoistable
+from fusiondsl.plan.hoist_fmove import fmove_report, recouple_node
+from fusiondsl.plan.order import order_report
 from fusiondsl.plan.planner import Plan, make_plan
 
 
@@ -48,9 +51,6 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 def diagram_report(d: Diagram, batch: int) -> dict[str, Any]:
     """Everything ``fusiondsl cost`` says about one tree diagram, as data."""
-    from fusiondsl.plan.hoist import hoist_report, hoistable
-    from fusiondsl.plan.order import order_report
-
     plan = make_plan(expand(d), "auto", batch)
     hoists = [{"node": d.nodes[k].name, **hoist_report(plan.paths, k)}
               for k in range(len(d.nodes)) if hoistable(plan.paths, k)]
@@ -62,8 +62,6 @@ def diagram_report(d: Diagram, batch: int) -> dict[str, Any]:
 
 def fmove_rows(plan: Plan) -> list[dict[str, Any]]:
     """The F-move hoisting of every eligible neighbour sum: costs, and whether it was chosen."""
-    from fusiondsl.plan.hoist_fmove import fmove_report, recouple_node
-
     rows = []
     for k, node in enumerate(plan.paths.diagram.nodes):
         fm = recouple_node(plan.paths, k)

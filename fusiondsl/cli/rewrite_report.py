@@ -11,24 +11,25 @@ from __future__ import annotations
 import argparse
 import math
 
+from fusiondsl.backends.einsum.graph import _GraphEinsum
+from fusiondsl.core.coupling import expand_fuse
 from fusiondsl.ir.diagram import AnyDiagram, Diagram, GraphDiagram
-from fusiondsl.plan.planner import PLANNING_BATCH
+from fusiondsl.nn.program import load
+from fusiondsl.passes.expand import expand
+from fusiondsl.passes.rewrite import simplify_graph
+from fusiondsl.plan.contraction import PLANNING_BATCH, order
 
 
 def graph_cost(d: GraphDiagram) -> tuple[int, int, int]:
     """``(vertices, einsum operands, dense FLOPs)`` of contracting a graph (zeros if empty)."""
     if not d.vertices:
         return 0, 0, 0
-    from fusiondsl.backends.einsum.graph import _GraphEinsum
-    from fusiondsl.plan.planner import order
 
     operands, output = _GraphEinsum(d).build()
     return len(d.vertices), len(operands), order(operands, output).flops
 
 
 def _graph_report(d: GraphDiagram) -> list[str]:
-    from fusiondsl.passes.rewrite import simplify_graph
-
     result = simplify_graph(d)
     lines = ["before:", d.to_text(), "", "rules applied:"]
     lines += [f"  {k + 1}. {step}" for k, step in enumerate(result.steps)] or ["  (none)"]
@@ -43,8 +44,6 @@ def _graph_report(d: GraphDiagram) -> list[str]:
 
 
 def _tree_report(d: Diagram) -> list[str]:
-    from fusiondsl.passes.expand import expand, expand_fuse
-
     paths = expand(d)
     lines = ["diagram:", d.to_text(), "", "symmetric-power and zero-path pruning:"]
     for k, node in enumerate(d.nodes):
@@ -68,8 +67,6 @@ def report(d: AnyDiagram) -> str:
 
 def cmd_simplify(args: argparse.Namespace) -> int:
     """Print the simplification report of each selected diagram."""
-    from fusiondsl.nn.program import load
-
     prog = load(args.file)
     names = [args.diagram] if args.diagram else list(prog.diagrams)
     print("\n\n".join(report(prog.diagram(n)) for n in names))

@@ -1,17 +1,203 @@
-"""Coupling tensors a lowering needs, by name, and their rendering as source literals.
+"""The coupling rules of one fuse step and its coupling tensors: what every stage agrees on.
 
-Generated modules embed their coefficients as nonzero lists so that they need only torch.
+*Rules.* A path of a ``fuse`` node picks one entry of every operand, a label for every
+internal edge of its (left-to-right) binary coupling chain, and an output entry
+(:func:`expand_fuse`). Channel (multiplicity) rules come from the weight mode, one rule per
+mode in :data:`MODE_RULES`, as in e3nn.
+
+*Tensors.* The coupling tensor of one step ``a ⊗ b → c`` by name (:func:`fuse_coupling`, e3nn's
+wigner_3j in O3/SO3), its number of nonzeros (:func:`nnz`), and its rendering as a source
+literal: generated modules embed their coefficients as nonzero lists so that they need only
+torch.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from fusiondsl.core import cg
-from fusiondsl.core.irreps import Group, Irrep
+from fusiondsl.core.irreps import Group, Irrep, Irreps, MulIr
+
+BINARY_MODES = ("uvw", "uvu", "uvv", "uuw", "uvuv")
+CHANNELWISE_MODES = ("uuu", "path", "none")
+WEIGHT_MODES = BINARY_MODES + CHANNELWISE_MODES
+
+
+class ExpansionError(ValueError):
+    """A coupling whose channels or labels do not fit; the validator adds the span."""
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What a weight mode makes of the operands' multiplicities for one path."""
+
+    out_mul: int
+    weight_shape: tuple[int, ...] | None
+    num_elements: int
+
+
+def _binary(muls: Sequence[int], mode: str) -> tuple[int, int]:
+    if len(muls) != 2:
+        raise ExpansionError(f"weights {mode} couples exactly two operands, got {len(muls)}")
+    return muls[0], muls[1]
+
+
+def _uvw(muls: Sequence[int], w: int | None) -> Channels:
+    u, v = _binary(muls, "uvw")
+    if w is None:
+        raise ExpansionError("weights uvw needs output multiplicities (write them in '-> …')")
+    return Channels(w, (u, v, w), u * v)
+
+
+def _uvu(muls: Sequence[int], w: int | None) -> Channels:
+    u, v = _binary(muls, "uvu")
+    return Channels(u, (u, v), v)
+
+
+def _uvv(muls: Sequence[int], w: int | None) -> Channels:
+    u, v = _binary(muls, "uvv")
+    return Channels(v, (u, v), u)
+
+
+def _uuw(muls: Sequence[int], w: int | None) -> Channels:
+    u, v = _binary(muls, "uuw")
+    if u != v:
+        raise ExpansionError(f"weights uuw needs equal multiplicities, got {u} and {v}")
+    if w is None:
+        raise ExpansionError("weights uuw needs output multiplicities (write them in '-> …')")
+    return Channels(w, (u, w), u)
+
+
+def _uvuv(muls: Sequence[int], w: int | None) -> Channels:
+    u, v = _binary(muls, "uvuv")
+    return Channels(u * v, (u, v), 1)
+
+
+def _channelwise(shape: Callable[[int], tuple[int, ...] | None], mode: str) -> Callable:
+    def rule(muls: Sequence[int], w: int | None) -> Channels:
+        u = max(muls)
+        if any(m not in (1, u) for m in muls):
+            raise ExpansionError(
+                f"{mode} couples channel by channel: multiplicities must agree or be 1, "
+                f"got {', '.join(map(str, muls))}"
+            )
+        return Channels(u, shape(u), 1)
+
+    return rule
+
+
+MODE_RULES: dict[str, Callable[[Sequence[int], int | None], Channels]] = {
+    "uvw": _uvw,
+    "uvu": _uvu,
+    "uvv": _uvv,
+    "uuw": _uuw,
+    "uvuv": _uvuv,
+    "uuu": _channelwise(lambda u: (u,), "uuu"),
+    "path": _channelwise(lambda u: (), "weights path"),
+    "none": _channelwise(lambda u: None, "a fuse without weights"),
+}
+
+# Modes whose output multiplicity is read from the declared output (or the filter).
+OUT_MUL_FROM_LAYOUT = ("uvw", "uuw")
+
+
+def chains(irs: Sequence[Irrep]) -> Iterator[tuple[Irrep, ...]]:
+    """Every labelling of the left-to-right chain ((a ⊗ b) ⊗ c) ⊗ …; last label = output."""
+    frontier: list[tuple[Irrep, ...]] = [(irs[0],)]
+    for ir in irs[1:]:
+        frontier = [(*c, k) for c in frontier for k in c[-1] * ir]
+    for c in frontier:
+        yield c[1:]
+
+
+@dataclass(frozen=True)
+class LocalPath:
+    """One path of one fuse node, before normalisation and weight offsets."""
+
+    inputs: tuple[int, ...]
+    irs: tuple[Irrep, ...]
+    muls: tuple[int, ...]
+    labels: tuple[Irrep, ...]
+    out: Irrep
+    out_entry: int
+    channels: Channels
+
+
+def _out_entries(out: Irrep, layout: Irreps | None) -> list[tuple[int, int | None]]:
+    if layout is None:
+        return [(-1, None)]
+    return [(i, e.mul) for i, e in enumerate(layout) if e.ir == out]
+
+
+def expand_fuse(
+    operands: Sequence[Irreps],
+    mode: str,
+    keep: Irreps | None,
+    layout: Irreps | None,
+) -> tuple[list[LocalPath], Irreps]:
+    """All paths of one fuse node and the layout of its result.
+
+    Args:
+        operands: irreps of each operand, in coupling order.
+        mode: the weight mode (a key of :data:`MODE_RULES`).
+        keep: the ``-> …`` filter: labels kept (and ``w`` multiplicities), or ``None``.
+        layout: the declared output irreps when this node is the diagram's output: paths are
+            routed into every entry with their label and summed, as e3nn's irreps_out;
+            ``None`` for an intermediate, which gets one entry per path.
+
+    Raises:
+        ExpansionError: when multiplicities do not fit the mode.
+    """
+    rule = MODE_RULES[mode]
+    paths: list[LocalPath] = []
+    entries: list[MulIr] = []
+    for idx in itertools.product(*(range(len(x)) for x in operands)):
+        irs = tuple(operands[k][i].ir for k, i in enumerate(idx))
+        muls = tuple(operands[k][i].mul for k, i in enumerate(idx))
+        for chain in chains(irs):
+            out = chain[-1]
+            if keep is not None and keep.count(out) == 0:
+                continue
+            for entry, declared in _out_entries(out, layout):
+                w = declared if layout is not None else _filter_mul(keep, out)
+                ch = rule(muls, w if mode in OUT_MUL_FROM_LAYOUT else None)
+                if declared is not None and ch.out_mul != declared:
+                    raise ExpansionError(
+                        f"{_describe(irs, out)} gives {ch.out_mul} channels "
+                        f"but the output declares {declared}x{out}"
+                    )
+                if layout is None:
+                    entry = len(entries)
+                    entries.append(MulIr(ch.out_mul, out))
+                paths.append(LocalPath(idx, irs, muls, chain[:-1], out, entry, ch))
+    return paths, (layout if layout is not None else Irreps(tuple(entries)))
+
+
+def _filter_mul(keep: Irreps | None, out: Irrep) -> int | None:
+    if keep is None:
+        return None
+    muls = [e.mul for e in keep if e.ir == out]
+    return muls[0] if muls else None
+
+
+def _describe(irs: Sequence[Irrep], out: Irrep) -> str:
+    return " ⊗ ".join(map(str, irs)) + f" → {out}"
+
+
+def describe_path(irs: Sequence[Irrep], labels: Sequence[Irrep], out: Irrep) -> str:
+    """``1o ⊗ 2e → 1o``; with internal labels ``(1o ⊗ 1o → 2e) ⊗ 1o → 1o``."""
+    steps = zip(irs[1:], (*labels, out))
+    ir, k = next(steps)
+    text = f"{irs[0]} ⊗ {ir} → {k}"
+    for ir, k in steps:
+        text = f"({text}) ⊗ {ir} → {k}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -37,6 +223,21 @@ def fuse_coupling(group: Group, a: Irrep, b: Irrep, c: Irrep) -> Coupling:
     return Coupling(f"w3j_{a.l}_{b.l}_{c.l}", values, f"wigner_3j({a.l}, {b.l}, {c.l})")
 
 
+@functools.lru_cache(maxsize=4096)
+def nnz(group: Group, a: Irrep, b: Irrep, c: Irrep) -> int:
+    """Number of nonzeros of the coupling tensor ``a ⊗ b → c`` (the one count every stage uses)."""
+    return int(np.count_nonzero(fuse_coupling(group, a, b, c).values))
+
+
+def chain_nnz(group: Group, irs: Sequence[Irrep], steps: Sequence[Irrep]) -> list[int]:
+    """Nonzeros of each step of the chain ``((irs[0] ⊗ irs[1] → steps[0]) ⊗ irs[2] → …``."""
+    out, left = [], irs[0]
+    for ir, k in zip(irs[1:], steps):
+        out.append(nnz(group, left, ir, k))
+        left = k
+    return out
+
+
 def vertex_coupling(group: Group, a: Irrep, b: Irrep, c: Irrep) -> Coupling:
     """A graph vertex: e3nn's wigner_3j (real basis) or the Wigner 3j symbol (SU2)."""
     if group == "SU2":
@@ -49,14 +250,3 @@ def vertex_coupling(group: Group, a: Irrep, b: Irrep, c: Irrep) -> Coupling:
 def metric(ir: Irrep) -> Coupling:
     """The SU2 1j symbol (-1)^(j - m) δ(m', -m) that joins two vertex slots."""
     return Coupling(f"g_{ir.j2}", np.real(cg.su2_metric(ir.j2)), f"1j symbol of spin {ir}")
-
-
-def render_literal(c: Coupling) -> str:
-    """``NAME = ((shape), [(i, j, k, value), ...])`` with exact float reprs, nonzeros only."""
-    idx = np.argwhere(np.abs(c.values) > 1e-15)
-    entries = ", ".join(
-        "(" + ", ".join(str(int(i)) for i in ix) + f", {float(c.values[tuple(ix)])!r})"
-        for ix in idx
-    )
-    shape = "(" + ", ".join(map(str, c.values.shape)) + ("," if c.values.ndim == 1 else "") + ")"
-    return f"{c.name.upper()} = ({shape}, [{entries}])"

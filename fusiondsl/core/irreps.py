@@ -16,7 +16,7 @@ A spin is stored as the integer ``j2 = 2j`` so half-integers never become floats
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, NamedTuple
@@ -100,6 +100,19 @@ class MulIr(NamedTuple):
         return f"{self.mul}x{self.ir}"
 
 
+_TEXT_PARSER: Callable[[str, Group], Irreps] | None = None
+
+
+def set_text_parser(parser: Callable[[str, Group], Irreps]) -> None:
+    """Install the one irreps grammar (:func:`fusiondsl.front.parse.parse_irreps`).
+
+    The parser lives in the front end, above this module; it hands itself down here when it
+    is imported (``import fusiondsl`` always imports it), so the core imports nothing above it.
+    """
+    global _TEXT_PARSER
+    _TEXT_PARSER = parser
+
+
 @dataclass(frozen=True)
 class Irreps:
     """An ordered list of (mul, irrep) entries, laid out as e3nn's ``mul_ir``."""
@@ -113,9 +126,9 @@ class Irreps:
         Raises:
             FusionError: when the text is not a well-formed irreps for ``group``.
         """
-        from fusiondsl.front.parse import parse_irreps  # the one grammar; imported late
-
-        return parse_irreps(text, group)
+        if _TEXT_PARSER is None:  # only when core is used without the package around it
+            raise RuntimeError("Irreps.parse needs the front end: import fusiondsl first")
+        return _TEXT_PARSER(text, group)
 
     @staticmethod
     def spherical_harmonics(lmax: int, group: Group = "O3") -> Irreps:

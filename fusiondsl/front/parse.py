@@ -23,10 +23,12 @@ from typing import Any, NamedTuple
 import lark
 from lark import Lark, Token
 
-from fusiondsl.core import cachefile
+from fusiondsl.core import cachefile, irreps
+from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.diagnostics import NO_SPAN, FusionError, Span
 from fusiondsl.core.irreps import Group, Irreps
 from fusiondsl.front import ast
+from fusiondsl.front.evaluate import evaluate_irreps
 from fusiondsl.front.parse_errors import syntax_error
 from fusiondsl.front.parse_hints import KEYWORDS, check_depth, token_span
 
@@ -109,8 +111,6 @@ _LARK_OPTIONS: dict[str, Any] = {
 
 def _lark_cache() -> Path | None:
     """Where the analysed grammar is kept: named by a hash of everything it depends on."""
-    from fusiondsl.core.cg import cache_dir
-
     key = "\n".join([grammar_text(), repr(sorted(_LARK_OPTIONS.items())), lark.__version__,
                      sys.version])
     try:
@@ -353,10 +353,11 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
 
 def parse_irreps(text: str, group: Group = "O3") -> Irreps:
     """Parse a standalone irreps string such as ``16x0e + 8x(1o + 2e)``; no names allowed."""
-    from fusiondsl.front.validate import evaluate_irreps  # the one place labels are checked
-
     try:
         expr = _run(text, "irreps")
         return evaluate_irreps(expr, group, {})
     except FusionError as err:
         raise err.with_source(text, "<irreps>") from None
+
+
+irreps.set_text_parser(parse_irreps)

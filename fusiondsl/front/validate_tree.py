@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from fusiondsl.core.coupling import BINARY_MODES, WEIGHT_MODES, ExpansionError, expand_fuse
 from fusiondsl.core.diagnostics import Span
 from fusiondsl.core.irreps import Irreps, MulIr
 from fusiondsl.front import ast
@@ -21,7 +22,6 @@ from fusiondsl.ir.diagram import (
     Operand,
     coupling_order,
 )
-from fusiondsl.passes.expand import BINARY_MODES, WEIGHT_MODES, ExpansionError, expand_fuse
 
 if TYPE_CHECKING:
     from fusiondsl.front.validate import Checker

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,13 @@ def _save(table: dict[str, Any]) -> None:
     cachefile.store(_store(), json.dumps(table, indent=1, sort_keys=True).encode())
 
 
-def autotune(d: Diagram, batch: int, dtype: torch.dtype = torch.float32,
-             **options: Any) -> tuple[str, dict[str, float]]:
-    """The fastest strategy for a diagram here, and the timings (ms) it was chosen from."""
-    from fusiondsl.nn.layers import build
+def autotune(d: Diagram, batch: int, build: Callable[..., Any],
+             dtype: torch.dtype = torch.float32, **options: Any) -> tuple[str, dict[str, float]]:
+    """The fastest strategy for a diagram here, and the timings (ms) it was chosen from.
 
+    ``build(d, strategy=…, batch=…, **options)`` makes each candidate layer
+    (:func:`fusiondsl.nn.layers.build`, which calls this for ``strategy="autotune"``).
+    """
     key = _key(d, dtype, batch, options)
     table = _load()
     if key in table:

@@ -12,45 +12,23 @@ object comes from (:mod:`fusiondsl.nn.interop_convention`).
 >>> fusiondsl.from_e3nn(object())  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-fusiondsl.nn.interop.E3nnUnsupportedError: cannot convert object: not an e3nn TensorProduct, ...
+fusiondsl.nn.e3nn_kind.E3nnUnsupportedError: cannot convert object: not an e3nn TensorProduct, ...
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from fusiondsl.core.diagnostics import FusionError
+from fusiondsl.nn.e3nn_kind import E3nnUnsupportedError, kind
 from fusiondsl.nn.interop_convention import ConventionError
+from fusiondsl.nn.interop_fd import fd_text
 from fusiondsl.nn.interop_parts import BACKENDS, PLAN_OPTIONS
 from fusiondsl.nn.interop_tp import irreps_from_e3nn
 
 __all__ = ["E3nnUnsupportedError", "from_e3nn", "irreps_from_e3nn", "kind", "to_fd"]
-
-Kind = Literal["tensor_product", "tensor_square", "linear"]
-
-
-class E3nnUnsupportedError(ValueError):
-    """An object ``from_e3nn`` / ``to_fd`` cannot convert exactly; the message names why."""
-
-
-def _e3nn_names(obj: object) -> list[str]:
-    return [c.__name__ for c in type(obj).__mro__ if c.__module__.split(".")[0] == "e3nn"]
-
-
-def kind(obj: object) -> Kind | None:
-    """What e3nn layer ``obj`` is (``None``: none that fusiondsl converts)."""
-    names = _e3nn_names(obj)
-    if "TensorSquare" in names:
-        return "tensor_square"
-    if "TensorProduct" in names or all(hasattr(obj, a) for a in
-                                       ("instructions", "irreps_in1", "irreps_in2")):
-        return "tensor_product"
-    if "Linear" in names and all(hasattr(obj, a) for a in ("instructions", "irreps_in")):
-        return "linear"
-    return None
-
 
 def _options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
     if backend not in BACKENDS:
@@ -118,6 +96,4 @@ def to_fd(obj: Any, name: str = "e3nn_tp") -> str:
             unweighted binary modes, output blocks no path reaches, custom path weights, …);
             ``from_e3nn`` still converts those.
     """
-    from fusiondsl.nn.interop_fd import fd_text
-
     return fd_text(obj, name).text

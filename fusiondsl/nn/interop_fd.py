@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusiondsl.core.diagnostics import FusionError
+from fusiondsl.nn.e3nn_kind import E3nnUnsupportedError, kind
 from fusiondsl.nn.interop_convention import ConventionError, signs
 from fusiondsl.nn.interop_tp import irreps_from_e3nn, read_instructions
+from fusiondsl.nn.program import loads
+from fusiondsl.passes.expand import expand
 
 NORMALIZATIONS = tuple(itertools.product(("component", "norm", "none"),
                                          ("element", "path", "none")))
@@ -32,8 +35,6 @@ class FdText:
 
 
 def _refuse(obj: Any, why: str) -> Exception:
-    from fusiondsl.nn.interop import E3nnUnsupportedError
-
     return E3nnUnsupportedError(f"the .fd language cannot express this e3nn "
                                 f"{type(obj).__name__} exactly: {why} (from_e3nn converts it)")
 
@@ -44,8 +45,6 @@ def fd_text(obj: Any, name: str) -> FdText:
     Raises:
         E3nnUnsupportedError: naming what the language cannot express.
     """
-    from fusiondsl.nn.interop import kind
-
     what = kind(obj)
     if what is None:
         raise _refuse(obj, "not an e3nn TensorProduct or Linear")
@@ -131,9 +130,6 @@ def _linear(lin: Any, name: str) -> FdText:
 
 def _match(obj: Any, body: str, wanted: dict, key: Any, value: Any, field: str) -> FdText:
     """The first normalisation under which the text's paths are exactly ``wanted``."""
-    from fusiondsl import loads
-    from fusiondsl.passes.expand import expand
-
     try:
         d = loads(body).diagram()
     except FusionError as err:

@@ -18,9 +18,9 @@ import torch
 
 from fusiondsl.core import cg
 from fusiondsl.core.irreps import Irrep, Irreps, MulIr
+from fusiondsl.ir.paths import LinearBlock, Path
 from fusiondsl.nn.interop_parts import E3nnComposite, PartSpec, columns, compile_part
 from fusiondsl.nn.interop_tp import irreps_from_e3nn
-from fusiondsl.passes.expand import LinearBlock, Path
 
 SCALAR_ONE = Irreps((MulIr(1, Irrep(0, 1)),))
 

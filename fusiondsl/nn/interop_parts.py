@@ -18,10 +18,13 @@ from typing import Any
 
 import torch
 
+from fusiondsl.backends.c.lower import lower_c
+from fusiondsl.backends.einsum.lower import lower_einsum
+from fusiondsl.backends.triton.lower import load_module, lower_triton
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import Diagram, FuseNode, Leg, LinearNode, Operand
+from fusiondsl.ir.paths import LinearBlock, Path, Paths
 from fusiondsl.nn.layers import exec_source
-from fusiondsl.passes.expand import LinearBlock, Path, Paths
 from fusiondsl.plan.planner import DEFAULT_BATCH, make_plan
 
 BACKENDS = ("einsum", "c", "triton")
@@ -73,14 +76,9 @@ def _diagram(spec: PartSpec, name: str) -> Diagram:
 
 def _lower(plan: Any, backend: str, spec_name: str) -> str:
     if backend == "c":
-        from fusiondsl.backends.c.lower import lower_c
-
         return lower_c(plan, spec_name)
     if backend == "triton":
-        from fusiondsl.backends.triton.lower import lower_triton
-
         return lower_triton(plan, spec_name)
-    from fusiondsl.backends.einsum.lower import lower_einsum
 
     return lower_einsum(plan, spec_name)
 
@@ -108,8 +106,6 @@ def compile_part(spec: PartSpec, name: str, backend: str, options: dict[str, Any
                      options.get("batch", DEFAULT_BATCH), options.get("hoist", True))
     source = _lower(plan, backend, options.get("spec_name", f"e3nn {name}"))
     if backend == "triton":  # triton.jit reads kernel source from a real file
-        from fusiondsl.backends.triton.lower import load_module
-
         namespace = load_module(source, name)
     else:
         namespace = exec_source(source, name)

@@ -19,6 +19,7 @@ import torch
 
 from fusiondsl.core.diagnostics import FusionError
 from fusiondsl.core.irreps import Irrep, Irreps, MulIr
+from fusiondsl.ir.paths import Path
 from fusiondsl.nn.interop_convention import signs
 from fusiondsl.nn.interop_parts import (
     E3nnComposite,
@@ -27,7 +28,6 @@ from fusiondsl.nn.interop_parts import (
     compile_part,
     identity_part,
 )
-from fusiondsl.passes.expand import Path
 
 MODES = ("uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw")
 

@@ -9,9 +9,20 @@ from typing import Any, Literal
 
 import torch
 
+from fusiondsl.backends.c import runtime as c_runtime
+from fusiondsl.backends.c.lower import lower_c
+from fusiondsl.backends.c.support import refusal
+from fusiondsl.backends.c.support import require_support as require_c_support
+from fusiondsl.backends.einsum.graph import lower_graph
+from fusiondsl.backends.einsum.lower import lower_einsum
+from fusiondsl.backends.names import safe_diagram
+from fusiondsl.backends.triton.lower import load_module, lower_triton, require_support
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
-from fusiondsl.passes.expand import IrrepNormalization, PathNormalization, expand
+from fusiondsl.ir.paths import IrrepNormalization, PathNormalization
+from fusiondsl.nn.arguments import checked_class
+from fusiondsl.nn.autotune import autotune
+from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import DEFAULT_BATCH, Strategy, make_plan
 
 Backend = Literal["einsum", "triton", "c", "auto"]
@@ -56,9 +67,6 @@ def choose_backend(d: AnyDiagram) -> tuple[str, str]:
     The C backend where it lowers the diagram and a C compiler is found; einsum otherwise.
     (Triton needs CUDA tensors, which a layer only sees when called: ask for it by name.)
     """
-    from fusiondsl.backends.c import runtime as c_runtime
-    from fusiondsl.backends.c.support import refusal
-
     why_not = refusal(d)
     if why_not is not None:
         message = why_not.diagnostics[0].message.split(" (diagram")[0]
@@ -99,31 +107,18 @@ def generate(
             backend is asked for a construct it does not lower; ``CUnsupportedError`` likewise
             for the c backend.
     """
-    from fusiondsl.backends.names import safe_diagram
-
     d = safe_diagram(d)  # users' names can collide neither with each other nor with ours
     if backend == "triton":
-        from fusiondsl.backends.triton.lower import require_support
-
         require_support(d)
     if backend == "c":
-        from fusiondsl.backends.c.support import require_support as require_c_support
-
         require_c_support(d)
     if not isinstance(d, Diagram):
-        from fusiondsl.backends.einsum.graph import lower_graph
-
         return lower_graph(d, spec_name), None
     plan = make_plan(expand(d, irrep_normalization, path_normalization), strategy, batch, hoist)
     if backend == "triton":
-        from fusiondsl.backends.triton.lower import lower_triton
-
         return lower_triton(plan, spec_name), plan
     if backend == "c":
-        from fusiondsl.backends.c.lower import lower_c
-
         return lower_c(plan, spec_name), plan
-    from fusiondsl.backends.einsum.lower import lower_einsum
 
     return lower_einsum(plan, spec_name), plan
 
@@ -153,23 +148,18 @@ def build(
     if backend == "auto":
         backend, reason = choose_backend(d)  # type: ignore[assignment]
     if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
-        from fusiondsl.nn.autotune import autotune
-
-        strategy, _ = autotune(d, batch, irrep_normalization=irrep_normalization,
+        strategy, _ = autotune(d, batch, build, irrep_normalization=irrep_normalization,
                                path_normalization=path_normalization)  # type: ignore[assignment]
     elif strategy == "autotune":
         strategy = "auto"
     source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
                             strategy, batch, hoist)
     if backend == "triton":  # triton.jit reads kernel source from a real file
-        from fusiondsl.backends.triton.lower import load_module
-
         namespace = load_module(source, d.name)
     else:
         namespace = exec_source(source, d.name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
-    from fusiondsl.nn.arguments import checked_class
 
     layer = checked_class(cls)()
     layer.source = source

@@ -11,6 +11,7 @@ from fusiondsl.front import ast
 from fusiondsl.front.parse import parse
 from fusiondsl.front.validate import validate
 from fusiondsl.ir.diagram import AnyDiagram
+from fusiondsl.nn.layers import build
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,6 @@ class Program:
 
     def compile(self, name: str | None = None, backend: str = "einsum", **options: Any) -> Any:
         """Compile one diagram into a ``torch.nn.Module`` (see :func:`~.layers.build`)."""
-        from fusiondsl.nn.layers import build
-
         return build(self.diagram(name), backend=backend, **options)
 
     def to_text(self) -> str:

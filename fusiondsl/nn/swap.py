@@ -1,7 +1,7 @@
 """``swap``: replace the e3nn products inside any ``torch.nn.Module`` by equal fusiondsl layers.
 
 >>> import torch, fusiondsl
->>> report = fusiondsl.nn.swap(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+>>> report = fusiondsl.swap(torch.nn.Sequential(torch.nn.Linear(2, 2)))
 >>> print(report)
 swap (einsum): 0 replaced, 0 left
 
@@ -27,14 +27,13 @@ front. Neither is faked here: the module is reported as left.
 from __future__ import annotations
 
 import copy
-import sys
-import types
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
-from fusiondsl.nn.interop import E3nnUnsupportedError, _e3nn_names, from_e3nn, kind
+from fusiondsl.nn.e3nn_kind import E3nnUnsupportedError, e3nn_names, kind
+from fusiondsl.nn.interop import from_e3nn
 
 Action = Literal["replaced", "left"]
 LEFT_NOT_A_PRODUCT = "not a tensor product or linear map (nothing to convert)"
@@ -151,7 +150,7 @@ def _set(model: torch.nn.Module, name: str, new: torch.nn.Module) -> None:
 
 
 def _has_product(m: torch.nn.Module) -> bool:
-    return any(kind(c) is not None and _e3nn_names(c) for c in m.modules() if c is not m)
+    return any(kind(c) is not None and e3nn_names(c) for c in m.modules() if c is not m)
 
 
 def _visit(target: torch.nn.Module, backend: str, check: bool,
@@ -163,7 +162,7 @@ def _visit(target: torch.nn.Module, backend: str, check: bool,
         label = type(m).__name__
         if _is_symmetric_contraction(m):
             entries.append(SwapEntry(name, label, "left", SYMMETRIC_CONTRACTION))
-        elif not _e3nn_names(m):
+        elif not e3nn_names(m):
             continue
         elif kind(m) is None:
             if _has_product(m):
@@ -199,17 +198,3 @@ def swap(model: torch.nn.Module, backend: str = "einsum", *, check: bool = True,
     target = model if inplace else copy.deepcopy(model)
     report = SwapReport(backend, tuple(_visit(target, backend, check, options)))
     return report if inplace else (target, report)
-
-
-class _CallableModule(types.ModuleType):
-    """``fusiondsl.nn.swap(model)`` must work after ``import fusiondsl.nn.swap`` too.
-
-    Importing the submodule rebinds the package attribute ``fusiondsl.nn.swap`` from the function
-    to this module; calling the module calls the function.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return swap(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -32,7 +32,8 @@ from fusiondsl.core.irreps import Group, Irrep
 if TYPE_CHECKING:
     import sympy
 
-    from fusiondsl.passes.expand import LocalPath, Path
+    from fusiondsl.core.coupling import LocalPath
+    from fusiondsl.ir.paths import Path
 
 
 def fmove_matrix(

@@ -13,7 +13,7 @@ or that end in different output entries, are independent by construction (differ
 multi-degree), so the test runs per such group and stays small.
 
 >>> from fusiondsl.core.irreps import Irreps
->>> from fusiondsl.passes.expand import expand_fuse
+>>> from fusiondsl.core.coupling import expand_fuse
 >>> a = Irreps.parse("1o + 2e")
 >>> local, _ = expand_fuse([a, a], "uuu", None, Irreps.parse("2o"))  # 1o ⊗ 2e and 2e ⊗ 1o
 >>> [[str(ir) for ir in p.irs] for p in prune_paths(local, [a, a], [0, 0], "O3", "uuu")]
@@ -31,8 +31,8 @@ from fusiondsl.core import cg
 from fusiondsl.core.irreps import Group, Irrep, Irreps
 
 if TYPE_CHECKING:
+    from fusiondsl.core.coupling import LocalPath
     from fusiondsl.ir.diagram import Diagram, FuseNode
-    from fusiondsl.passes.expand import LocalPath
 
 SYMMETRIC_MODES = ("uuu", "path", "uuw")
 """Modes in which repeated operands share one channel index: dependent paths may go."""
@@ -141,7 +141,7 @@ def prune_paths(
     """Keep the linearly independent paths of a fuse with repeated operands, in path order.
 
     Args:
-        paths: the node's paths from :func:`fusiondsl.passes.expand.expand_fuse`.
+        paths: the node's paths from :func:`fusiondsl.core.coupling.expand_fuse`.
         operands: irreps of each operand.
         args: the operands themselves (equal ones are the same vector in every channel).
         group: the diagram's group.

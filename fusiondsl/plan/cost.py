@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fusiondsl.core.coupling import fuse_coupling
-from fusiondsl.core.irreps import Group, Irrep
+from fusiondsl.core.coupling import chain_nnz
+from fusiondsl.core.irreps import Group
 from fusiondsl.ir.diagram import FuseNode
-from fusiondsl.passes.expand import Path, Paths
+from fusiondsl.ir.paths import Path, Paths
+from fusiondsl.plan.contraction import PLANNING_BATCH, Contraction
 from fusiondsl.plan.grouped import GroupedNode
-from fusiondsl.plan.planner import PLANNING_BATCH, Contraction
 
 if TYPE_CHECKING:
     import sympy
@@ -206,18 +206,9 @@ def operand_muls(paths: Paths, node: int) -> tuple[OperandMuls, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=4096)
-def _coupling_nnz(group: Group, a: Irrep, b: Irrep, c: Irrep) -> int:
-    return int(np.count_nonzero(fuse_coupling(group, a, b, c).values))
-
-
-def _nnz(group: Group, p: Path) -> list[int]:
+def path_nnz(group: Group, p: Path) -> list[int]:
     """Nonzeros of each coupling step of a path."""
-    out, left = [], p.irs[0]
-    for ir, k in zip(p.irs[1:], (*p.labels, p.out)):
-        out.append(_coupling_nnz(group, left, ir, k))
-        left = k
-    return out
+    return chain_nnz(group, p.irs, (*p.labels, p.out))
 
 
 def path_flops(p: Path, muls: list[Num], out_mul: Num, nnz: list[int],
@@ -295,7 +286,7 @@ class PerPathCost(Cost):
 def per_path_cost(paths: Paths, node: int, contractions: tuple[Contraction, ...]) -> Cost:
     """The per-path strategy: every path its own einsum (e3nn's way)."""
     mine = tuple(p for p in paths.paths if p.node == node)
-    nnz = tuple(tuple(_nnz(paths.diagram.group, p)) for p in mine)
+    nnz = tuple(tuple(path_nnz(paths.diagram.group, p)) for p in mine)
     ops = sum(len(c.steps) + 1 for c in contractions)
     return PerPathCost("per-path", ops, mine, tuple(contractions), nnz,
                        operand_muls(paths, node))

@@ -3,7 +3,6 @@
 For a binary fuse whose second operand has multiplicity 1 (spherical harmonics, bond
 features) and whose first operand has one multiplicity U throughout, every path into output
 entry ``o`` is evaluated at once:
-
     n[z, i, (k, p)] = y[z, :] @ G_o           couplings contracted with the operand 2 vector
     t[z, u, k, p]   = bmm(x_all[z, u, :], n)  x_all: every entry of operand 1 side by side
     out_o[z, u, k]  = t @ w[u, p]             (uvu, uuu, path, none) or a GEMM over (p, u) (uvw)
@@ -21,7 +20,7 @@ import numpy as np
 
 from fusiondsl.core.coupling import fuse_coupling
 from fusiondsl.ir.diagram import FuseNode
-from fusiondsl.passes.expand import Path, Paths
+from fusiondsl.ir.paths import Path, Paths
 
 GROUPED_MODES = ("uvw", "uvu", "uuu", "path", "none")
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 
 from fusiondsl.ir.diagram import FuseNode
-from fusiondsl.passes.expand import Path, Paths
+from fusiondsl.ir.paths import Path, Paths
+from fusiondsl.plan.cost import batch_symbol, path_flops, path_nnz
 
 HOISTABLE_MODES = ("none", "uuu", "path")
 
@@ -50,14 +51,12 @@ def final_path(p: Path, prefix_mul: int) -> Path:
 
 def hoist_report(paths: Paths, k: int) -> dict[str, float]:
     """FLOPs per edge and per node of a neighbour sum, unhoisted and hoisted (sparse counts)."""
-    from fusiondsl.plan.cost import B, _nnz, path_flops
-
     group = paths.diagram.group
     mine = [p for p in paths.paths if p.node == k]
 
     def flops(p: Path) -> float:
         muls = [int(m) for m in p.muls]
-        return float(path_flops(p, muls, p.out_mul, _nnz(group, p)).subs(B, 1))
+        return float(path_flops(p, muls, p.out_mul, path_nnz(group, p)).subs(batch_symbol(), 1))
 
     prefixes = {(p.inputs[:-1], p.irs[:-1], p.labels): p for p in mine}
     gate = max((paths.diagram.operand_irreps(g)[0].mul for g in paths.diagram.nodes[k].gates),

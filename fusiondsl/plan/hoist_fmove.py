@@ -5,7 +5,6 @@ path ``((a ⊗ b → k) ⊗ c → J)`` involves ``h[i]`` from its first coupling
 the edge sum as written. The F-move of :mod:`fusiondsl.passes.rewrite_fmove` re-expresses it in the
 other tree, ``L_k = Σ_k' M[k, k'] R_k'`` with ``R_k' = (a ⊗ (b ⊗ c → k') → J)``; by
 linearity (channel-wise modes, weights not per edge, gates channel-wise scalars)::
-
     Σ_j g ⊙ w_p ((h_i ⊗ x_j → k) ⊗ y_ij → J)
         = Σ_k' M[k, k'] w_p (h_i ⊗ (Σ_j g ⊙ (x_j ⊗ y_ij → k')) → J)
 
@@ -24,8 +23,9 @@ from dataclasses import dataclass
 
 from fusiondsl.core.irreps import Group, Irrep
 from fusiondsl.ir.diagram import FuseNode, Operand
-from fusiondsl.passes.expand import Path, Paths
+from fusiondsl.ir.paths import Path, Paths
 from fusiondsl.passes.rewrite_fmove import fmove_matrix_float
+from fusiondsl.plan.cost import path_flops, path_nnz
 from fusiondsl.plan.hoist import HOISTABLE_MODES
 
 # Neighbours per node the choice assumes: per-node work is shared by this many edges.
@@ -192,12 +192,10 @@ def recouple_node(paths: Paths, k: int) -> FMoveHoist | None:
 
 def fmove_report(paths: Paths, fm: FMoveHoist) -> dict[str, float]:
     """FLOPs per edge and per node of an F-move hoisting, before and after (sparse counts)."""
-    from fusiondsl.plan.cost import _nnz, path_flops
-
     group = paths.diagram.group
 
     def flops(p: Path) -> float:
-        return float(path_flops(p, list(p.muls), p.out_mul, _nnz(group, p), batch=1))
+        return float(path_flops(p, list(p.muls), p.out_mul, path_nnz(group, p), batch=1))
 
     before = [p for p in paths.paths if p.node in (fm.node, fm.inner)]
     scale = sum(2 * fm.couplings[f.coupling].out_mul * fm.couplings[f.coupling].out.dim

@@ -8,15 +8,12 @@ channel from the nonzeros of its coupling tensors: coupling two sub-results cost
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from fusiondsl.core.coupling import fuse_coupling
-from fusiondsl.core.irreps import Group, Irrep, Irreps, MulIr
+from fusiondsl.core.coupling import nnz
+from fusiondsl.core.irreps import Group, Irreps, MulIr
 from fusiondsl.ir.diagram import Diagram, FuseNode
 
 Tree = Any  # an int (operand position) or a pair of trees
@@ -44,11 +41,6 @@ def show(tree: Tree, names: list[str]) -> str:
     return f"({show(tree[0], names)} ⊗ {show(tree[1], names)})"
 
 
-@functools.lru_cache(maxsize=4096)
-def _nnz(group: Group, a: Irrep, b: Irrep, c: Irrep) -> int:
-    return int(np.count_nonzero(fuse_coupling(group, a, b, c).values))
-
-
 def couple_cost(group: Group, x: Irreps, y: Irreps) -> tuple[float, Irreps]:
     """FLOPs per sample of coupling two channel-wise results, and the result's entries."""
     flops, out = 0.0, []
@@ -56,7 +48,7 @@ def couple_cost(group: Group, x: Irreps, y: Irreps) -> tuple[float, Irreps]:
         for b in y:
             mul = max(a.mul, b.mul)
             for c in a.ir * b.ir:
-                flops += 2 * _nnz(group, a.ir, b.ir, c) * mul
+                flops += 2 * nnz(group, a.ir, b.ir, c) * mul
                 out.append(MulIr(mul, c))
     return flops, Irreps(tuple(out))
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from fusiondsl.backends.c.kernels import CKernelWriter, _Path
 from fusiondsl.backends.c.support import cname, signature
 from fusiondsl.backends.emit import Emitter
-from fusiondsl.backends.kernel_paths import channels, tree
-from fusiondsl.backends.triton.kernels import NodeInfo
-from fusiondsl.passes.expand import Path
+from fusiondsl.backends.kernel_paths import NodeInfo, channels, tree
+from fusiondsl.ir.paths import Path
 
 
 def has_joint(node: NodeInfo) -> bool:

@@ -28,9 +28,8 @@ from fusiondsl.backends.c.support import (
     update_line,
 )
 from fusiondsl.backends.emit import Emitter
-from fusiondsl.backends.kernel_paths import Channels, Tree, channels, tree
-from fusiondsl.backends.triton.kernels import NodeInfo
-from fusiondsl.passes.expand import Path
+from fusiondsl.backends.kernel_paths import Channels, NodeInfo, Tree, channels, tree
+from fusiondsl.ir.paths import Path
 
 
 @dataclass

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusiondsl import __version__
 from fusiondsl.backends.c.joint import JointGradientWriter, has_joint
 from fusiondsl.backends.c.kernels import CKernelWriter
 from fusiondsl.backends.c.support import require_support
-from fusiondsl.backends.einsum.lower import (
-    REGENERATE,
-    emit_sparse_helper,
-)
 from fusiondsl.backends.emit import Emitter, safe_text
 from fusiondsl.backends.forward import write_layer_class
+from fusiondsl.backends.kernel_paths import NodeInfo
 from fusiondsl.backends.names import user_text
-from fusiondsl.backends.triton.kernels import NodeInfo
-from fusiondsl.backends.units import kernel_sets, node_name
-from fusiondsl.core.coupling import Coupling, render_literal
+from fusiondsl.backends.pysource import REGENERATE, emit_sparse_helper, render_literal
+from fusiondsl.backends.units import kernel_sets, neighbourhood_notes, node_name
+from fusiondsl.core.coupling import Coupling
+from fusiondsl.core.version import __version__
 from fusiondsl.plan.planner import Plan
 
 PRELUDE = """\
@@ -93,8 +90,6 @@ class CLowering:
         em.line(" * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local")
         em.line(" * [component][channel] arrays so that the channel loops vectorise.")
         if d.is_neighbourhood:
-            from fusiondsl.backends.triton.lower import neighbourhood_notes
-
             for text in neighbourhood_notes(self.plan):
                 em.line(f" * {text}")
         em.line(f" * Do not edit: regenerate with `{REGENERATE}`.")

@@ -26,6 +26,7 @@ import torch
 
 from fusiondsl.backends.c.support import CCompilerNotFoundError
 from fusiondsl.core import cachefile
+from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.fileio import write_atomic
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fPIC", "-shared")
@@ -69,8 +70,6 @@ def _cpu_key() -> str:
 
 def library_dir() -> FilePath:
     """Where compiled kernel libraries are cached."""
-    from fusiondsl.core.cg import cache_dir
-
     return cache_dir() / "c"
 
 

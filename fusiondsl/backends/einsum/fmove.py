@@ -14,7 +14,7 @@ import numpy as np
 from fusiondsl.backends.einsum.hoist import emit_prefix
 from fusiondsl.core.coupling import Coupling
 from fusiondsl.ir.diagram import FuseNode, Operand
-from fusiondsl.plan.planner import path_contraction
+from fusiondsl.plan.contraction import path_contraction
 
 if TYPE_CHECKING:
     from fusiondsl.backends.einsum.lower import EinsumLowering

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import string
 
-from fusiondsl import __version__
-from fusiondsl.backends.einsum.lower import (
+from fusiondsl.backends.emit import Emitter, safe_text
+from fusiondsl.backends.names import user_text
+from fusiondsl.backends.pysource import (
     DTYPES,
     class_name,
     emit_contraction,
@@ -18,11 +19,10 @@ from fusiondsl.backends.einsum.lower import (
     emit_preamble,
     pyname,
 )
-from fusiondsl.backends.emit import Emitter, safe_text
-from fusiondsl.backends.names import user_text
 from fusiondsl.core.coupling import Coupling, metric, vertex_coupling
+from fusiondsl.core.version import __version__
 from fusiondsl.ir.diagram import GraphDiagram
-from fusiondsl.plan.planner import PLANNING_BATCH, Operand, order
+from fusiondsl.plan.contraction import PLANNING_BATCH, Operand, order
 
 _LETTERS = [c for c in string.ascii_letters if c not in "zu"]
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fusiondsl.backends.pysource import path_comment
 from fusiondsl.core.coupling import Coupling
 from fusiondsl.ir.diagram import FuseNode
 from fusiondsl.plan.grouped import GroupedNode, OutputGroup
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 
 
 def _comment(p: object) -> str:
-    from fusiondsl.backends.einsum.lower import path_comment
-
     return path_comment(p)  # type: ignore[arg-type]
 
 

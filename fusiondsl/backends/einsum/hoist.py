@@ -3,20 +3,21 @@
 Per edge: each distinct path prefix (everything but the coupling with the centre h[i]) is
 contracted, gated and summed into its centre node. Per node: the prefix sums couple with
 h[i] and the weights, path by path. A sum hoisted by an F-move is rendered by
-:mod:`fusiondsl.backends.einsum.fmove` with the same prefix emitter.
+:mod:`fusiondsl.backends.einsum.fmove` with the same prefix emitter; the lowering picks one.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fusiondsl.backends.pysource import path_comment
 from fusiondsl.ir.diagram import FuseNode, Operand
+from fusiondsl.plan.contraction import SCALED_AFTER, path_contraction
 from fusiondsl.plan.hoist import final_path, prefix_path
-from fusiondsl.plan.planner import SCALED_AFTER, path_contraction
 
 if TYPE_CHECKING:
     from fusiondsl.backends.einsum.lower import EinsumLowering
-    from fusiondsl.passes.expand import Path
+    from fusiondsl.ir.paths import Path
 
 
 def _prefix_key(p: Path) -> tuple:
@@ -25,15 +26,7 @@ def _prefix_key(p: Path) -> tuple:
 
 def hoisted(low: EinsumLowering, k: int, node: FuseNode) -> None:
     """Emit one hoisted node: prefix sums over neighbours, then the centre couplings."""
-    from fusiondsl.backends.einsum.fmove import absorbed, fmove_hoisted
-
     em = low.em
-    fm = low.plan.fmoves[k] if low.plan.fmoves else None
-    if fm is not None:
-        fmove_hoisted(low, k, node, fm)
-        return
-    if absorbed(low, k):
-        return
     args = low.coupled_args(node)
     paths = low.plan.node_paths[k]
     names = [low.d.operand_name(a) for a in args]
@@ -81,7 +74,6 @@ def emit_prefix(low: EinsumLowering, k: int, node: FuseNode, ops: tuple[Operand,
 
 def _emit_final(low: EinsumLowering, k: int, node: FuseNode, args: tuple, p: Path,
                 prefix: tuple[str, int], first: set[int]) -> None:
-    from fusiondsl.backends.einsum.lower import path_comment
 
     em = low.em
     name, mul = prefix

@@ -7,36 +7,31 @@ The generated file needs only torch.
 
 from __future__ import annotations
 
-import keyword
 import math
 from dataclasses import dataclass, field
 
-from fusiondsl import __version__
+from fusiondsl.backends.einsum.batch import epilogue, prologue, scatter
+from fusiondsl.backends.einsum.fmove import absorbed, fmove_hoisted
+from fusiondsl.backends.einsum.grouped import grouped
+from fusiondsl.backends.einsum.hoist import hoisted
 from fusiondsl.backends.emit import Emitter, safe_text
 from fusiondsl.backends.names import user_text
-from fusiondsl.core.coupling import Coupling, fuse_coupling, render_literal
+from fusiondsl.backends.pysource import (
+    DTYPES,
+    class_name,
+    emit_contraction,
+    emit_exact_apply,
+    emit_preamble,
+    outer_product,
+    path_comment,
+    pyname,
+)
+from fusiondsl.core.coupling import Coupling, fuse_coupling
+from fusiondsl.core.version import __version__
 from fusiondsl.ir.diagram import CatNode, Diagram, FuseNode, LinearNode, Operand
-from fusiondsl.passes.expand import LinearBlock, Path
-from fusiondsl.plan.planner import SCALED_AFTER, Contraction, Plan
-
-RESERVED = {"self", "torch", "math", "weight", "edge_index", "batch", "n", "t", "result"}
-REGENERATE = "python -m fusiondsl.gallery"
-
-
-def pyname(name: str) -> str:
-    """A safe Python identifier for a user's name."""
-    ok = name.isidentifier() and not keyword.iskeyword(name) and name not in RESERVED
-    return name if ok else f"{name}_"
-
-
-def class_name(name: str) -> str:
-    """``fusion_block`` → ``FusionBlock``."""
-    name = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
-    from fusiondsl.backends.names import COMPILER_NAMES
-
-    if not name.isidentifier() or keyword.iskeyword(name) or name in COMPILER_NAMES:
-        return f"Layer{name}"  # None, True, False are keywords once capitalised
-    return name
+from fusiondsl.ir.paths import LinearBlock, Path
+from fusiondsl.plan.contraction import SCALED_AFTER, Contraction
+from fusiondsl.plan.planner import Plan
 
 
 @dataclass
@@ -160,14 +155,10 @@ class EinsumLowering:
 
     def prologue(self) -> None:
         """Batch handling and input views (see einsum_batch)."""
-        from fusiondsl.backends.einsum.batch import prologue
-
         prologue(self)
 
     def epilogue(self) -> None:
         """Output assembly (see einsum_batch)."""
-        from fusiondsl.backends.einsum.batch import epilogue
-
         epilogue(self)
 
     # ---- nodes ---------------------------------------------------------------------------
@@ -178,21 +169,19 @@ class EinsumLowering:
                    f"{self.d._fuse_text(node)}  ({len(self.plan.node_paths[k])} paths)")
         g = self.plan.node_grouped[k] if self.plan.node_grouped else None
         if g is not None:
-            from fusiondsl.backends.einsum.grouped import grouped
-
             grouped(self, k, node, g)
         elif self.plan.hoisted and self.plan.hoisted[k]:
-            from fusiondsl.backends.einsum.hoist import hoisted
-
-            hoisted(self, k, node)
+            fm = self.plan.fmoves[k] if self.plan.fmoves else None
+            if fm is not None:
+                fmove_hoisted(self, k, node, fm)
+            elif not absorbed(self, k):
+                hoisted(self, k, node)
             return
         else:
             first: set[int] = set()
             for p, c in zip(self.plan.node_paths[k], self.plan.node_contractions[k]):
                 self.path(k, node, p, c, first)
         if node.aggregate:
-            from fusiondsl.backends.einsum.batch import scatter
-
             scatter(self, k, node)
 
     def path(self, k: int, node: FuseNode, p: Path, c: Contraction, first: set[int]) -> None:
@@ -305,91 +294,8 @@ class EinsumLowering:
             first.add(b.out_entry)
 
 
-DTYPES = {"real": "torch.get_default_dtype()",
-           "complex": "torch.complex128 if torch.get_default_dtype() == torch.float64 "
-                      "else torch.complex64"}
 _RENDER = {FuseNode: EinsumLowering.fuse, CatNode: EinsumLowering.cat,
            LinearNode: EinsumLowering.linear}
-
-
-def outer_product(equation: str, args: list[str]) -> str:
-    """``zub,zua->zuba`` as a broadcast multiply (torch's einsum makes it a slow bmm)."""
-    ins, out = equation.split("->")
-    a, b = ins.split(",")
-    prefix = out[:-2]
-    if (len(args) == 2 and a[:-1] == b[:-1] == prefix and len(a) == len(prefix) + 1
-            and set(out[-2:]) == {a[-1], b[-1]}):
-        first, second = (args[0], args[1]) if out[-2] == a[-1] else (args[1], args[0])
-        return f"{first}[..., :, None] * {second}[..., None, :]"
-    return f"torch.einsum({equation!r}, {', '.join(args)})"
-
-
-def path_comment(p: Path) -> str:
-    """``path 3: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)``: the line every path's code starts with."""
-    shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
-    return f"path {p.index}: {p.describe()} ({p.mode}, {shape})"
-
-
-def emit_contraction(em: Emitter, c: Contraction, names: list[str]) -> str:
-    """Emit the pairwise einsums of a contraction; returns the variable holding the result."""
-    names = list(names)
-    for n, step in enumerate(c.steps):
-        args = [names[i] for i in step.positions]
-        for i in sorted(step.positions, reverse=True):
-            del names[i]
-        em.line(f"t{n} = torch.einsum({step.equation!r}, {', '.join(args)})")
-        names.append(f"t{n}")
-    return names[-1]
-
-
-def emit_exact_apply(em: Emitter, names: list[str]) -> None:
-    """``_apply`` that rebuilds coefficient buffers from their exact float64 literals.
-
-    Without it, ``layer.double()`` on a layer built in float32 would keep float32-rounded
-    coefficients (relative error ~1e-8 instead of 1e-16).
-    """
-    if not names:
-        return
-    em.line("def _apply(self, fn, recurse=True):")
-    with em.indent():
-        em.line('"""After .to()/.double()/.cuda(), rebuild the coefficients from exact values."""')
-        em.line("super()._apply(fn, recurse)")
-        em.line(f"for name in {tuple(names)!r}:")
-        with em.indent():
-            em.line("old = getattr(self, name)")
-            em.line("exact = _sparse(*globals()[name.upper()])")
-            em.line("setattr(self, name, exact.to(device=old.device, dtype=old.dtype))")
-        em.line("return self")
-    em.line()
-
-
-def emit_preamble(em: Emitter, couplings: list[Coupling]) -> None:
-    """End of the module docstring, imports, the ``_sparse`` helper and coefficient literals."""
-    em.line(f"Do not edit: regenerate with `{REGENERATE}`.")
-    em.line('"""')
-    em.line()
-    em.line("import torch")
-    em.line()
-    em.line()
-    emit_sparse_helper(em)
-    for c in couplings:
-        em.comment(c.doc)
-        em.line(render_literal(c))
-    em.line()
-
-
-def emit_sparse_helper(em: Emitter) -> None:
-    """The ``_sparse`` helper every generated module uses to build its coefficient buffers."""
-    em.line("def _sparse(shape, entries):")
-    with em.indent():
-        em.line('"""A dense float64 tensor from its nonzero (index..., value) entries."""')
-        em.line("t = torch.zeros(shape, dtype=torch.float64)")
-        em.line("for *index, value in entries:")
-        with em.indent():
-            em.line("t[tuple(index)] = value")
-        em.line("return t")
-    em.line()
-    em.line()
 
 
 def lower_einsum(plan: Plan, spec_name: str = "<string>") -> str:

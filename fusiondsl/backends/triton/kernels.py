@@ -20,6 +20,7 @@ from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import (
     AXES,
     Channels,
+    NodeInfo,
     Tree,
     TritonUnsupportedError,
     channels,
@@ -28,37 +29,10 @@ from fusiondsl.backends.kernel_paths import (
     term_text,
     tree,
 )
-from fusiondsl.core.irreps import Group, Irreps
-from fusiondsl.passes.expand import Path
+from fusiondsl.ir.paths import Path
 
 MAX_BLOCK_C = 32
 DOT_MIN = 16  # tl.dot needs every dimension ≥ 16 on a GPU
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """One fuse node as its kernels see it: paths, operand layouts and weights."""
-
-    name: str
-    group: Group
-    paths: tuple[Path, ...]
-    operands: tuple[Irreps, ...]
-    out: Irreps
-    weighted: bool
-    external: bool
-    weight_numel: int
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        """The legs of the closed diagram: operands, result, weights (when it has any)."""
-        return (*(f"x{i}" for i in range(len(self.operands))), "out",
-                *(("w",) if self.weighted else ()))
-
-    def width(self, role: str) -> int:
-        """Row width of a role's tensor (``[Z, width]``; weights: their count)."""
-        if role == "w":
-            return self.weight_numel
-        return (self.out if role == "out" else self.operands[int(role[1:])]).dim
 
 
 @dataclass

@@ -21,20 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from fusiondsl import __version__
-from fusiondsl.backends.einsum.lower import (
-    REGENERATE,
-    emit_sparse_helper,
-)
 from fusiondsl.backends.emit import Emitter, safe_text
 from fusiondsl.backends.forward import write_layer_class
-from fusiondsl.backends.kernel_paths import TritonUnsupportedError
+from fusiondsl.backends.kernel_paths import NodeInfo, TritonUnsupportedError
 from fusiondsl.backends.names import user_text
-from fusiondsl.backends.triton.kernels import KernelWriter, NodeInfo
-from fusiondsl.backends.units import kernel_sets, node_name
-from fusiondsl.core.coupling import Coupling, render_literal
+from fusiondsl.backends.pysource import REGENERATE, emit_sparse_helper, render_literal
+from fusiondsl.backends.triton.kernels import KernelWriter
+from fusiondsl.backends.units import kernel_sets, neighbourhood_notes, node_name
+from fusiondsl.core.cachefile import reject
+from fusiondsl.core.cg import cache_dir
+from fusiondsl.core.coupling import Coupling
 from fusiondsl.core.fileio import write_atomic
-from fusiondsl.ir.diagram import AnyDiagram, Diagram, FuseNode
+from fusiondsl.core.version import __version__
+from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
 
@@ -157,26 +156,6 @@ def _mix(name: str, fm: FMoveHoist) -> Coupling:
     return Coupling(f"fmove_{name}", np.array(fm.mix, dtype=np.float64), "")
 
 
-def neighbourhood_notes(plan: Plan) -> list[str]:
-    """Header lines: what runs in torch, and how each neighbour sum is evaluated."""
-    d = plan.paths.diagram
-    lines = ["Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise",
-             "multiply) and the sums over j (index_add) are torch ops, as are cat and linear;",
-             "the couplings run in the kernels, per edge for the terms summed over j."]
-    for k, node in enumerate(d.nodes):
-        if not isinstance(node, FuseNode) or not node.aggregate:
-            continue
-        fm = plan.fmoves[k] if plan.fmoves else None
-        if fm is not None:
-            how = "hoisted by an F-move (h[i] couples once per node, with 6j-mixed weights)"
-        elif plan.hoisted and plan.hoisted[k]:
-            how = "hoisted (h[i] couples once per node, after the sum)"
-        else:
-            how = "as written, per edge"
-        lines.append(f"{node_name(d, k)}: {how}.")
-    return lines
-
-
 def lower_triton(plan: Plan, spec_name: str = "<string>") -> str:
     """Generated Python source of Triton kernels and a torch module for one tree diagram.
 
@@ -189,8 +168,6 @@ def lower_triton(plan: Plan, spec_name: str = "<string>") -> str:
 
 def kernel_dir() -> FilePath:
     """Where generated kernel files are written (``triton.jit`` reads source from files)."""
-    from fusiondsl.core.cg import cache_dir
-
     return cache_dir() / "kernels"
 
 
@@ -200,7 +177,6 @@ def load_module(source: str, name: str) -> dict[str, Any]:
     folder = kernel_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}.py"
-    from fusiondsl.core.cachefile import reject
 
     if path.exists() and path.read_bytes() != source.encode("utf-8"):  # the name is its hash
         reject(path, "its text is not the generated kernel's")
