@@ -21,6 +21,7 @@ from fusiondsl.nn.layers import generate
 from fusiondsl.nn.program import load
 from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import make_plan
+from fusiondsl.plan.text import plan_text
 
 ROOT = Path(__file__).resolve().parents[2]
 # Triton source grows with paths × kernels per node; beyond this the golden file would be
@@ -35,6 +36,12 @@ def _ir_text(d: AnyDiagram, spec: str) -> str:
         paths = expand(d)
         lines += ["", f"# {paths.num_paths} paths, {paths.weight_numel} weights", paths.table()]
     return "\n".join(lines) + "\n"
+
+
+def _plan(d: AnyDiagram, spec: str) -> str | None:
+    if not isinstance(d, Diagram):
+        return None  # a graph's contraction order is in its einsum module's header
+    return plan_text(make_plan(expand(d)), spec)
 
 
 def _einsum(d: AnyDiagram, spec: str) -> str:
@@ -59,6 +66,7 @@ def _c(d: AnyDiagram, spec: str) -> str | None:
 
 ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {
     "ir.txt": _ir_text,
+    "plan.txt": _plan,
     "einsum.py": _einsum,
     "triton.py": _triton,
     "c.c": _c,
@@ -68,7 +76,10 @@ ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {
 def gallery(root: Path = ROOT) -> dict[str, str]:
     """Every gallery file's name and expected content."""
     files: dict[str, str] = {}
-    for spec in sorted((root / "examples").glob("*.fd")):
+    specs = sorted((root / "examples").glob("*.fd"))
+    if not specs:  # a wrong root would otherwise compare nothing with nothing and pass
+        raise FileNotFoundError(f"no examples/*.fd under {root}")
+    for spec in specs:
         rel = spec.relative_to(root).as_posix()
         for d in load(spec).diagrams.values():
             for suffix, make in ARTIFACTS.items():

@@ -215,6 +215,10 @@ class Diagram:
             return self._fuse_text(self.nodes[op.index])
         return self.operand_name(op)
 
+    def node_text(self, node: Node) -> str:
+        """The right-hand side of one node as written, e.g. ``fuse(x, y) weights uvw``."""
+        return self._fuse_text(node)
+
     def _fuse_text(self, node: Node) -> str:
         args = ", ".join(self._arg_text(a) for a in node.args)
         if not isinstance(node, FuseNode):
