@@ -11,7 +11,9 @@ import pytest
 
 import fusiondsl
 from fusiondsl import FusionError
-from fusiondsl.cli.draw import draw, graph_scene, short_irreps, tree_scene
+from fusiondsl.cli.draw import draw
+from fusiondsl.cli.draw_graph import graph_scene
+from fusiondsl.cli.draw_layout import short_irreps, tree_scene
 from fusiondsl.cli.main import main
 from fusiondsl.ir.diagram import Diagram
 
