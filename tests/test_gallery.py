@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import fusiondsl
+from fusiondsl.backends.registry import exec_source
 from fusiondsl.cli.gallery import diff
 from fusiondsl.cli.main import main
-from fusiondsl.nn.layers import exec_source
 from fusiondsl.nn.testing import random_inputs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,13 +18,10 @@ from typing import Any
 
 import torch
 
-from fusiondsl.backends.c.lower import lower_c
-from fusiondsl.backends.einsum.lower import lower_einsum
-from fusiondsl.backends.triton.lower import load_module, lower_triton
+from fusiondsl.backends import available as backends
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import Diagram, FuseNode, Leg, LinearNode, Operand
 from fusiondsl.ir.paths import LinearBlock, Path, Paths
-from fusiondsl.nn.layers import exec_source
 from fusiondsl.plan.planner import DEFAULT_BATCH, make_plan
 
 BACKENDS = ("einsum", "c", "triton")
@@ -74,15 +71,6 @@ def _diagram(spec: PartSpec, name: str) -> Diagram:
     return Diagram(name, "O3", legs, (node,), "out", spec.out)
 
 
-def _lower(plan: Any, backend: str, spec_name: str) -> str:
-    if backend == "c":
-        return lower_c(plan, spec_name)
-    if backend == "triton":
-        return lower_triton(plan, spec_name)
-
-    return lower_einsum(plan, spec_name)
-
-
 def compile_part(spec: PartSpec, name: str, backend: str, options: dict[str, Any]) -> Any:
     """A compiled layer for one part: its paths planned and lowered by ``backend``.
 
@@ -104,11 +92,10 @@ def compile_part(spec: PartSpec, name: str, backend: str, options: dict[str, Any
         strategy = "per-path"
     plan = make_plan(paths, strategy,
                      options.get("batch", DEFAULT_BATCH), options.get("hoist", True))
-    source = _lower(plan, backend, options.get("spec_name", f"e3nn {name}"))
-    if backend == "triton":  # triton.jit reads kernel source from a real file
-        namespace = load_module(source, name)
-    else:
-        namespace = exec_source(source, name)
+    impl = backends.get(backend)
+    impl.require(d)
+    source = impl.lower(plan, options.get("spec_name", f"e3nn {name}"))
+    namespace = impl.load(source, name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type)
                and issubclass(v, torch.nn.Module) and not k.startswith("_"))
     layer = cls()

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import linecache
-import sys
-import types
 from typing import Any, Literal
 
 import torch
 
-from fusiondsl.backends.c import runtime as c_runtime
-from fusiondsl.backends.c.lower import lower_c
-from fusiondsl.backends.c.support import refusal
-from fusiondsl.backends.c.support import require_support as require_c_support
-from fusiondsl.backends.einsum.graph import lower_graph
-from fusiondsl.backends.einsum.lower import lower_einsum
+from fusiondsl.backends import available as backends
 from fusiondsl.backends.names import safe_diagram
-from fusiondsl.backends.triton.lower import load_module, lower_triton, require_support
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import IrrepNormalization, PathNormalization
@@ -26,7 +17,6 @@ from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import DEFAULT_BATCH, Strategy, make_plan
 
 Backend = Literal["einsum", "triton", "c", "auto"]
-_counter = iter(range(1 << 62))
 
 
 # The allowed values of every compile option with a closed set of values.
@@ -67,27 +57,14 @@ def choose_backend(d: AnyDiagram) -> tuple[str, str]:
     The C backend where it lowers the diagram and a C compiler is found; einsum otherwise.
     (Triton needs CUDA tensors, which a layer only sees when called: ask for it by name.)
     """
-    why_not = refusal(d)
+    c = backends.get("c")
+    why_not = c.refusal(d)
     if why_not is not None:
         message = why_not.diagnostics[0].message.split(" (diagram")[0]
         return "einsum", f"einsum, because {message}"
-    if not c_runtime.available():
+    if not c.available():
         return "einsum", "einsum, because no C compiler (cc, gcc, clang or $CC) was found"
     return "c", "c, the fast CPU path (a C compiler was found)"
-
-
-def exec_source(source: str, name: str) -> dict[str, Any]:
-    """Run generated source under a fake filename that tracebacks and inspect can read."""
-    number = next(_counter)
-    filename = f"<fusiondsl:{name}:{number}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    # A registered module, so that tools which look a function's module up (torch.compile's
-    # tracer, pickle) find it.
-    module = types.ModuleType(f"fusiondsl_generated_{name}_{number}")
-    module.__file__ = filename
-    sys.modules[module.__name__] = module
-    exec(compile(source, filename, "exec"), module.__dict__)
-    return module.__dict__
 
 
 def generate(
@@ -108,19 +85,13 @@ def generate(
             for the c backend.
     """
     d = safe_diagram(d)  # users' names can collide neither with each other nor with ours
-    if backend == "triton":
-        require_support(d)
-    if backend == "c":
-        require_c_support(d)
+    impl = backends.get(backend)
+    impl.require(d)
     if not isinstance(d, Diagram):
-        return lower_graph(d, spec_name), None
+        assert impl.lower_graph is not None  # a backend without one refuses graphs
+        return impl.lower_graph(d, spec_name), None
     plan = make_plan(expand(d, irrep_normalization, path_normalization), strategy, batch, hoist)
-    if backend == "triton":
-        return lower_triton(plan, spec_name), plan
-    if backend == "c":
-        return lower_c(plan, spec_name), plan
-
-    return lower_einsum(plan, spec_name), plan
+    return impl.lower(plan, spec_name), plan
 
 
 def build(
@@ -144,23 +115,37 @@ def build(
     check_options(backend=backend, strategy=strategy, batch=batch, hoist=hoist,
                   irrep_normalization=irrep_normalization, path_normalization=path_normalization,
                   spec_name=spec_name)
-    reason = f"{backend}, as asked"
-    if backend == "auto":
-        backend, reason = choose_backend(d)  # type: ignore[assignment]
-    if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
-        strategy, _ = autotune(d, batch, build, irrep_normalization=irrep_normalization,
-                               path_normalization=path_normalization)  # type: ignore[assignment]
-    elif strategy == "autotune":
-        strategy = "auto"
+    backend, reason, strategy = resolve(d, backend, strategy, batch, irrep_normalization,
+                                        path_normalization)
     source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
                             strategy, batch, hoist)
-    if backend == "triton":  # triton.jit reads kernel source from a real file
-        namespace = load_module(source, d.name)
-    else:
-        namespace = exec_source(source, d.name)
+    return assemble(d, source, plan, backend, reason)
+
+
+def resolve(d: AnyDiagram, backend: str, strategy: str, batch: int,
+            irrep_normalization: IrrepNormalization = "component",
+            path_normalization: PathNormalization = "element") -> tuple[str, str, Strategy]:
+    """The backend (and the one-line reason for it) and the strategy a compile will use.
+
+    ``backend="auto"`` becomes what :func:`choose_backend` picks; ``strategy="autotune"``
+    becomes the strategy measured fastest here (tree diagrams without neighbour sums).
+    """
+    reason = f"{backend}, as asked"
+    if backend == "auto":
+        backend, reason = choose_backend(d)
+    if strategy == "autotune" and isinstance(d, Diagram) and not d.is_neighbourhood:
+        strategy, _ = autotune(d, batch, build, irrep_normalization=irrep_normalization,
+                               path_normalization=path_normalization)
+    elif strategy == "autotune":
+        strategy = "auto"
+    return backend, reason, strategy  # type: ignore[return-value]
+
+
+def assemble(d: AnyDiagram, source: str, plan: Any, backend: str, reason: str) -> torch.nn.Module:
+    """Load generated source with its backend and make the layer, its calls checked."""
+    namespace = backends.get(backend).load(source, d.name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
-
     layer = checked_class(cls)()
     layer.source = source
     layer.backend, layer.backend_reason = backend, reason
