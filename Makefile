@@ -4,10 +4,10 @@ PY ?= .venv/bin/python
 .PHONY: kernels check-kernels test demo lint
 
 kernels:          ## regenerate the kernels/ gallery from examples/*.fd
-	$(PY) -m fusiondsl.cli.main.gallery
+	$(PY) -m fusiondsl.cli.gallery
 
 check-kernels:    ## diff kernels/ against what the compiler emits now
-	$(PY) -m fusiondsl.cli.main.gallery --check
+	$(PY) -m fusiondsl.cli.gallery --check
 
 test:
 	$(PY) -m pytest

@@ -13,7 +13,7 @@
     }
 
 One contraction: abc,dcf,bfi,ikl,lko,zua,zd->zuo (order by opt_einsum).
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

@@ -6,7 +6,7 @@
 
 17 paths, 544 weights; irrep_normalization=component, path_normalization=element.
 Plan: grouped (cost model, batch 4096): 75M FLOPs from nonzeros, 144MB moved, peak intermediate 14.7MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

@@ -6,7 +6,7 @@
 
 11 paths, 2816 weights; irrep_normalization=component, path_normalization=element.
 Plan: grouped (cost model, batch 4096): 84.3M FLOPs from nonzeros, 83.8MB moved, peak intermediate 5.24MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

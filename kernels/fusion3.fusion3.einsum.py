@@ -7,7 +7,7 @@
 
 58 paths, 720 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 81.1M FLOPs from nonzeros, 421MB moved, peak intermediate 6.55MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

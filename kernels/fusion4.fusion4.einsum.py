@@ -6,7 +6,7 @@
 
 327 paths, 1308 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 451M FLOPs from nonzeros, 2.18GB moved, peak intermediate 2.95MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

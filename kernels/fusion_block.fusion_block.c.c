@@ -16,7 +16,7 @@
  * multiply) and the sums over j (index_add) are torch ops, as are cat and linear;
  * the couplings run in the kernels, per edge for the terms summed over j.
  * m: hoisted (h[i] couples once per node, after the sum).
- * Do not edit: regenerate with `python -m fusiondsl.gallery`.
+ * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
 #include <stdlib.h>

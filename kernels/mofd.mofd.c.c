@@ -20,7 +20,7 @@
  * m0: as written, per edge.
  * m1: as written, per edge.
  * m2: as written, per edge.
- * Do not edit: regenerate with `python -m fusiondsl.gallery`.
+ * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
 #include <stdlib.h>

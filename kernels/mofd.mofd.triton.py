@@ -17,17 +17,17 @@ the couplings run in the kernels, per edge for the terms summed over j.
 m0: as written, per edge.
 m1: as written, per edge.
 m2: as written, per edge.
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from fusiondsl.lower.triton_runtime import NodeKernels
-from fusiondsl.lower.triton_runtime import fuse as _fuse
-from fusiondsl.lower.triton_runtime import gate as _gate
-from fusiondsl.lower.triton_runtime import scatter_sum as _scatter_sum
+from fusiondsl.backends.triton.runtime import NodeKernels
+from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.runtime import gate as _gate
+from fusiondsl.backends.triton.runtime import scatter_sum as _scatter_sum
 
 
 # ---- _f0 = fuse(h[i], h[j]) -> 1x0e  (3 paths)

@@ -8,7 +8,7 @@
 
 11 paths, 984 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 7.73M FLOPs from nonzeros, 20MB moved, peak intermediate 655kB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

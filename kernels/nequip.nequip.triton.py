@@ -13,17 +13,17 @@ Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise
 multiply) and the sums over j (index_add) are torch ops, as are cat and linear;
 the couplings run in the kernels, per edge for the terms summed over j.
 m: as written, per edge.
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from fusiondsl.lower.triton_runtime import NodeKernels
-from fusiondsl.lower.triton_runtime import fuse as _fuse
-from fusiondsl.lower.triton_runtime import gate as _gate
-from fusiondsl.lower.triton_runtime import scatter_sum as _scatter_sum
+from fusiondsl.backends.triton.runtime import NodeKernels
+from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.runtime import gate as _gate
+from fusiondsl.backends.triton.runtime import scatter_sum as _scatter_sum
 
 
 # ---- m = sum_j fuse(h[j], y) -> 1x0e+1x1o+1x2e weights uvu  (11 paths)

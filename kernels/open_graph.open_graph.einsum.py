@@ -11,7 +11,7 @@
     }
 
 One contraction: abc,dcf,bfi,za,zd->zi (order by opt_einsum).
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

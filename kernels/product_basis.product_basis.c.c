@@ -10,7 +10,7 @@
  * operand's gradient at once (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
- * Do not edit: regenerate with `python -m fusiondsl.gallery`.
+ * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 
 10 paths, 80 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 10.6M FLOPs from nonzeros, 57.9MB moved, peak intermediate 3.28MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

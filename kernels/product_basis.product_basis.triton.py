@@ -7,15 +7,15 @@
 10 paths, 80 weights; irrep_normalization=component, path_normalization=element.
 Kernels, one per node and role: <node>_out is the forward pass, <node>_x<i> the
 gradient w.r.t. operand i, <node>_w the weight gradient (docs/triton.md).
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from fusiondsl.lower.triton_runtime import NodeKernels
-from fusiondsl.lower.triton_runtime import fuse as _fuse
+from fusiondsl.backends.triton.runtime import NodeKernels
+from fusiondsl.backends.triton.runtime import fuse as _fuse
 
 
 # ---- B = fuse(A, A, A) weights uuu  (10 paths)

@@ -6,7 +6,7 @@
 
 1 paths, 8 weights; irrep_normalization=component, path_normalization=element.
 Plan: grouped (cost model, batch 4096): 590k FLOPs from nonzeros, 2.85MB moved, peak intermediate 393kB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

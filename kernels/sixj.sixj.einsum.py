@@ -9,7 +9,7 @@
     }
 
 One contraction: abc,ad,def,bh,fi,ghi,gj,ek,cl,jkl-> (order by opt_einsum).
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

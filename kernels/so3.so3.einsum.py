@@ -6,7 +6,7 @@
 
 15 paths, 7680 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 286M FLOPs from nonzeros, 123MB moved, peak intermediate 5.24MB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

@@ -6,7 +6,7 @@
 
 2 paths, 0 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 81.9k FLOPs from nonzeros, 656kB moved, peak intermediate 98.3kB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

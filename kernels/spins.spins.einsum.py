@@ -6,7 +6,7 @@
 
 2 paths, 0 weights; irrep_normalization=component, path_normalization=element.
 Plan: per-path (cost model, batch 4096): 49.2k FLOPs from nonzeros, 459kB moved, peak intermediate 65.5kB
-Do not edit: regenerate with `python -m fusiondsl.gallery`.
+Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
 import torch

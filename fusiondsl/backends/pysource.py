@@ -17,7 +17,7 @@ from fusiondsl.ir.paths import Path
 from fusiondsl.plan.contraction import Contraction
 
 RESERVED = {"self", "torch", "math", "weight", "edge_index", "batch", "n", "t", "result"}
-REGENERATE = "python -m fusiondsl.gallery"
+REGENERATE = "python -m fusiondsl.cli.gallery"
 
 
 def pyname(name: str) -> str:

@@ -102,12 +102,12 @@ class TritonLowering:
         em.line("import triton")
         em.line("import triton.language as tl")
         em.line()
-        em.line("from fusiondsl.lower.triton_runtime import NodeKernels")
-        em.line("from fusiondsl.lower.triton_runtime import fuse as _fuse")
+        em.line("from fusiondsl.backends.triton.runtime import NodeKernels")
+        em.line("from fusiondsl.backends.triton.runtime import fuse as _fuse")
         if d.is_neighbourhood or any(getattr(n, "gates", ()) for n in d.nodes):
-            em.line("from fusiondsl.lower.triton_runtime import gate as _gate")
+            em.line("from fusiondsl.backends.triton.runtime import gate as _gate")
         if d.is_neighbourhood:
-            em.line("from fusiondsl.lower.triton_runtime import scatter_sum as _scatter_sum")
+            em.line("from fusiondsl.backends.triton.runtime import scatter_sum as _scatter_sum")
         if self.fmoves:
             em.line()
             em.line()
