@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,13 @@ from fusiondsl.nn.testing import equivariance_error, random_inputs
 pytestmark = pytest.mark.skipif(not c_runtime.available(), reason="no C compiler")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from peers import SPECS  # noqa: E402
+# The two layers benchmarks/bench_layers.py times against e3nn (its peers.py holds them too).
+H = "32x0e + 32x1o + 32x2e"
+SPECS = {
+    "fctp": f"diagram fctp(x: {H}, y: 0e + 1o + 2e) -> z: {H} {{ z = fuse(x, y) weights uvw }}",
+    "conv": f"diagram conv(h: {H}, y: sh(3)) -> m: 32x(0e + 1o + 2e + 3o) "
+            "{ m = fuse(h, y) weights uvu external }",
+}
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 
