@@ -64,9 +64,17 @@ def _c(d: AnyDiagram, spec: str) -> str | None:
     return lower_c_source(make_plan(expand(safe_diagram(d))), spec)  # named as generate() does
 
 
+def _kernel_ir(d: AnyDiagram, spec: str) -> str:
+    from fusiondsl.kernel import build_kernel_ir
+
+    return f"# from {spec}; regenerate with `python -m fusiondsl.cli.gallery`\n" + str(
+        build_kernel_ir(d))
+
+
 ARTIFACTS: dict[str, Callable[[AnyDiagram, str], str | None]] = {
     "ir.txt": _ir_text,
     "plan.txt": _plan,
+    "kernel.txt": _kernel_ir,
     "einsum.py": _einsum,
     "triton.py": _triton,
     "c.c": _c,

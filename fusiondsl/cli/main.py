@@ -103,12 +103,16 @@ def _select(prog: Program, name: str | None) -> list[AnyDiagram]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print the IR of each diagram (as DSL text) and, with --paths, its path table."""
+    """Print each diagram as DSL text; --paths adds its path table, --kernel-ir its kernel IR."""
     prog = _load(args.file)
     for d in _select(prog, args.diagram):
         print(d.to_text())
         if args.paths and isinstance(d, Diagram):
             print(expand(d).table())
+        if args.kernel_ir:
+            from fusiondsl.kernel import build_kernel_ir
+
+            print(build_kernel_ir(d).to_text(), end="")
         print()
     return 0
 
@@ -253,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("file", help=_FILE_HELP)
     s.add_argument("--diagram", "-d", help="show only this diagram (default: all)")
     s.add_argument("--paths", action="store_true", help="also list every path")
+    s.add_argument("--kernel-ir", action="store_true",
+                   help="also print the kernel IR: segments, path table, exact coefficient tables")
     s.set_defaults(func=cmd_show)
     d = sub.add_parser("draw", help="draw a diagram (SVG or PNG)")
     d.add_argument("file", help=_FILE_HELP)

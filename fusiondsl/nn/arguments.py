@@ -73,6 +73,9 @@ def _check_tensor(layer: Any, name: str, x: Any, want_complex: bool) -> torch.Te
     if not ok:
         kind = "a complex" if want_complex else "a floating-point"
         raise _fail(layer, f"argument {name!r} must be {kind} tensor, got dtype {x.dtype}")
+    if x.layout != torch.strided:  # kernels read memory: sparse/mkldnn tensors have none
+        raise _fail(layer, f"argument {name!r} must be a dense (strided) tensor, got layout "
+                           f"{x.layout}")
     if x.dim() == 0:
         raise _fail(layer, f"argument {name!r} must have a last dimension of features, got a "
                            "scalar")
@@ -84,6 +87,9 @@ def _check_common(layer: Any, named: Sequence[tuple[str, torch.Tensor]]) -> None
     dtype, device = _layer_dtype(layer), _layer_device(layer)
     first_name, first = named[0] if named else ("", None)
     for name, x in named:
+        if getattr(layer, "backend", None) == "c" and x.device.type != "cpu":
+            raise _fail(layer, f"argument {name!r} is on {x.device} but the c backend runs on "
+                               "CPU tensors (use backend='triton' on CUDA)")
         want = dtype if dtype is not None else first.dtype  # type: ignore[union-attr]
         if x.dtype != want:
             whose = "this layer computes in" if dtype is not None else f"{first_name!r} is"
@@ -118,7 +124,8 @@ def _check_tree(layer: Any, args: Sequence[Any], names: Sequence[str]) -> tuple[
             from None
 
 
-def _check_index(layer: Any, edge_index: Any, num_nodes: int) -> int:
+def _check_index(layer: Any, edge_index: Any, num_nodes: int,
+                 device: torch.device | None) -> int:
     if not isinstance(edge_index, torch.Tensor):
         raise _fail(layer, "argument 'edge_index' must be a torch.Tensor [2, num_edges], got "
                            f"{type(edge_index).__name__}")
@@ -128,7 +135,11 @@ def _check_index(layer: Any, edge_index: Any, num_nodes: int) -> int:
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise _fail(layer, "argument 'edge_index' must be [2, num_edges] (receiver, sender), got "
                            f"shape {list(edge_index.shape)}")
-    if getattr(layer, "check_indices", True) and edge_index.numel():
+    if device is not None and edge_index.device != device:
+        raise _fail(layer, f"argument 'edge_index' is on {edge_index.device} but the other "
+                           f"arguments are on {device}")
+    if (getattr(layer, "check_indices", True) and edge_index.numel()
+            and (device is None or device.type != "meta")):  # meta tensors hold no values
         low, high = int(edge_index.min()), int(edge_index.max())
         if low < 0 or high >= num_nodes:
             bad = low if low < 0 else high
@@ -153,7 +164,8 @@ def _check_block(layer: Any, args: Sequence[Any], names: Sequence[str]) -> int:
                                    f"{node_rows[0]!r} has {node_rows[1]}")
             node_rows = node_rows or (name, x.shape[0])
     num_nodes = node_rows[1] if node_rows else 0
-    num_edges = _check_index(layer, args[len(d.legs)], num_nodes)
+    device = args[0].device if d.legs else _layer_device(layer)
+    num_edges = _check_index(layer, args[len(d.legs)], num_nodes, device)
     edge_args = [(n, x) for n, x, leg in zip(names, args, d.legs) if leg.domain == "edge"]
     if len(args) > len(d.legs) + 1:
         w = args[-1]
@@ -204,7 +216,10 @@ def check_call(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
         empty = any(b == 0 for b in batch)
     if empty and floats:
         return args, _empty_output(layer, batch, [x for _, x in floats])
-    return args, None
+    # C and Triton kernels read raw memory: a lazily negated view (``z.conj().imag``) must be
+    # materialised first, or they would see the values without their sign.
+    return tuple(x.resolve_neg().resolve_conj() if isinstance(x, torch.Tensor) else x
+                 for x in args), None
 
 
 def checked_class(cls: type) -> type:

@@ -120,9 +120,21 @@ def wigner_6j_float(j1: int, j2: int, j3: int, j4: int, j5: int, j6: int) -> flo
     >>> wigner_6j_float(2, 2, 2, 2, 2, 2)
     0.16666666666666666
     """
+    total, delta = wigner_6j_parts(j1, j2, j3, j4, j5, j6)
+    return (1.0 if total >= 0 else -1.0) * sqrt(total * total * delta)
+
+
+def wigner_6j_parts(
+    j1: int, j2: int, j3: int, j4: int, j5: int, j6: int
+) -> tuple[Fraction, Fraction]:
+    """The 6j symbol exactly, as ``(S, Δ)`` with value ``S * sqrt(Δ)`` (``(0, 0)`` off the rules).
+
+    >>> wigner_6j_parts(2, 2, 2, 2, 2, 2)
+    (Fraction(96, 1), Fraction(1, 331776))
+    """
     triads = ((j1, j2, j3), (j1, j5, j6), (j4, j2, j6), (j4, j5, j3))
     if any((a + b + c) % 2 or not abs(a - b) <= c <= a + b for a, b, c in triads):
-        return 0.0
+        return Fraction(0), Fraction(0)
     delta = Fraction(1)
     for a, b, c in triads:
         delta *= Fraction(factorial((a + b - c) // 2) * factorial((a - b + c) // 2)
@@ -135,7 +147,7 @@ def wigner_6j_float(j1: int, j2: int, j3: int, j4: int, j5: int, j6: int) -> flo
         for n in (*(t - s for s in sums), *(p - t for p in pairs)):
             den *= factorial(n)
         total += Fraction((-1) ** t * factorial(t + 1), den)
-    return (1.0 if total >= 0 else -1.0) * sqrt(total * total * delta)
+    return total, delta
 
 
 def fmove_matrix_float(
