@@ -74,6 +74,10 @@ def test_command_line_generates_and_reports_errors(tmp_path, capsys):
     assert read_rmd17(out)[0].numbers.tolist().count(7) == 2  # uracil has two N
     assert molecules.main(["generate", "water", "--cache", str(tmp_path)]) == 2
     assert "unknown molecule 'water'" in capsys.readouterr().err
+    assert molecules.main(["list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed[listed.index("malonaldehyde") + 1] == "C3H4O2"
+    assert listed[listed.index("uracil") + 1] == "C4H4N2O2"
 
 
 def test_bad_settings_are_refused_before_any_work():

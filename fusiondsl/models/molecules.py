@@ -79,11 +79,10 @@ def _malonaldehyde() -> Atoms:
     # the enol form: O=CH-CH=CH-OH with the hydroxyl H bridging to the carbonyl O (a
     # pseudo-ring C C O H O C); the H starts nearer one O, off the symmetric saddle point
     symbols, positions = _ring("CCOHOC", "HH...H", (1.08, 1.08, 0, 0, 0, 1.08))
-    hydrogen = symbols.index("H", symbols.index("O"))
     oxygen = symbols.index("O")
-    positions[hydrogen] = positions[oxygen] + 0.98 * (
-        positions[hydrogen] - positions[oxygen]) / np.linalg.norm(
-        positions[hydrogen] - positions[oxygen])
+    hydrogen = symbols.index("H", oxygen)
+    bond = positions[hydrogen] - positions[oxygen]
+    positions[hydrogen] = positions[oxygen] + 0.98 * bond / np.linalg.norm(bond)  # O-H 0.98 Å
     return Atoms(symbols, positions)
 
 
