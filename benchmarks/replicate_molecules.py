@@ -178,6 +178,39 @@ def tables(state: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stats(runs: list[dict[str, Any]], variant: str, key: str) -> tuple[float, float, int]:
+    values = [r["metrics"][key] for r in runs if r["variant"] == variant]
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, \
+        len(values)
+
+
+def verdicts(state: dict[str, Any]) -> str:
+    """Each fusion variant against its baseline: the difference of the seed means, and
+    whether it is larger than the seed spread (the two standard deviations added in
+    quadrature)."""
+    lines = ["| molecule | variant vs baseline | parameters | Δ energy MAE (meV/atom) | "
+             "Δ force MAE (meV/Å) |", "|---|---|---:|---:|---:|"]
+    for molecule in dict.fromkeys(r["molecule"] for r in state["runs"]):
+        runs = [r for r in state["runs"] if r["molecule"] == molecule]
+        have = {r["variant"] for r in runs}
+        params = {r["variant"]: r["parameters"] for r in runs}
+        for base, *variants in PAIRS:
+            for variant in (v for v in variants if v in have and base in have):
+                cells = [molecule, f"{variant} vs {base}",
+                         f"{params[variant]:,} vs {params[base]:,}"]
+                for key in ("energy_mae_per_atom", "force_mae"):
+                    (m1, s1, n1), (m0, s0, n0) = (_stats(runs, variant, key),
+                                                  _stats(runs, base, key))
+                    spread = math.hypot(s1, s0)
+                    word = "inside the seed spread" if abs(m1 - m0) <= spread else (
+                        "better" if m1 < m0 else "worse")
+                    if min(n0, n1) < 2:
+                        word = "one seed: no spread to judge by"
+                    cells.append(f"{m1 - m0:+.2f} ± {spread:.2f} ({word})")
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(state: dict[str, Any], molecule: str, path: Path) -> None:
     import matplotlib
 
@@ -203,7 +236,7 @@ def plot(state: dict[str, Any], molecule: str, path: Path) -> None:
 
 
 def report(state: dict[str, Any], out: Path) -> None:
-    write_atomic(out / "tables.md", tables(state))
+    write_atomic(out / "tables.md", tables(state) + "\n" + verdicts(state))
     for molecule in dict.fromkeys(r["molecule"] for r in state["runs"]):
         plot(state, molecule, out / f"curves_{molecule}.png")
 
