@@ -343,6 +343,27 @@ def test_experiment_writes_results_table_curves_and_checkpoints(registry, tmp_pa
     assert torch.isfinite(e_loaded).all()
 
 
+def test_experiment_resume_keeps_finished_models_and_trains_the_rest(registry, tmp_path, data,
+                                                                    monkeypatch):
+    from fusiondsl.models import experiment
+
+    out = _run(["--models", "pair"], registry, tmp_path, data)
+    first = json.loads((out / "results.json").read_text())["models"][0]
+    assert not list(out.glob("*.state.pt"))  # a finished model leaves nothing to resume
+    trained = []
+    real_fit = experiment.fit
+
+    def counting_fit(model, *args, **kwargs):
+        trained.append(kwargs["state_path"].name)
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "fit", counting_fit)
+    _run(["--models", "pair,const", "--resume"], registry, tmp_path, data)
+    results = json.loads((out / "results.json").read_text())
+    assert trained == ["const.state.pt"]
+    assert results["models"][0] == first and results["models"][1]["name"] == "const"
+
+
 def test_experiment_with_md_adds_drift_columns(registry, tmp_path, data):
     out = _run(["--models", "pair", "--md-steps", "10", "--n-structures", "5"],
                registry, tmp_path, data)
@@ -355,7 +376,7 @@ def test_experiment_with_md_adds_drift_columns(registry, tmp_path, data):
 
 
 def test_experiment_generates_data_when_none_is_given(registry, tmp_path, data, monkeypatch):
-    from fusiondsl.models import data as data_module
+    from fusiondsl.models import experiment
 
     calls = []
 
@@ -363,7 +384,7 @@ def test_experiment_generates_data_when_none_is_given(registry, tmp_path, data, 
         calls.append((n, seed, symbols, temperature_K))
         return data[:n]
 
-    monkeypatch.setattr(data_module, "generate_emt", fake_generate_emt)
+    monkeypatch.setattr(experiment, "generate_emt", fake_generate_emt)
     results = run_experiment(ExperimentConfig(
         models=["const"], out=tmp_path, n_structures=10, symbols="Cu3Pt", seed=3,
         data_temperature_K=450.0, n_train=5, n_val=3, epochs=1, progress=False))

@@ -22,10 +22,7 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import inspect
-import io
 import json
 import os
 import platform
@@ -34,120 +31,35 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fusiondsl.core.fileio import write_atomic
-from fusiondsl.models.train import evaluate, fit, fit_references
+from fusiondsl.models import distributed
+from fusiondsl.models.checkpoints import (
+    DTYPES,
+    accepts,
+    build_model,
+    check_model,
+    load_model,
+    save_checkpoint,
+)
+from fusiondsl.models.data import generate_emt, load_npz, split
+from fusiondsl.models.fitting import fit
+from fusiondsl.models.loss import evaluate, fit_references
+from fusiondsl.models.md import run_md, structure_to_atoms
+from fusiondsl.models.reports import plot_curves, results_markdown, results_table, write_reports
+from fusiondsl.models.usage import DefaultsHelp, OneLineParser, UsageError
 
 if TYPE_CHECKING:
     from fusiondsl.models.base import Potential
     from fusiondsl.models.data import Structure
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-class UsageError(ValueError):
-    """A bad argument: reported as one line, exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE`` and exit 2 (no usage block)."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """Help that shows each option's default, except an absent (None) one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.required or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-# ---------------------------------------------------------------- models and checkpoints
-
-
-def check_model(name: str, **hyper: Any) -> None:
-    """Raise :class:`UsageError` unless ``name`` is registered and its factory takes ``hyper``."""
-    from fusiondsl.models.zoo import MODELS
-
-    if name not in MODELS:
-        raise UsageError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS)) or 'none'}")
-    try:
-        inspect.signature(MODELS[name]).bind((), **hyper)
-    except TypeError as err:
-        raise UsageError(f"model {name!r}: {err}") from None
-    except ValueError:  # no signature to check (a builtin): the call decides
-        pass
-
-
-def build_model(name: str, species: Sequence[int], **hyper: Any) -> Potential:
-    """Instantiate model ``name`` of :data:`fusiondsl.models.zoo.MODELS` for ``species``.
-
-    Args:
-        name: a key of the registry.
-        species: atomic numbers the model must know.
-        **hyper: keyword arguments of the model's factory.
-
-    Returns:
-        ``MODELS[name](species, **hyper)``.
-
-    Raises:
-        UsageError: for an unknown name or hyperparameters the factory does not accept.
-    """
-    from fusiondsl.models.zoo import MODELS
-
-    check_model(name, **hyper)
-    return MODELS[name](tuple(int(z) for z in species), **hyper)
-
-
-def _accepts(name: str, keyword: str) -> bool:
-    """Whether the factory of ``name`` takes ``keyword`` (or ``**kwargs``)."""
-    from fusiondsl.models.zoo import MODELS
-
-    try:
-        params = inspect.signature(MODELS[name]).parameters.values()
-    except (KeyError, ValueError):
-        return False
-    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in params)
-
-
-def save_checkpoint(path: str | Path, model: Potential, *, name: str, hyper: dict[str, Any],
-                    cutoff: float) -> None:
-    """Write ``{"name", "hyper", "species", "cutoff", "dtype", "state_dict"}`` atomically."""
-    dtype = str(model.energy_scale.dtype).removeprefix("torch.")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"name": name, "hyper": dict(hyper), "species": list(model.species),
-               "cutoff": float(cutoff), "dtype": dtype, "state_dict": state}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    write_atomic(path, buffer.getvalue())
-
-
-def load_model(path: str | Path) -> tuple[Potential, dict[str, Any]]:
-    """Rebuild a model from a checkpoint of :func:`save_checkpoint`.
-
-    Args:
-        path: the ``.pt`` file.
-
-    Returns:
-        ``(model, info)``: the model in eval mode with its weights, reference energies, scale
-        and dtype; ``info`` holds ``name``, ``hyper``, ``species``, ``cutoff`` and ``dtype``.
-    """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    info = {k: v for k, v in payload.items() if k != "state_dict"}
-    model = build_model(info["name"], info["species"], **info["hyper"])
-    model.to(dtype=DTYPES.get(info.get("dtype", "float64"), torch.float64))
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), info
-
-
-# ---------------------------------------------------------------- the experiment
+__all__ = [  # the names this module has always offered, wherever they live now
+    "DTYPES", "DefaultsHelp", "ExperimentConfig", "OneLineParser", "UsageError", "build_model",
+    "check_model", "config_from_args", "load_data", "load_model", "main", "plot_curves",
+    "results_markdown", "results_table", "run_experiment", "save_checkpoint", "write_reports",
+]
 
 
 @dataclass
@@ -180,6 +92,10 @@ class ExperimentConfig:
         progress: draw progress bars on stderr.
         threads: torch's intra-op threads (None: torch's default). These models run many
             small ops; on a 2-core machine with one core busy, one thread was 90× faster.
+        device: ``"auto"`` (CUDA when there is a GPU), ``"cpu"`` or ``"cuda"``; under
+            torchrun each process takes the GPU of its local rank.
+        resume: keep the models already in ``out/results.json`` and continue an interrupted
+            model from its ``NAME.state.pt`` (written after every epoch).
     """
 
     models: list[str]
@@ -206,6 +122,8 @@ class ExperimentConfig:
     md_temperature_K: float = 300.0  # noqa: N815
     progress: bool = True
     threads: int | None = 1
+    device: str = "auto"
+    resume: bool = False
 
     def check(self) -> None:
         """Raise :class:`UsageError` for an inconsistent configuration."""
@@ -216,6 +134,7 @@ class ExperimentConfig:
             (self.epochs < 1 or self.batch_size < 1, "--epochs and --batch-size must be >= 1"),
             (self.lr <= 0 or self.cutoff <= 0, "--lr and --cutoff must be positive"),
             (self.threads is not None and self.threads < 1, "--threads must be >= 1"),
+            (self.device not in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
             (self.md_steps < 0 or self.md_timestep_fs <= 0,
              "--md-steps must be >= 0 and --md-timestep-fs positive"),
             (self.data is not None and not Path(self.data).is_file(),
@@ -231,15 +150,13 @@ class ExperimentConfig:
     def hyper_for(self, name: str) -> dict[str, Any]:
         """The hyperparameters of model ``name``, with the cutoff if its factory takes one."""
         hyper = {**self.hyper, **self.model_hyper.get(name, {})}
-        if "cutoff" not in hyper and _accepts(name, "cutoff"):
+        if "cutoff" not in hyper and accepts(name, "cutoff"):
             hyper["cutoff"] = self.cutoff
         return hyper
 
 
 def load_data(config: ExperimentConfig) -> tuple[list[Structure], str]:
     """The structures of the experiment and a one-line description of where they came from."""
-    from fusiondsl.models.data import generate_emt, load_npz
-
     try:
         if config.data is not None:
             structures = list(load_npz(config.data))
@@ -261,6 +178,9 @@ def load_data(config: ExperimentConfig) -> tuple[list[Structure], str]:
 def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     """Train, score and report every model of ``config``; write the output files.
 
+    Under torchrun every process runs this with the same configuration; they train each
+    model together (:mod:`fusiondsl.models.distributed`) and rank 0 alone writes files.
+
     Args:
         config: the experiment (checked first).
 
@@ -270,8 +190,6 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     Raises:
         UsageError: for a bad configuration, data file, model name or hyperparameter.
     """
-    from fusiondsl.models.data import split
-
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -280,29 +198,49 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     structures, described = load_data(config)
     train, val, test = split(structures, config.n_train, config.n_val, seed=config.seed)
     species = sorted({int(z) for s in structures for z in s.numbers})
-    config.out.mkdir(parents=True, exist_ok=True)
-    results = _provenance(config, described, len(train), len(val), len(test))
-    for name in config.models:
-        results["models"].append(_train_one(config, name, species, train, val, test))
-        write_reports(results, config.out)
+    here, device, joined = distributed.setup(config.device)  # type: ignore[arg-type]
+    try:
+        config.out.mkdir(parents=True, exist_ok=True)
+        results = _provenance(config, described, len(train), len(val), len(test))
+        done = distributed.from_rank0(_finished(config))  # rank 0 rewrites results.json
+        for name in config.models:
+            entry = done.get(name) or _train_one(config, name, species, (train, val, test),
+                                                 here, device)
+            results["models"].append(entry)
+            if here.main:
+                write_reports(results, config.out)
+    finally:
+        distributed.teardown(joined)
     return results
 
 
+def _finished(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """With ``resume``, the models ``results.json`` already has (with their checkpoints)."""
+    path = config.out / "results.json"
+    if not (config.resume and path.is_file()):
+        return {}
+    entries = json.loads(path.read_text()).get("models", [])
+    return {m["name"]: m for m in entries if (config.out / m["checkpoint"]).is_file()}
+
+
 def _train_one(config: ExperimentConfig, name: str, species: list[int],
-               train: list[Structure], val: list[Structure],
-               test: list[Structure]) -> dict[str, Any]:
-    hyper = config.hyper_for(name)
+               data: tuple[list[Structure], list[Structure], list[Structure]],
+               here: distributed.World, device: torch.device) -> dict[str, Any]:
+    train, val, test = data
+    hyper, stem = config.hyper_for(name), _file_stem(name)
     torch.manual_seed(config.seed)
-    model = build_model(name, species, **hyper)
-    model.to(dtype=DTYPES[config.dtype])
+    model = build_model(name, species, **hyper).to(device=device, dtype=DTYPES[config.dtype])
     references = fit_references(model, train)
-    if config.progress:
-        print(f"training {name} ({_n_parameters(model)} parameters)", file=sys.stderr)
+    progress = config.progress and here.main
+    if progress:
+        print(f"training {name} ({_n_parameters(model)} parameters, {here.size} process"
+              f"{'es' if here.size > 1 else ''})", file=sys.stderr)
     history = fit(model, train, val, epochs=config.epochs, batch_size=config.batch_size,
                   lr=config.lr, cutoff=config.cutoff, energy_weight=config.energy_weight,
                   force_weight=config.force_weight, seed=config.seed,
-                  dtype=DTYPES[config.dtype], scheduler=config.scheduler,
-                  references=False, progress=config.progress)
+                  dtype=DTYPES[config.dtype], scheduler=config.scheduler, references=False,
+                  progress=progress, state_path=config.out / f"{stem}.state.pt",
+                  resume=config.resume)
     scored = test or val
     entry = {
         "name": name, "hyper": hyper, "parameters": _n_parameters(model),
@@ -311,19 +249,19 @@ def _train_one(config: ExperimentConfig, name: str, species: list[int],
         "seconds_per_epoch": sum(history.column("seconds")) / len(history.records),
         "scored_on": "test" if test else "val",
         "metrics": evaluate(model, scored, cutoff=config.cutoff, batch_size=config.batch_size),
-        "checkpoint": f"{_file_stem(name)}.pt",
+        "checkpoint": f"{stem}.pt",
     }
-    save_checkpoint(config.out / entry["checkpoint"], model, name=name, hyper=hyper,
-                    cutoff=config.cutoff)
-    if config.md_steps and scored:
-        entry["md"] = _md(config, model, scored[0])
+    if here.main:
+        save_checkpoint(config.out / entry["checkpoint"], model, name=name, hyper=hyper,
+                        cutoff=config.cutoff)
+        (config.out / f"{stem}.state.pt").unlink(missing_ok=True)  # done: nothing to resume
+        if config.md_steps and scored:
+            entry["md"] = _md(config, model, scored[0])
     return entry
 
 
 def _md(config: ExperimentConfig, model: Potential, start: Structure) -> dict[str, Any]:
-    from fusiondsl.models.md import run_md, structure_to_atoms
-
-    report = run_md(model, structure_to_atoms(start), cutoff=config.cutoff,
+    report = run_md(model.cpu(), structure_to_atoms(start), cutoff=config.cutoff,
                     steps=config.md_steps, timestep_fs=config.md_timestep_fs,
                     temperature_K=config.md_temperature_K, seed=config.seed)
     return report.summary()
@@ -344,6 +282,7 @@ def _provenance(config: ExperimentConfig, described: str, n_train: int, n_val: i
     return {
         "settings": settings, "seed": config.seed, "data": described,
         "split": {"train": n_train, "val": n_val, "test": n_test},
+        "processes": distributed.world().size,
         "machine": {"processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
@@ -351,91 +290,6 @@ def _provenance(config: ExperimentConfig, described: str, n_train: int, n_val: i
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "models": [],
     }
-
-
-# ---------------------------------------------------------------- reports
-
-
-def results_table(results: dict[str, Any]) -> str:
-    """The markdown table of the models: errors on the test set (or validation set)."""
-    with_md = any("md" in m for m in results["models"])
-    head = ["model", "parameters", "energy MAE (meV/atom)", "force MAE (meV/Å)", "s/epoch",
-            "best epoch"]
-    head += ["MD drift (meV/atom/ps)", "MD max ΔE (meV/atom)"] if with_md else []
-    rows = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
-    for m in results["models"]:
-        metrics = m["metrics"]
-        cells = [m["name"], f"{m['parameters']:,}", f"{metrics['energy_mae_per_atom']:.2f}",
-                 f"{metrics['force_mae']:.1f}", f"{m['seconds_per_epoch']:.2f}",
-                 f"{m['best_epoch']}"]
-        if with_md:
-            md = m.get("md")
-            cells += ([f"{1000 * md['drift_per_atom_per_ps']:.3g}",
-                       f"{1000 * md['max_deviation_per_atom']:.3g}"] if md else ["", ""])
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def results_markdown(results: dict[str, Any]) -> str:
-    """``results.md``: the table and the run's provenance."""
-    split, machine, settings = results["split"], results["machine"], results["settings"]
-    scored = results["models"][0]["scored_on"] if results["models"] else "test"
-    lines = [
-        "# fusiondsl.models experiment", "",
-        f"Errors on the {split[scored]} {scored} structures; the weights kept are those of the "
-        "best validation loss (best epoch).", "",
-        results_table(results), "",
-        f"- seed: {results['seed']}",
-        f"- data: {results['data']}; split {split['train']} train / {split['val']} val / "
-        f"{split['test']} test; cutoff {settings['cutoff']:g} Å",
-        f"- training: {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr "
-        f"{settings['lr']:g} ({settings['scheduler']}), loss weights energy "
-        f"{settings['energy_weight']:g} / forces {settings['force_weight']:g}, "
-        f"{settings['dtype']}",
-        f"- machine: {machine['processor']}, {machine['cpu_count']} CPUs, "
-        f"{machine['torch_threads']} torch threads" + (f", {machine['cuda']}"
-                                                       if machine["cuda"] else ""),
-        f"- torch {results['torch']}, Python {results['python']}",
-        f"- date: {results['date']}",
-    ]
-    if settings["md_steps"]:
-        lines.append(f"- MD: NVE velocity Verlet, {settings['md_steps']} steps of "
-                     f"{settings['md_timestep_fs']:g} fs from the first {scored} structure, "
-                     f"Maxwell–Boltzmann at {settings['md_temperature_K']:g} K")
-    return "\n".join(lines) + "\n"
-
-
-def plot_curves(results: dict[str, Any]) -> bytes:
-    """``curves.png``: validation force and energy MAE against epoch (log scale), per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for m in results["models"]:
-        records = m["history"]["records"]
-        epochs = [r["epoch"] for r in records]
-        style = {"label": m["name"], "marker": "o" if len(epochs) <= 20 else None}
-        axes[0].plot(epochs, [r["val_force_mae"] for r in records], **style)
-        axes[1].plot(epochs, [r["val_energy_mae"] for r in records], **style)
-    for ax, what in zip(axes, ("force MAE (meV/Å)", "energy MAE (meV/atom)")):
-        ax.set(xlabel="epoch", ylabel=f"validation {what}", yscale="log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def write_reports(results: dict[str, Any], out: Path) -> None:
-    """Write ``results.json``, ``results.md`` and ``curves.png`` into ``out``, atomically."""
-    write_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
-    write_atomic(out / "results.md", results_markdown(results))
-    write_atomic(out / "curves.png", plot_curves(results))
 
 
 # ---------------------------------------------------------------- command line
@@ -474,6 +328,10 @@ def _parser() -> OneLineParser:
     add("--threads", type=int, default=1,
         help="torch intra-op threads: these models run many small ops, for which one thread "
              "beat two by 90x on a 2-core machine with one core busy")
+    add("--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where to train (auto: CUDA when there is a GPU; under torchrun, one per process)")
+    add("--resume", action="store_true",
+        help="keep finished models of --out and continue an interrupted one")
     add("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -513,8 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ImportError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    print(results_table(results))
-    print(f"wrote {config.out / 'results.md'}, results.json, curves.png")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
+        print(results_table(results))
+        print(f"wrote {config.out / 'results.md'}, results.json, curves.png")
     return 0
 
 

@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fusiondsl.models.train import energy_and_forces
+from fusiondsl.models.checkpoints import load_model
+from fusiondsl.models.data import Structure, collate, generate_emt, load_npz
+from fusiondsl.models.loss import energy_and_forces
+from fusiondsl.models.usage import DefaultsHelp, OneLineParser, UsageError
 
 if TYPE_CHECKING:
     from ase import Atoms
 
     from fusiondsl.models.base import Potential
-    from fusiondsl.models.data import Structure
 
 
 _CLASSES: dict[str, type] = {}
@@ -72,8 +74,6 @@ def _build_calculator_class() -> type:
 
 def model_energy_forces(model: Potential, atoms: Atoms, cutoff: float) -> tuple[float, np.ndarray]:
     """Energy (eV) and forces (eV/Å, float64 ``[n, 3]``) of one free structure."""
-    from fusiondsl.models.data import Structure, collate
-
     if np.any(atoms.pbc):
         raise ValueError("FusionCalculator handles free (non-periodic) structures only")
     param = next(iter(model.parameters()), model.energy_scale)
@@ -210,8 +210,6 @@ def structure_to_atoms(structure: Structure) -> Atoms:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fusiondsl.models.experiment import DefaultsHelp, OneLineParser
-
     p = OneLineParser(prog="python -m fusiondsl.models.md",
                       description="NVE molecular dynamics with a trained checkpoint.",
                       formatter_class=DefaultsHelp)
@@ -230,8 +228,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: load a checkpoint, run :func:`run_md`, print the report's summary."""
-    from fusiondsl.models.experiment import UsageError, load_model
-
     args = _parser().parse_args(argv)
     try:
         model, info = load_model(args.model)
@@ -250,9 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _start_structure(data: str | None, index: int, seed: int) -> Structure:
-    from fusiondsl.models.data import generate_emt, load_npz
-    from fusiondsl.models.experiment import UsageError
-
     if data is None:
         return generate_emt(1, seed=seed)[0]
     structures = load_npz(data)
