@@ -2,7 +2,7 @@
 
 One builder per node kind (:data:`NODE_BUILDERS`); every float the plan carries (path
 normalisations, F-move mixing) is recomputed exactly here and checked against the plan's
-float, so a drift between the two is an :class:`~fusiondsl.diagnostics.InternalError`.
+float, so a drift between the two is an :class:`~fusiondsl.core.diagnostics.InternalError`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from fusiondsl.core.coupling import MODE_RULES
-from fusiondsl.core.diagnostics import InternalError
 from fusiondsl.core.irreps import Irrep, Irreps
 from fusiondsl.ir.diagram import CatNode, Diagram, FuseNode, LinearNode
 from fusiondsl.ir.diagram import Operand as IrOperand
 from fusiondsl.ir.paths import Path, Paths
-from fusiondsl.kernel.exact import Exact, Table, su2_fuse_table, w3j_table
+from fusiondsl.kernel.build_hoist import absorbed, hoist
+from fusiondsl.kernel.exact import Exact, Table, check_close, su2_fuse_table, w3j_table
 from fusiondsl.kernel.ir import (
     CatKernel,
     FuseKernel,
@@ -43,13 +43,6 @@ def segments(irreps: Irreps) -> tuple[Segment, ...]:
     """The segments of a flat tensor of ``irreps`` (e3nn's mul_ir layout)."""
     return tuple(Segment(start, m.mul, m.ir.dim, str(m.ir))
                  for (start, _), m in zip(irreps.slices, irreps))
-
-
-def check_close(what: str, exact: Exact, planned: float) -> None:
-    """Raise ``InternalError`` when the plan's float is not the exact value (to 1e-13)."""
-    if abs(float(exact) - planned) > 1e-13 * max(1.0, abs(planned)):
-        raise InternalError(f"kernel IR: {what} is {exact} = {float(exact)!r} exactly, but the "
-                            f"plan holds {planned!r}")
 
 
 def _alpha(p: Path, norm: str) -> Fraction:
@@ -131,7 +124,6 @@ class Builder:
 
 
 def _fuse(b: Builder, k: int, node: FuseNode) -> FuseKernel:
-    from fusiondsl.kernel.build_hoist import absorbed, hoist
 
     plan = b.plan
     paths = tuple(b.path(p, b.norms[p.index], b.weights(k, p)) for p in plan.node_paths[k])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from fusiondsl.core.irreps import Irrep
 from fusiondsl.ir.diagram import FuseNode
 from fusiondsl.ir.paths import Path
-from fusiondsl.kernel.exact import Exact
+from fusiondsl.kernel.exact import Exact, check_close
 from fusiondsl.kernel.ir import Hoist, KernelPath, Segment
 from fusiondsl.passes.rewrite_fmove import wigner_6j_parts
 from fusiondsl.plan.hoist import final_path, prefix_path
@@ -106,7 +106,6 @@ def _mix_row(b: Builder, fm: FMoveHoist, r: int, kp: Irrep) -> tuple[tuple[int, 
             continue
         p = fm.left[col]
         exact = _left_norm(b, fm, p) * _recoupling(*p.irs, p.out, p.labels[0], kp)
-        from fusiondsl.kernel.build import check_close
 
         check_close(f"F-move weight ({r}, {col}) of node {fm.node}", exact, value)
         row.append((p.index, exact))

@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fusiondsl.core import cg
+from fusiondsl.core.diagnostics import InternalError
 
 if TYPE_CHECKING:
     import torch
@@ -231,3 +232,10 @@ def metric_table(j2: int) -> Table:
     """The SU2 1j symbol ``(-1)^(j - m) δ(m', -m)``, as :func:`fusiondsl.cg.su2_metric`."""
     entries = {(r, j2 - r): Exact(((1, Fraction((-1) ** (j2 - r))),)) for r in range(j2 + 1)}
     return _table(f"g_{j2}", (j2 + 1, j2 + 1), entries, f"1j symbol of spin {j2}/2")
+
+
+def check_close(what: str, exact: Exact, planned: float) -> None:
+    """Raise ``InternalError`` when the plan's float is not the exact value (to 1e-13)."""
+    if abs(float(exact) - planned) > 1e-13 * max(1.0, abs(planned)):
+        raise InternalError(f"kernel IR: {what} is {exact} = {float(exact)!r} exactly, but the "
+                            f"plan holds {planned!r}")
