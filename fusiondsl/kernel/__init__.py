@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import IrrepNormalization, PathNormalization
+from fusiondsl.kernel import serial, text
 from fusiondsl.kernel.build import KernelIRError, kernel_ir
 from fusiondsl.kernel.build_graph import graph_kernel_ir
 from fusiondsl.kernel.exact import Exact, Table
@@ -37,6 +38,8 @@ def build_kernel_ir(
                      "auto" if strategy == "autotune" else strategy, batch, hoist)
     return kernel_ir(plan)
 
+
+_HOOKED = (serial, text)  # each installed its functions on the IR types on import
 
 __all__ = ["Exact", "GraphKernelIR", "KernelIR", "KernelIRError", "Table", "build_kernel_ir",
            "graph_kernel_ir", "kernel_ir"]

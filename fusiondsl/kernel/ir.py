@@ -25,9 +25,21 @@ is one channel index, a letter missing from the output is summed).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fusiondsl.kernel.exact import Exact, Table
+
+# The printer (kernel.text) and the JSON codec (kernel.serial) read these types; they hand
+# their functions down here when imported (the package imports both), so that the methods
+# below need no import of the modules that import this one.
+_HOOKS: dict[str, Callable[..., Any]] = {}
+
+
+def install(name: str, fn: Callable[..., Any]) -> None:
+    """Register ``kernel_text``, ``graph_text``, ``to_json`` or ``from_json``."""
+    _HOOKS[name] = fn
 
 
 @dataclass(frozen=True)
@@ -247,16 +259,12 @@ class KernelValue:
 
     def to_json(self) -> str:
         """JSON text; :meth:`from_json` gives back an equal value."""
-        from fusiondsl.kernel.serial import to_json
-
-        return to_json(self)  # type: ignore[arg-type]
+        return _HOOKS["to_json"](self)  # type: ignore[no-any-return]
 
     @staticmethod
     def from_json(text: str) -> KernelIR | GraphKernelIR:
         """The kernel IR that :meth:`to_json` wrote."""
-        from fusiondsl.kernel.serial import from_json
-
-        return from_json(text)
+        return _HOOKS["from_json"](text)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -287,9 +295,7 @@ class KernelIR(KernelValue):
 
     def to_text(self) -> str:
         """The readable printout (one line per path)."""
-        from fusiondsl.kernel.text import kernel_text
-
-        return kernel_text(self)
+        return _HOOKS["kernel_text"](self)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -333,6 +339,4 @@ class GraphKernelIR(KernelValue):
 
     def to_text(self) -> str:
         """The readable printout."""
-        from fusiondsl.kernel.text import graph_text
-
-        return graph_text(self)
+        return _HOOKS["graph_text"](self)  # type: ignore[no-any-return]

@@ -69,3 +69,7 @@ def from_json(text: str) -> ir.KernelIR | ir.GraphKernelIR:
     if not isinstance(value, (ir.KernelIR, ir.GraphKernelIR)):
         raise ValueError("not a kernel IR file: the top object is not a KernelIR")
     return value
+
+
+ir.install("to_json", to_json)
+ir.install("from_json", from_json)

@@ -9,6 +9,7 @@ then exact) and the table of each coupling step.
 
 from __future__ import annotations
 
+from fusiondsl.kernel import ir
 from fusiondsl.kernel.exact import Exact, Table
 from fusiondsl.kernel.ir import (
     CatKernel,
@@ -152,3 +153,7 @@ def graph_text(ir: GraphKernelIR) -> str:
     for t in ir.tables:
         lines += table_lines(t)
     return "\n".join(lines) + "\n"
+
+
+ir.install("kernel_text", kernel_text)
+ir.install("graph_text", graph_text)
