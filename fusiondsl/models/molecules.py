@@ -14,7 +14,8 @@ far cheaper than DFT), and written with rMD17's keys and units, so
 (``$FUSIONDSL_CACHE_DIR``, else ``$XDG_CACHE_HOME/fusiondsl``, else ``~/.cache/fusiondsl``,
 subfolder ``molecules``) and returns its path afterwards. The same arguments give a
 bit-identical file: every random number comes from ``numpy.random.default_rng`` seeded from
-``seed``, and tblite runs on one OpenMP thread (set before it is first imported). From the
+``seed``, and tblite runs on one OpenMP thread (``torch.set_num_threads(1)`` while it
+runs: the two share one OpenMP runtime). From the
 command line::
 
     python -m fusiondsl.models.molecules generate ethanol malonaldehyde uracil --n 1600
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
+import torch
 
 from fusiondsl.core.fileio import atomic_open
 from fusiondsl.models.sampling import LangevinSettings, langevin_frames
@@ -292,7 +294,15 @@ def molecule_dataset(settings: MoleculeSettings, cache: str | Path | None = None
     path = folder / settings.file_name()
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        write_rmd17(path, generate_molecule(settings, progress))
+        # tblite shares torch's OpenMP runtime, which read OMP_NUM_THREADS when torch loaded:
+        # one thread while generating keeps tblite's sums in one order (bit-identical files)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            frames = generate_molecule(settings, progress)
+        finally:
+            torch.set_num_threads(threads)
+        write_rmd17(path, frames)
     return path
 
 
