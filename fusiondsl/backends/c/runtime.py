@@ -2,10 +2,10 @@
 
 The C source of a layer is compiled twice (``REAL=float``, ``REAL=double``) with the system
 C compiler into shared libraries cached under ``fusiondsl.core.cg.cache_dir()/c`` by a hash of the
-source, the flags, the compiler and the CPU, and loaded with :mod:`ctypes`. Autograd is the
-Triton backend's (``docs/triton.md``): the backward of ``Contract(target=t)`` with respect to
-role ``s`` is ``Contract(target=s)`` with the incoming gradient in ``t``'s place, so every
-derivative order comes from the same kernels.
+source, the flags, the compiler and the CPU, and loaded with :mod:`ctypes`. Autograd is
+:mod:`fusiondsl.backends.contract`, shared with the Triton backend: the backward of a role's
+kernel is made of the other roles' kernels, so every derivative order comes from the same
+kernels.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from fusiondsl.backends.c.support import CCompilerNotFoundError
+from fusiondsl.backends.contract import fuse
 from fusiondsl.core import cachefile
 from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.fileio import write_atomic
@@ -152,6 +153,19 @@ class NodeKernels:
         """The operand roles ``x0``, ``x1``…."""
         return [r for r in self.roles if r.startswith("x")]
 
+    @property
+    def joint(self) -> bool:
+        """Whether the node has ``<node>_xs``, every operand's gradient in one call."""
+        return "xs" in self.functions
+
+    def launch(self, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """The kernel of ``target`` on the other roles (:func:`launch`)."""
+        return launch(self, target, inputs)
+
+    def launch_joint(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Every operand's gradient from one call (:func:`launch_joint`)."""
+        return launch_joint(self, inputs)
+
     def function(self, role: str, real: str) -> Any:
         """The ctypes function of one role in one precision."""
         if (role, real) not in self._cache:
@@ -200,77 +214,4 @@ def launch_joint(node: NodeKernels, inputs: Sequence[torch.Tensor]) -> tuple[tor
     return tuple(r.to(dtype) for r in results)
 
 
-class Contract(torch.autograd.Function):
-    """∂F/∂target of a node's closed diagram; its backward is again a ``Contract``."""
-
-    @staticmethod
-    def forward(ctx: Any, node: NodeKernels, target: str,
-                *inputs: torch.Tensor | None) -> torch.Tensor:
-        """Run the kernel of ``target``; remember the other roles for the backward."""
-        ctx.node, ctx.target = node, target
-        ctx.present = tuple(x is not None for x in inputs)
-        ctx.save_for_backward(*(x for x in inputs if x is not None))
-        return launch(node, target, inputs)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        """Each role's gradient: the kernel of that role, fed ``grad`` in the target's place."""
-        saved = iter(ctx.saved_tensors)
-        inputs = [next(saved) if present else None for present in ctx.present]
-        node, t = ctx.node, ctx.node.roles.index(ctx.target)
-        needed = [x is not None and ctx.needs_input_grad[2 + s] for s, x in enumerate(inputs)]
-        joint: dict[int, torch.Tensor] = {}
-        ops = [node.roles.index(r) for r in node.operands]
-        if ctx.target == "out" and "xs" in node.functions and all(needed[s] for s in ops):
-            args = list(inputs)
-            args[t] = grad
-            joint = dict(zip(ops, JointGradient.apply(node, *args)))
-        grads: list[torch.Tensor | None] = []
-        for s, role in enumerate(node.roles):
-            if s in joint or not needed[s]:
-                grads.append(joint.get(s))
-                continue
-            args = list(inputs)
-            args[t], args[s] = grad, None
-            grads.append(Contract.apply(node, role, *args))
-        return (None, None, *grads)
-
-
-class JointGradient(torch.autograd.Function):
-    """Every operand's gradient of a node at once; its backward is made of ``Contract``s."""
-
-    @staticmethod
-    def forward(ctx: Any, node: NodeKernels, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Run ``<node>_xs`` on every role (``out`` holds the result's cotangent)."""
-        ctx.node = node
-        ctx.save_for_backward(*inputs)
-        return launch_joint(node, inputs)
-
-    @staticmethod
-    def backward(ctx: Any, *cots: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
-        """Each role's gradient, summed over the operand gradients ``t`` it feeds.
-
-        Operand gradient ``t`` is ``Contract(t)``: its derivative w.r.t. role ``s`` is
-        ``Contract(s)`` with the cotangent in ``t``'s place.
-        """
-        node, inputs = ctx.node, list(ctx.saved_tensors)
-        grads: list[torch.Tensor | None] = []
-        for s, role in enumerate(node.roles):
-            total = None
-            for role_t, cot in zip(node.operands, cots):
-                t = node.roles.index(role_t)
-                if cot is None or t == s or not ctx.needs_input_grad[1 + s]:
-                    continue
-                args: list[torch.Tensor | None] = list(inputs)
-                args[t], args[s] = cot, None
-                part = Contract.apply(node, role, *args)
-                total = part if total is None else total + part
-            grads.append(total)
-        return (None, *grads)
-
-
-def fuse(node: NodeKernels, operands: Sequence[torch.Tensor],
-         weight: torch.Tensor | None = None) -> torch.Tensor:
-    """A node's result ``[Z, width]`` from its operands ``[Z, width_i]`` and weights."""
-    inputs = [*operands, None, *((weight,) if "w" in node.roles else ())]
-    return Contract.apply(node, "out", *inputs)
+__all__ = ["NodeKernels", "fuse", "launch", "launch_joint", "load_library"]

@@ -1,10 +1,9 @@
-"""Runtime of generated Triton layers: launching a node's kernels, and their autograd.
+"""Runtime of generated Triton layers: launching a node's kernels.
 
 A fuse node with its result's cotangent is a closed multilinear diagram over its *roles*
 (operands ``x0…``, result ``out``, weights ``w``). The kernel for one role takes every
-other role and returns ∂F/∂role. So the backward of ``Contract(target=t)`` with respect to
-role ``s`` is ``Contract(target=s)`` with the incoming gradient in the place of ``t``:
-derivatives of every order come from the same generated kernels.
+other role and returns ∂F/∂role; the autograd that chains them to every derivative order is
+:mod:`fusiondsl.backends.contract`, shared with the C backend.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ import torch
 import triton
 import triton.language as tl
 
+from fusiondsl.backends.contract import fuse
 from fusiondsl.backends.graph_ops import gate, scatter_sum
 
-__all__ = ["Contract", "NodeKernels", "fuse", "gate", "launch", "scatter_sum"]
+__all__ = ["NodeKernels", "fuse", "gate", "launch", "scatter_sum"]
 
 # BLOCK_Z ≥ 16 keeps tl.dot legal on a GPU; on the CPU interpreter one size is used.
 BLOCK_Z_CANDIDATES = (16, 32, 64)
@@ -45,6 +45,16 @@ class NodeKernels:
     widths: tuple[int, ...]
     external: bool
     kernels: dict[str, tuple[Any, int, int]]
+
+    joint = False  # no one-call gradient of every operand (the C backend's ``<node>_xs``)
+
+    def launch(self, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """The kernel of ``target`` on the other roles (:func:`launch`)."""
+        return launch(self, target, inputs)
+
+    def launch_joint(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Not available: ``joint`` is ``False``."""
+        raise NotImplementedError("the triton backend has no joint gradient kernel")
 
 
 def interpreting() -> bool:
@@ -94,39 +104,3 @@ def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]
     block_z = choose_block_z((id(fn), triton.next_power_of_2(max(rows, 1)), dtype), run)
     result = run(block_z)
     return result.sum(0).to(dtype) if summed else result
-
-
-class Contract(torch.autograd.Function):
-    """∂F/∂target of a node's closed diagram; its backward is again a ``Contract``."""
-
-    @staticmethod
-    def forward(ctx: Any, node: NodeKernels, target: str,
-                *inputs: torch.Tensor | None) -> torch.Tensor:
-        """Launch the kernel of ``target``; remember the other roles for the backward."""
-        ctx.node, ctx.target = node, target
-        ctx.present = tuple(x is not None for x in inputs)
-        ctx.save_for_backward(*(x for x in inputs if x is not None))
-        return launch(node, target, inputs)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        """Each role's gradient: the kernel of that role, fed ``grad`` in the target's place."""
-        saved = iter(ctx.saved_tensors)
-        inputs = [next(saved) if present else None for present in ctx.present]
-        t = ctx.node.roles.index(ctx.target)
-        grads: list[torch.Tensor | None] = []
-        for s, role in enumerate(ctx.node.roles):
-            if inputs[s] is None or not ctx.needs_input_grad[2 + s]:
-                grads.append(None)
-                continue
-            args = list(inputs)
-            args[t], args[s] = grad, None
-            grads.append(Contract.apply(ctx.node, role, *args))
-        return (None, None, *grads)
-
-
-def fuse(node: NodeKernels, operands: Sequence[torch.Tensor],
-         weight: torch.Tensor | None = None) -> torch.Tensor:
-    """A node's result ``[Z, width]`` from its operands ``[Z, width_i]`` and weights."""
-    inputs = [*operands, None, *((weight,) if "w" in node.roles else ())]
-    return Contract.apply(node, "out", *inputs)
