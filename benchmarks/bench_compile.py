@@ -1,6 +1,12 @@
 """Compile time of ℓ ≤ 3 layers: cold (empty coefficient cache), warm, and in the same process.
 
     .venv/bin/python benchmarks/bench_compile.py [--repeats 7] [--no-bytecode] [--json FILE]
+        [--backend auto|einsum|c] [--all] [--summary]
+
+``--all`` measures every tree diagram of ``examples/`` (default: conv and fctp); ``--backend``
+is what ``compile`` is asked for (default ``auto``, the default of ``Program.compile``: C
+kernels where a C compiler works, so *cold* includes building them). ``--summary`` prints one
+line per diagram (cold and warm compile medians) instead of the phase tables.
 
 Every measurement is a fresh process that imports torch, then fusiondsl, loads an example
 (``fusiondsl.load``: parse and check) and compiles it, timing each phase; then compiles it once
@@ -45,14 +51,14 @@ import fusiondsl
 t2 = time.perf_counter()
 prog = fusiondsl.load(sys.argv[1])
 t3 = time.perf_counter()
-prog.compile(sys.argv[2])
+layer = prog.compile(sys.argv[2], backend=sys.argv[3])
 t4 = time.perf_counter()
 full_gc = sum(gc_s)
-fusiondsl.load(sys.argv[1]).compile(sys.argv[2])
+fusiondsl.load(sys.argv[1]).compile(sys.argv[2], backend=sys.argv[3])
 t5 = time.perf_counter()
 print(json.dumps({"torch": t1 - t0, "import": t2 - t1, "load": t3 - t2, "compile": t4 - t3,
                   "import+load+compile": t4 - t1, "compile again": t5 - t4,
-                  "full gc": full_gc, "sympy": "sympy" in sys.modules,
+                  "full gc": full_gc, "sympy": "sympy" in sys.modules, "backend": layer.backend,
                   "file": fusiondsl.__file__}))
 """
 
@@ -66,9 +72,23 @@ def child_env(cache: str, pycache: str | None) -> dict[str, str]:
     return env
 
 
+BACKEND = ["auto"]  # what the children ask for (--backend)
+
+
+def all_cases() -> tuple[tuple[str, str], ...]:
+    """Every tree diagram (``diagram …``, not ``graph …``) of every example."""
+    sys.path.insert(0, str(ROOT))
+    import fusiondsl
+    from fusiondsl.ir.diagram import Diagram
+
+    return tuple((f"examples/{f.name}", name) for f in sorted((ROOT / "examples").glob("*.fd"))
+                 for name, d in fusiondsl.load(f).diagrams.items() if isinstance(d, Diagram))
+
+
 def run(case: tuple[str, str], cache: str, pycache: str | None) -> dict[str, Any]:
     """Seconds per phase of one fresh process compiling one example."""
-    out = subprocess.run([sys.executable, "-c", CHILD, *case], env=child_env(cache, pycache),
+    out = subprocess.run([sys.executable, "-c", CHILD, *case, BACKEND[0]],
+                         env=child_env(cache, pycache),
                          cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -94,22 +114,35 @@ def table(case: tuple[str, str], runs: dict[str, list]) -> list[str]:
     return lines
 
 
+def summary(case: tuple[str, str], runs: dict[str, list]) -> str:
+    """One line: the compile call's median seconds, cold and warm, and the backend it got."""
+    cold, warm = (statistics.median(r["compile"] for r in runs[k]) for k in ("cold", "warm"))
+    return (f"{case[0]:<26} {case[1]:<16} {runs['cold'][0]['backend']:<7} "
+            f"cold {cold:8.3f} s   warm {warm * 1e3:8.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure every case, print the tables, optionally save every sample as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--no-bytecode", action="store_true", help="compile sources every time")
     ap.add_argument("--json", type=Path, help="write every sample here")
+    ap.add_argument("--backend", default="auto", choices=("auto", "einsum", "c"))
+    ap.add_argument("--all", action="store_true", help="every tree diagram of examples/")
+    ap.add_argument("--summary", action="store_true", help="one line per diagram")
     args = ap.parse_args(argv)
+    BACKEND[0] = args.backend
+    cases = all_cases() if args.all else CASES
     results = {}
     with tempfile.TemporaryDirectory() as pycache, tempfile.TemporaryDirectory() as cache:
         prefix = None if args.no_bytecode else pycache
         first = run(CASES[0], cache, prefix)  # untimed: fills the bytecode cache
         print(f"fusiondsl from {Path(first['file']).parent}; bytecode cache: "
               f"{'off' if args.no_bytecode else 'on'}; python {sys.version.split()[0]}")
-        for case in CASES:
+        for case in cases:
             results[case[1]] = runs = measure(case, args.repeats, prefix)
-            print("\n".join(table(case, runs)))
+            print(summary(case, runs) if args.summary else "\n".join(table(case, runs)),
+                  flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

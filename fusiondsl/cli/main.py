@@ -23,6 +23,7 @@ from fusiondsl.core.diagnostics import NO_SPAN, FusionError, debug_enabled
 from fusiondsl.core.fileio import write_atomic
 from fusiondsl.front.parse import gc_paused
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
+from fusiondsl.nn.devices import cuda_backend
 from fusiondsl.nn.layers import choose_backend, generate
 from fusiondsl.nn.program import Program, load
 from fusiondsl.passes.expand import expand
@@ -52,7 +53,8 @@ def details(prog: Program, d: AnyDiagram) -> list[str]:
         lines = [f"  {e.kind} {e.name}: {e.mul}x{e.ir}" for e in d.edges]
 
     _, reason = choose_backend(d)
-    return [*lines, f"  backend: einsum by default; backend='auto' gives {reason}"]
+    _, cuda = cuda_backend(d)
+    return [*lines, f"  backend (auto, the default): {reason}; {cuda}"]
 
 
 def _load(path: str) -> Program:

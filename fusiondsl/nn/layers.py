@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import torch
@@ -13,6 +14,7 @@ from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import IrrepNormalization, PathNormalization
 from fusiondsl.nn.arguments import checked_class
 from fusiondsl.nn.autotune import autotune
+from fusiondsl.nn.devices import cuda_backend, route_cuda
 from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import DEFAULT_BATCH, Strategy, make_plan
 
@@ -54,8 +56,9 @@ def check_options(**options: Any) -> None:
 def choose_backend(d: AnyDiagram) -> tuple[str, str]:
     """What ``backend="auto"`` picks for a diagram on this machine, and why, in one line.
 
-    The C backend where it lowers the diagram and a C compiler is found; einsum otherwise.
-    (Triton needs CUDA tensors, which a layer only sees when called: ask for it by name.)
+    The C backend where it lowers the diagram and a C compiler with OpenMP works; einsum
+    otherwise. CUDA tensors, which a layer only sees when called, run on a twin
+    (:mod:`fusiondsl.nn.devices`).
     """
     c = backends.get("c")
     why_not = c.refusal(d)
@@ -63,13 +66,14 @@ def choose_backend(d: AnyDiagram) -> tuple[str, str]:
         message = why_not.diagnostics[0].message.split(" (diagram")[0]
         return "einsum", f"einsum, because {message}"
     if not c.available():
-        return "einsum", "einsum, because no C compiler (cc, gcc, clang or $CC) was found"
-    return "c", "c, the fast CPU path (a C compiler was found)"
+        return "einsum", ("einsum, because no C compiler with OpenMP works here (cc, gcc, "
+                          "clang or $CC with -fopenmp)")
+    return "c", "c, the fast CPU path (a C compiler with OpenMP works)"
 
 
 def generate(
     d: AnyDiagram,
-    backend: Backend = "einsum",
+    backend: Backend = "auto",
     irrep_normalization: IrrepNormalization = "component",
     path_normalization: PathNormalization = "element",
     spec_name: str = "<string>",
@@ -84,6 +88,8 @@ def generate(
             backend is asked for a construct it does not lower; ``CUnsupportedError`` likewise
             for the c backend.
     """
+    if backend == "auto":
+        backend = choose_backend(d)[0]  # type: ignore[assignment]
     d = safe_diagram(d)  # users' names can collide neither with each other nor with ours
     impl = backends.get(backend)
     impl.require(d)
@@ -96,7 +102,7 @@ def generate(
 
 def build(
     d: AnyDiagram,
-    backend: Backend = "einsum",
+    backend: Backend = "auto",
     irrep_normalization: IrrepNormalization = "component",
     path_normalization: PathNormalization = "element",
     spec_name: str = "<string>",
@@ -111,15 +117,52 @@ def build(
     plan family (``per-path``, ``grouped``) instead of the cost model's choice (``auto``) at
     batch size ``batch``. ``hoist`` lets neighbour sums couple centre-only factors once per
     node after the sum (see :mod:`fusiondsl.plan.hoist`).
+
+    ``backend="auto"`` (the default) compiles C kernels where a C compiler with OpenMP works
+    and einsum otherwise (:func:`choose_backend`), and runs CUDA tensors on Triton (or
+    einsum) kernels compiled on their first call; ``layer.backend`` and
+    ``layer.backend_reason`` say what was chosen and why. A C build that fails falls back to
+    einsum with a one-line warning.
     """
-    check_options(backend=backend, strategy=strategy, batch=batch, hoist=hoist,
-                  irrep_normalization=irrep_normalization, path_normalization=path_normalization,
-                  spec_name=spec_name)
-    backend, reason, strategy = resolve(d, backend, strategy, batch, irrep_normalization,
-                                        path_normalization)
-    source, plan = generate(d, backend, irrep_normalization, path_normalization, spec_name,
-                            strategy, batch, hoist)
-    return assemble(d, source, plan, backend, reason)
+    options = {"irrep_normalization": irrep_normalization, "spec_name": spec_name,
+               "path_normalization": path_normalization, "strategy": strategy,
+               "batch": batch, "hoist": hoist}
+    check_options(backend=backend, **options)
+    asked = backend
+    backend, reason, options["strategy"] = resolve(d, backend, strategy, batch,
+                                                   irrep_normalization, path_normalization)
+    layer = _compile_load(d, backend, reason, options, fallback=asked == "auto")
+    if asked == "auto":
+        route_auto(layer, d, options)
+    return layer
+
+
+def route_auto(layer: torch.nn.Module, d: AnyDiagram, options: dict[str, Any]) -> None:
+    """A ``backend="auto"`` layer on the CPU runs CUDA tensors on a twin (``nn.devices``)."""
+    if layer.backend == "triton":
+        return
+    twin, why = cuda_backend(d)
+    layer.backend_reason += f"; {why}"
+    route_cuda(layer, lambda: build(d, twin, **options))  # type: ignore[arg-type]
+
+
+def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, Any],
+                  fallback: bool) -> torch.nn.Module:
+    """Generate and load; with ``fallback``, a failed C build gives einsum and a warning."""
+    o = options
+    try:
+        source, plan = generate(d, backend, o["irrep_normalization"],  # type: ignore[arg-type]
+                                o["path_normalization"], o["spec_name"], o["strategy"],
+                                o["batch"], o["hoist"])
+        return assemble(d, source, plan, backend, reason)
+    except (RuntimeError, OSError) as err:
+        if not fallback or backend != "c":
+            raise
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"backend='auto': building the C kernels of {d.name!r} failed ({why}); "
+                      "using einsum", RuntimeWarning, stacklevel=3)
+        return _compile_load(d, "einsum", f"einsum, because building the C kernels failed: "
+                             f"{why}", o, fallback=False)
 
 
 def resolve(d: AnyDiagram, backend: str, strategy: str, batch: int,

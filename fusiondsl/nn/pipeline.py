@@ -27,7 +27,7 @@ from fusiondsl.front.parse import parse
 from fusiondsl.front.validate import validate
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import Paths
-from fusiondsl.nn.layers import assemble, check_options, resolve
+from fusiondsl.nn.layers import assemble, check_options, resolve, route_auto
 from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import DEFAULT_BATCH, Plan, make_plan
 
@@ -50,7 +50,7 @@ class Stages:
 
 
 def run(text: str, name: str | None = None, *, until: str = "load", filename: str = "<string>",
-        backend: str = "einsum", **options: Any) -> Stages:
+        backend: str = "auto", **options: Any) -> Stages:
     """Compile diagram ``name`` of ``text`` (the only one if omitted) up to stage ``until``.
 
     ``options`` are :meth:`fusiondsl.Program.compile`'s: ``irrep_normalization``,
@@ -115,3 +115,6 @@ def _compile(s: Stages, stop: int, backend: str, options: dict[str, Any]) -> Non
     if stop >= STAGES.index("load"):
         assert s.source is not None and s.backend_reason is not None
         s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason)
+        if backend == "auto":
+            route_auto(s.layer, s.diagram, {**o, "strategy": strategy})
+            s.backend_reason = s.layer.backend_reason

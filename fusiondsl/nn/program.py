@@ -42,8 +42,13 @@ class Program:
             raise KeyError(f"no diagram {name!r}; known: {', '.join(self.diagrams)}")
         return self.diagrams[name]
 
-    def compile(self, name: str | None = None, backend: str = "einsum", **options: Any) -> Any:
-        """Compile one diagram into a ``torch.nn.Module`` (see :func:`~.layers.build`)."""
+    def compile(self, name: str | None = None, backend: str = "auto", **options: Any) -> Any:
+        """Compile one diagram into a ``torch.nn.Module`` (see :func:`~.layers.build`).
+
+        ``backend="auto"`` (the default) gives C kernels on the CPU where a C compiler with
+        OpenMP works, Triton kernels for CUDA tensors, einsum otherwise; ``"einsum"``,
+        ``"c"`` or ``"triton"`` force one.
+        """
         return build(self.diagram(name), backend=backend, **options)
 
     def to_text(self) -> str:

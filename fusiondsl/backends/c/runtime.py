@@ -45,8 +45,26 @@ def compiler() -> str | None:
 
 
 def available() -> bool:
-    """Whether ``backend='c'`` can compile here."""
-    return compiler() is not None
+    """Whether ``backend='c'`` can compile here: a compiler is found and OpenMP works."""
+    cc = compiler()
+    return cc is not None and _openmp_works(cc)
+
+
+PROBE = "#include <omp.h>\nint fusiondsl_probe(void) { return omp_get_max_threads(); }\n"
+
+
+@functools.cache
+def _openmp_works(cc: str) -> bool:
+    """Whether ``cc`` builds a shared library with OpenMP (tried once per process)."""
+    with tempfile.TemporaryDirectory(prefix="fusiondsl-probe-") as tmp:
+        src = FilePath(tmp) / "probe.c"
+        src.write_text(PROBE)
+        try:
+            done = subprocess.run([cc, *FLAGS, "-o", str(src.with_suffix(".so")), str(src)],
+                                  capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
 
 
 def require_compiler() -> str:
