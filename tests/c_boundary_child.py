@@ -38,7 +38,7 @@ def load(spec: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     text = SPECS[spec]
     prog = fusiondsl.load(text) if text.endswith(".fd") else fusiondsl.loads(text)
     c = prog.compile(spec, backend="c").double()
-    ref = prog.compile(spec).double()
+    ref = prog.compile(spec, backend="einsum").double()
     ref.load_state_dict(c.state_dict())
     return c, ref
 

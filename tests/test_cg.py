@@ -8,7 +8,7 @@ import pytest
 import sympy
 from sympy.physics import wigner as sw
 
-from fusiondsl.core import cachefile, cg
+from fusiondsl.core import cachefile, cg, nj
 from fusiondsl.core.wigner import random_rotation, real_wigner_D
 
 LMAX = 6
@@ -154,20 +154,20 @@ def test_real_w3j_rejects_floats():
 
 
 def test_wigner_6j_and_9j():
-    assert cg.wigner_6j(2, 2, 2, 2, 2, 2) == sympy.Rational(1, 6)
-    assert cg.wigner_6j((2, 2, 2, 2, 2, 2)) == sympy.Rational(1, 6)
+    assert nj.wigner_6j(2, 2, 2, 2, 2, 2) == sympy.Rational(1, 6)
+    assert nj.wigner_6j((2, 2, 2, 2, 2, 2)) == sympy.Rational(1, 6)
     ref = sw.wigner_6j(*(sympy.Rational(j, 2) for j in (1, 1, 2, 1, 1, 2)))
-    assert ref != 0 and sympy.simplify(cg.wigner_6j(1, 1, 2, 1, 1, 2) - ref) == 0
-    assert cg.wigner_6j(2, 2, 6, 2, 2, 2) == 0
+    assert ref != 0 and sympy.simplify(nj.wigner_6j(1, 1, 2, 1, 1, 2) - ref) == 0
+    assert nj.wigner_6j(2, 2, 6, 2, 2, 2) == 0
     with pytest.raises(ValueError, match="integer"):
-        cg.wigner_6j(1, 1, 1, 1, 1, 1)
+        nj.wigner_6j(1, 1, 1, 1, 1, 1)
     with pytest.raises(ValueError, match="6"):
-        cg.wigner_6j(2, 2, 2)
+        nj.wigner_6j(2, 2, 2)
     args = (2, 2, 2, 2, 2, 2, 2, 2, 2)
-    assert cg.wigner_9j(*args) == sw.wigner_9j(*(sympy.Rational(j, 2) for j in args))
-    assert cg.wigner_9j(2, 2, 6, 2, 2, 2, 2, 2, 2) == 0
+    assert nj.wigner_9j(*args) == sw.wigner_9j(*(sympy.Rational(j, 2) for j in args))
+    assert nj.wigner_9j(2, 2, 6, 2, 2, 2, 2, 2, 2) == 0
     with pytest.raises(ValueError, match="integer"):
-        cg.wigner_9j(1, 1, 1, 2, 2, 2, 2, 2, 2)
+        nj.wigner_9j(1, 1, 1, 2, 2, 2, 2, 2, 2)
 
 
 def test_cache_round_trip(tmp_path, monkeypatch):

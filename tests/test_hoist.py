@@ -24,7 +24,8 @@ diagram block(h: X, y: edge sh(2), g: edge 3x0e) -> o: X {
 
 def _pair(text: str = BLOCK) -> tuple[torch.nn.Module, torch.nn.Module]:
     prog = fusiondsl.loads(text)
-    plain, hoisted = prog.compile(hoist=False), prog.compile(hoist=True)
+    plain = prog.compile(backend="einsum", hoist=False)
+    hoisted = prog.compile(backend="einsum", hoist=True)
     hoisted.load_state_dict(plain.state_dict())
     return plain.double(), hoisted.double()
 

@@ -36,7 +36,7 @@ def compile64(prog: fusiondsl.Program, name: str, **options: object) -> torch.nn
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        layer = prog.compile(name, **options)
+        layer = prog.compile(name, backend="einsum", **options)
     finally:
         torch.set_default_dtype(old)
     return layer.to(torch.complex128) if layer.diagram.group == "SU2" else layer

@@ -384,8 +384,8 @@ def test_bug3_grouped_external_mul1(mode: str) -> None:
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        grouped = prog.compile("d", strategy="grouped")
-        per_path = prog.compile("d", strategy="per-path")
+        grouped = prog.compile("d", backend="einsum", strategy="grouped")
+        per_path = prog.compile("d", backend="einsum", strategy="per-path")
     finally:
         torch.set_default_dtype(old)
     xs = inputs(per_path)

@@ -12,6 +12,7 @@ from fusiondsl.core.diagnostics import Span
 from fusiondsl.core.irreps import Irreps, MulIr
 from fusiondsl.front import ast
 from fusiondsl.front.limits import advice, chain_size, limit
+from fusiondsl.front.validate_text import known_names, labels_text, why_unreached
 from fusiondsl.ir.diagram import (
     CatNode,
     Diagram,
@@ -72,7 +73,7 @@ class _Tree:
                 line = self.later[r.name].line
                 self.chk.error(f"{r.name!r} is used before it is defined on line {line}", r.span)
             else:
-                self.chk.error(f"unknown name {r.name!r}", r.span, _known(self.scope))
+                self.chk.error(f"unknown name {r.name!r}", r.span, known_names(self.scope))
             return None
         self.used.add((op.kind, op.index))
         return self._check_index(r, op, in_sum)
@@ -257,13 +258,13 @@ class _Tree:
                   layout: Irreps | None, irreps: Irreps) -> bool:
         got = {p.out for p in paths}
         coupled = _coupled_labels(self, e)  # before any filter: what the operands can give
-        avail = "couplings give: " + _labels_text(coupled if coupled is not None else got)
+        avail = "couplings give: " + labels_text(coupled if coupled is not None else got)
         if keep is not None:
             for ir in keep.labels:
                 if ir not in got:
                     why = (f"the couplings give {ir}, but the declared output {layout} drops it"
                            if layout is not None and coupled and ir in coupled else
-                           _why(self, e, ir, coupled))
+                           why_unreached(self.chk.group, ir, coupled))
                     self.chk.error(f"no path of this fuse reaches {ir}", e.filters[0].span,
                                    why, avail)
                     return False
@@ -271,9 +272,9 @@ class _Tree:
             used = {p.out_entry for p in paths}
             for i, m in enumerate(layout):
                 if i not in used:
-                    kept = (f"the filter '-> {keep}' keeps only {_labels_text(set(keep.labels))}"
+                    kept = (f"the filter '-> {keep}' keeps only {labels_text(set(keep.labels))}"
                             if keep is not None and m.ir not in keep.labels else
-                            _why(self, e, m.ir, coupled))
+                            why_unreached(self.chk.group, m.ir, coupled))
                     self.chk.error(f"declared output {m} is reached by no path",
                                    self.decl.out_irreps.span, avail, kept)
                     return False
@@ -337,21 +338,6 @@ class _Tree:
             err(f"output {decl.out_name!r} must be the last result computed", decl.out_span)
 
 
-def _why(tree: _Tree, e: ast.Fuse, ir: Any, coupled: set[Any] | None = None) -> str:
-    """Why no coupling reaches ``ir``: its parity, its size, or (in general) the rule."""
-    rule = "a label c of a ⊗ b needs |a - b| ≤ c ≤ a + b"
-    rule += " and parity p(c) = p(a)·p(b)" if tree.chk.group == "O3" else ""
-    if not coupled:
-        return rule
-    flipped = [c for c in coupled if c.j2 == ir.j2 and c.p != ir.p]
-    if flipped:
-        return f"{ir} has the wrong parity: these operands give {flipped[0]} (p(c) = p(a)·p(b))"
-    top = max(coupled, key=lambda c: c.j2)
-    if ir.j2 > top.j2:
-        return f"{ir} is above the largest label these operands reach, {top} (c ≤ a + b)"
-    return rule
-
-
 def _coupled_labels(tree: _Tree, e: ast.Fuse) -> set[Any] | None:
     """Every label the operands of ``e`` couple to, ignoring filters and the declared output.
 
@@ -376,15 +362,6 @@ def _operand_irreps(tree: _Tree, arg: Any) -> Irreps | None:
     span = arg.body.span if isinstance(arg, ast.SumJ) else arg.span
     node = next((n for n in reversed(tree.nodes) if n.span == span), None)
     return node.irreps if node is not None else None
-
-
-def _labels_text(labels: set[Any]) -> str:
-    """``0e + 1e + 2e`` (by spin, then parity), or ``nothing``."""
-    return " + ".join(str(c) for c in sorted(labels, key=lambda c: (c.j2, -c.p))) or "nothing"
-
-
-def _known(scope: dict[str, Operand]) -> str:
-    return "names in scope: " + (", ".join(sorted(scope)) or "none")
 
 
 def check_diagram(chk: Checker, decl: ast.DiagramDecl) -> Diagram | None:

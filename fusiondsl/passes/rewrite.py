@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import networkx as nx
 import sympy
 
-from fusiondsl.core import cg
+from fusiondsl.core import nj
 from fusiondsl.ir.diagram import GraphDiagram
 from fusiondsl.passes.rewrite_net import (
     Net,
@@ -206,7 +206,7 @@ def _apply_triangle(
         net, p = orient(net, x, tail)
         phase *= p
     j2 = [net.edge(x).ir.j2 for x in (o1, o2, o3, e23, e31, e12)]
-    factor = phase * cg.wigner_6j(*j2)
+    factor = phase * nj.wigner_6j(*j2)
     new = min(ids)
     tails = tuple((n, new if t in ids else t) for n, t in net.tails)
     net = Net(net.name, net.group, net.edges,
@@ -249,7 +249,7 @@ def _apply_ninej(net: Net, sub: nx.Graph) -> Step:
         for x in names:
             net, p = orient(net, x, r)
             phase *= p
-    factor = phase * cg.wigner_9j(*(net.edge(x).ir.j2 for row in grid for x in row))
+    factor = phase * nj.wigner_9j(*(net.edge(x).ir.j2 for row in grid for x in row))
     net = drop(net, set(rows) | set(cols), {x for row in grid for x in row})
     return net, factor, Rewrite("9j", tuple(x for row in grid for x in row), factor)
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fusiondsl.core import cg
+from fusiondsl.core import nj
 from fusiondsl.core.irreps import Group, Irrep
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def fmove_matrix(
     ks = [k for k in a * b if out in k * c]
     kps = [k for k in b * c if out in a * k]
     sign = sympy.S.NegativeOne ** ((a.j2 + b.j2 + c.j2 + out.j2) // 2 % 2)
-    rows = [[sign * (kp.j2 + 1) * cg.wigner_6j(a.j2, b.j2, k.j2, c.j2, out.j2, kp.j2)
+    rows = [[sign * (kp.j2 + 1) * nj.wigner_6j(a.j2, b.j2, k.j2, c.j2, out.j2, kp.j2)
              for kp in kps] for k in ks]
     return ks, kps, sympy.Matrix(rows)
 
