@@ -39,8 +39,8 @@ Built = tuple[torch.nn.Module, list[torch.Tensor]]
 def fusiondsl_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
     """The block compiled with hoist=True and hoist=False, sharing one set of weights."""
     prog = fusiondsl.load(SPEC)
-    hoisted, plain = prog.compile("fusion_block", hoist=True), prog.compile(
-        "fusion_block", hoist=False)
+    hoisted = prog.compile("fusion_block", backend="einsum", hoist=True)
+    plain = prog.compile("fusion_block", backend="einsum", hoist=False)
     hoisted.load_state_dict(plain.state_dict())
     return hoisted, plain
 

@@ -50,8 +50,8 @@ def pair(case: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     prog = fusiondsl.loads(text)
     always = mock.patch.object(hoist_fmove, "cheaper", lambda report, degree=None: True)
     with always if forced else contextlib.nullcontext():
-        hoisted = prog.compile(name, hoist=True)
-    plain = prog.compile(name, hoist=False)
+        hoisted = prog.compile(name, backend="einsum", hoist=True)
+    plain = prog.compile(name, backend="einsum", hoist=False)
     if not any(hoisted.plan.fmoves):
         raise RuntimeError(f"{case}: no F-move hoisting was planned")
     hoisted.load_state_dict(plain.state_dict())

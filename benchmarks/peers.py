@@ -30,7 +30,8 @@ Built = tuple[torch.nn.Module, list[torch.Tensor]]
 
 def fusiondsl_layer(name: str, dtype: torch.dtype, batch: int, strategy: str = "auto") -> Built:
     """The layer compiled from its spec."""
-    layer = fusiondsl.loads(SPECS[name]).compile(strategy=strategy, batch=batch).to(dtype)
+    layer = fusiondsl.loads(SPECS[name]).compile(backend="einsum", strategy=strategy,
+                                                 batch=batch).to(dtype)
     extra = layer.external_weight_numel
     return layer, inputs_for(layer.irreps_in, batch, dtype, extra)
 
