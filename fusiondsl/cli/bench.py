@@ -11,7 +11,7 @@ from fusiondsl.nn.timing import PASSES, e3nn_peer, inputs_for, make_pass, median
 
 
 def bench_program(prog: Program, batch: int, dtype_name: str, repeats: int,
-                  strategy: str = "auto", backend: str = "einsum") -> str:
+                  strategy: str = "auto", backend: str = "auto") -> str:
     """A table: diagram, plan, pass, fusiondsl ms, e3nn ms and their ratio (when e3nn has it)."""
     dtype = getattr(torch, dtype_name)
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -216,9 +216,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = sub.add_parser("bench", help="time a spec's layers (and e3nn's, when it has them)")
     c.add_argument("file", help=_FILE_HELP)
-    c.add_argument("--backend", choices=["einsum", "c", "triton"], default="einsum",
-                   help="the executor to time (default einsum; c needs a C compiler, triton "
-                        "a CUDA GPU)")
+    c.add_argument("--backend", choices=["auto", "einsum", "c", "triton"], default="auto",
+                   help="the executor to time (default auto, what compile gives: C where a C "
+                        "compiler works; triton needs a CUDA GPU)")
     c.add_argument("--batch", type=int, default=1000, help="rows per call (default 1000)")
     c.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating type of inputs and weights (default float32)")
