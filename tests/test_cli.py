@@ -77,8 +77,7 @@ def test_check_verbose_shows_what_auto_would_choose(
     good = _write(tmp_path, "good.fd", GOOD)
     assert main(["check", "-v", str(good)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("  backend: einsum by default; backend='auto' gives ")
-               for line in out)
+    assert any(line.startswith("  backend (auto, the default): ") for line in out)
     monkeypatch.setattr("fusiondsl.backends.c.runtime.available", lambda: False)
     assert main(["check", "-v", str(good)]) == 0
     assert "because no C compiler" in capsys.readouterr().out
