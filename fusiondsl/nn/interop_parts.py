@@ -84,13 +84,8 @@ def compile_part(spec: PartSpec, name: str, backend: str, options: dict[str, Any
     d = _diagram(spec, name)
     numel = sum(p.weight_numel for p in spec.paths) + sum(b.weight_numel for b in spec.linears)
     paths = Paths(d, spec.paths, spec.linears, (numel,))
-    strategy = options.get("strategy", "auto")
-    if strategy == "auto" and spec.external and any(
-            p.mode == "uuu" and p.weight_shape == (1,) for p in spec.paths):
-        # the grouped einsum lowering mis-broadcasts per-sample uuu weights of one channel
-        # (lower/einsum_grouped.py `_slice` drops the channel axis); per-path is exact
-        strategy = "per-path"
-    layer = build_from_paths(paths, backend, options.get("spec_name", f"e3nn {name}"), strategy,
+    layer = build_from_paths(paths, backend, options.get("spec_name", f"e3nn {name}"),
+                             options.get("strategy", "auto"),
                              options.get("batch", DEFAULT_BATCH), options.get("hoist", True))
     layer.irreps_in, layer.irreps_out = list(spec.legs), spec.out
     return layer
