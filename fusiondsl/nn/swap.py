@@ -141,7 +141,8 @@ def _convert(m: torch.nn.Module, name: str, backend: str, check: bool,
     parts = getattr(new, "parts", None)
     how = f"{len(parts)} compiled part(s) composed" if parts is not None else "one compiled layer"
     numel = getattr(m, "weight_numel", 0)
-    weights = (f"{numel} weights carried over" if getattr(m, "internal_weights", True)
+    weights = ("no weights" if not numel else f"{numel} weights carried over"
+               if getattr(m, "internal_weights", True)
                else f"{numel} external weights per call, as before")
     return new, f"{backend}: {how}, {weights}"
 
