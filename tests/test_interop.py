@@ -176,6 +176,19 @@ def test_uvu_less_than_v_and_mixed_modes_into_one_entry() -> None:
     torch.testing.assert_close(layer(*args), tp(*args), atol=1e-12, rtol=1e-12)
 
 
+@pytest.mark.parametrize("strategy", ["auto", "grouped", "per-path"])
+def test_external_uuu_of_one_channel_under_every_strategy(strategy: str) -> None:
+    # per-sample uuu weights of one channel once lost their channel axis in the grouped einsum
+    # lowering; from_e3nn no longer forces per-path plans for them
+    tp = o3.TensorProduct("1x0e+1x1o+1x2e", "0e+1o+2e", "1x1o+1x2e+1x1e",
+                          [(1, 1, 1, "uuu", True), (1, 2, 0, "uuu", True),
+                           (2, 1, 0, "uuu", True), (0, 1, 0, "uuu", True)],
+                          shared_weights=False, internal_weights=False)
+    layer = fusiondsl.from_e3nn(tp, strategy=strategy)
+    args = _args(tp)
+    torch.testing.assert_close(layer(*args), tp(*args), atol=1e-12, rtol=1e-12)
+
+
 def test_c_backend_splits_mixed_modes() -> None:
     from fusiondsl.backends.c.runtime import available
 

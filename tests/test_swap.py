@@ -96,6 +96,22 @@ def test_swap_replaces_products_and_keeps_energy_and_forces() -> None:
     torch.testing.assert_close(after[0], before[0], atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(after[1], before[1], atol=1e-10, rtol=1e-10)
     assert "replaced conv (TensorProduct)" in str(report)
+    assert "external weights per call" in {e.name: e.why for e in report.replaced}["conv"]
+
+
+def test_swap_replaces_the_product_inside_a_gate() -> None:
+    # NequIP's nonlinearity: an e3nn Gate multiplies gates into features by an
+    # ElementwiseTensorProduct; that is replaced, its activations are reported as left
+    torch.manual_seed(2)
+    gate = e3nn_nn.Gate("3x0e+1x0o", [torch.tanh, torch.tanh], "3x0e", [torch.sigmoid],
+                        "1x1o+1x1e+1x2e")
+    model = torch.nn.Sequential(gate)
+    x = torch.randn(5, gate.irreps_in.dim)
+    before = model(x)
+    report = fusiondsl.swap(model)
+    assert [e.name for e in report.replaced] == ["0.mul"], str(report)
+    assert {"0.act_scalars", "0.act_gates"} <= {e.name for e in report.left}
+    torch.testing.assert_close(model(x), before, atol=1e-12, rtol=1e-12)
 
 
 def test_swap_carries_weights_and_trains_the_same() -> None:

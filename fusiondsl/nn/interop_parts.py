@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from fusiondsl.backends import available as backends
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import Diagram, FuseNode, Leg, LinearNode, Operand
 from fusiondsl.ir.paths import LinearBlock, Path, Paths
-from fusiondsl.plan.planner import DEFAULT_BATCH, make_plan
+from fusiondsl.nn.layers import build_from_paths
+from fusiondsl.plan.planner import DEFAULT_BATCH
 
 BACKENDS = ("einsum", "c", "triton")
 # Options of Program.compile that a conversion passes on to every part.
@@ -84,22 +84,9 @@ def compile_part(spec: PartSpec, name: str, backend: str, options: dict[str, Any
     d = _diagram(spec, name)
     numel = sum(p.weight_numel for p in spec.paths) + sum(b.weight_numel for b in spec.linears)
     paths = Paths(d, spec.paths, spec.linears, (numel,))
-    strategy = options.get("strategy", "auto")
-    if strategy == "auto" and spec.external and any(
-            p.mode == "uuu" and p.weight_shape == (1,) for p in spec.paths):
-        # the grouped einsum lowering mis-broadcasts per-sample uuu weights of one channel
-        # (lower/einsum_grouped.py `_slice` drops the channel axis); per-path is exact
-        strategy = "per-path"
-    plan = make_plan(paths, strategy,
-                     options.get("batch", DEFAULT_BATCH), options.get("hoist", True))
-    impl = backends.get(backend)
-    impl.require(d)
-    source = impl.lower(plan, options.get("spec_name", f"e3nn {name}"))
-    namespace = impl.load(source, name)
-    cls = next(v for k, v in namespace.items() if isinstance(v, type)
-               and issubclass(v, torch.nn.Module) and not k.startswith("_"))
-    layer = cls()
-    layer.source, layer.plan, layer.diagram = source, plan, d
+    layer = build_from_paths(paths, backend, options.get("spec_name", f"e3nn {name}"),
+                             options.get("strategy", "auto"),
+                             options.get("batch", DEFAULT_BATCH), options.get("hoist", True))
     layer.irreps_in, layer.irreps_out = list(spec.legs), spec.out
     return layer
 

@@ -11,7 +11,7 @@ from fusiondsl.backends import available as backends
 from fusiondsl.backends.names import safe_diagram
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
-from fusiondsl.ir.paths import IrrepNormalization, PathNormalization
+from fusiondsl.ir.paths import IrrepNormalization, PathNormalization, Paths
 from fusiondsl.nn.arguments import checked_class
 from fusiondsl.nn.autotune import autotune
 from fusiondsl.nn.devices import cuda_backend, route_cuda
@@ -151,10 +151,16 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
     """Generate and load; with ``fallback``, a failed C build gives einsum and a warning."""
     o = options
     try:
-        source, plan = generate(d, backend, o["irrep_normalization"],  # type: ignore[arg-type]
-                                o["path_normalization"], o["spec_name"], o["strategy"],
-                                o["batch"], o["hoist"])
-        return assemble(d, source, plan, backend, reason)
+        if not isinstance(d, Diagram):  # a graph lowers directly: it has no paths to plan
+            source, plan = generate(d, backend, o["irrep_normalization"],  # type: ignore[arg-type]
+                                    o["path_normalization"], o["spec_name"], o["strategy"],
+                                    o["batch"], o["hoist"])
+            return assemble(d, source, plan, backend, reason)
+        safe = safe_diagram(d)  # users' names can collide neither with each other nor with ours
+        backends.get(backend).require(safe)  # refused before the (costlier) expansion
+        paths = expand(safe, o["irrep_normalization"], o["path_normalization"])
+        return build_from_paths(paths, backend, o["spec_name"], o["strategy"], o["batch"],
+                                o["hoist"], reason)
     except (RuntimeError, OSError) as err:
         if not fallback or backend != "c":
             raise
@@ -163,6 +169,35 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
                       "using einsum", RuntimeWarning, stacklevel=3)
         return _compile_load(d, "einsum", f"einsum, because building the C kernels failed: "
                              f"{why}", o, fallback=False)
+
+
+def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
+                     strategy: Strategy = "auto", batch: int = DEFAULT_BATCH, hoist: bool = True,
+                     reason: str | None = None) -> torch.nn.Module:
+    """Plan, lower and load expanded paths: the backend dispatch of :func:`build`.
+
+    For :func:`build` and for callers that bring their own paths (``from_e3nn`` carries an e3nn
+    layer's coefficients as they are). ``backend`` is a registered name (``auto`` is resolved
+    before). With ``reason``, the layer is :func:`build`'s (calls checked, ``backend`` and
+    ``backend_reason`` set, by :func:`assemble`); without, it is the bare generated class, as
+    a composite calls its parts.
+
+    Raises:
+        FusionError: (``CUnsupportedError`` / ``TritonUnsupportedError``) when the backend
+            does not lower the diagram.
+    """
+    d, impl = paths.diagram, backends.get(backend)
+    impl.require(d)
+    plan = make_plan(paths, strategy, batch, hoist)
+    source = impl.lower(plan, spec_name)
+    if reason is not None:
+        return assemble(d, source, plan, backend, reason)
+    namespace = impl.load(source, d.name)
+    cls = next(v for k, v in namespace.items() if isinstance(v, type)
+               and issubclass(v, torch.nn.Module) and not k.startswith("_"))
+    layer = cls()
+    layer.source, layer.plan, layer.diagram = source, plan, d
+    return layer
 
 
 def resolve(d: AnyDiagram, backend: str, strategy: str, batch: int,

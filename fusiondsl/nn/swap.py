@@ -140,7 +140,11 @@ def _convert(m: torch.nn.Module, name: str, backend: str, check: bool,
             return None, why
     parts = getattr(new, "parts", None)
     how = f"{len(parts)} compiled part(s) composed" if parts is not None else "one compiled layer"
-    return new, f"{backend}: {how}, {getattr(m, 'weight_numel', 0)} weights carried over"
+    numel = getattr(m, "weight_numel", 0)
+    weights = ("no weights" if not numel else f"{numel} weights carried over"
+               if getattr(m, "internal_weights", True)
+               else f"{numel} external weights per call, as before")
+    return new, f"{backend}: {how}, {weights}"
 
 
 def _set(model: torch.nn.Module, name: str, new: torch.nn.Module) -> None:
