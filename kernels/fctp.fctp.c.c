@@ -24,6 +24,79 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
+/* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
+typedef struct { unsigned char a, b, c; real v; } cg_entry;
+
+/* 0e ⊗ 0e → 0e: 1 nonzeros */
+static const cg_entry cg_0_0_0[1] = {
+    {0, 0, 0, K(1.0)},
+};
+
+/* 0e ⊗ 1o → 1o: 3 nonzeros */
+static const cg_entry cg_0_1_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {0, 1, 1, K(0.5773502691896257)}, {0, 2, 2, K(0.5773502691896257)},
+};
+
+/* 0e ⊗ 2e → 2e: 5 nonzeros */
+static const cg_entry cg_0_2_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {0, 1, 1, K(0.447213595499958)}, {0, 2, 2, K(0.447213595499958)}, {0, 3, 3, K(0.447213595499958)},
+    {0, 4, 4, K(0.447213595499958)},
+};
+
+/* 1o ⊗ 0e → 1o: 3 nonzeros */
+static const cg_entry cg_1_0_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 0, 1, K(0.5773502691896257)}, {2, 0, 2, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 1o → 0e: 3 nonzeros */
+static const cg_entry cg_1_1_0[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 1, 0, K(0.5773502691896257)}, {2, 2, 0, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 1o → 2e: 11 nonzeros */
+static const cg_entry cg_1_1_2[11] = {
+    {0, 0, 2, K(-0.18257418583505536)}, {0, 0, 4, K(-0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)},
+    {1, 0, 1, K(0.316227766016838)}, {1, 1, 2, K(0.3651483716701107)}, {1, 2, 3, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 1, 3, K(0.316227766016838)}, {2, 2, 2, K(-0.18257418583505536)}, {2, 2, 4, K(0.316227766016838)},
+};
+
+/* 1o ⊗ 2e → 1o: 11 nonzeros */
+static const cg_entry cg_1_2_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(-0.18257418583505536)}, {0, 4, 0, K(-0.316227766016838)},
+    {1, 1, 0, K(0.316227766016838)}, {1, 2, 1, K(0.3651483716701107)}, {1, 3, 2, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 2, 2, K(-0.18257418583505536)}, {2, 3, 1, K(0.316227766016838)}, {2, 4, 2, K(0.316227766016838)},
+};
+
+/* 2e ⊗ 0e → 2e: 5 nonzeros */
+static const cg_entry cg_2_0_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 0, 1, K(0.447213595499958)}, {2, 0, 2, K(0.447213595499958)}, {3, 0, 3, K(0.447213595499958)},
+    {4, 0, 4, K(0.447213595499958)},
+};
+
+/* 2e ⊗ 1o → 1o: 11 nonzeros */
+static const cg_entry cg_2_1_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)}, {1, 0, 1, K(0.316227766016838)}, {1, 1, 0, K(0.316227766016838)},
+    {2, 0, 0, K(-0.18257418583505536)}, {2, 1, 1, K(0.3651483716701107)}, {2, 2, 2, K(-0.18257418583505536)}, {3, 1, 2, K(0.316227766016838)},
+    {3, 2, 1, K(0.316227766016838)}, {4, 0, 0, K(-0.316227766016838)}, {4, 2, 2, K(0.316227766016838)},
+};
+
+/* 2e ⊗ 2e → 0e: 5 nonzeros */
+static const cg_entry cg_2_2_0[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 1, 0, K(0.447213595499958)}, {2, 2, 0, K(0.447213595499958)}, {3, 3, 0, K(0.447213595499958)},
+    {4, 4, 0, K(0.447213595499958)},
+};
+
+/* 2e ⊗ 2e → 2e: 25 nonzeros */
+static const cg_entry cg_2_2_2[25] = {
+    {0, 0, 2, K(-0.23904572186687872)}, {0, 1, 3, K(0.20701966780270625)}, {0, 2, 0, K(-0.23904572186687872)}, {0, 3, 1, K(0.20701966780270625)},
+    {1, 0, 3, K(0.20701966780270625)}, {1, 1, 2, K(0.11952286093343936)}, {1, 1, 4, K(-0.20701966780270625)}, {1, 2, 1, K(0.11952286093343936)},
+    {1, 3, 0, K(0.20701966780270625)}, {1, 4, 1, K(-0.20701966780270625)}, {2, 0, 0, K(-0.23904572186687872)}, {2, 1, 1, K(0.11952286093343936)},
+    {2, 2, 2, K(0.23904572186687872)}, {2, 3, 3, K(0.11952286093343936)}, {2, 4, 4, K(-0.23904572186687872)}, {3, 0, 1, K(0.20701966780270625)},
+    {3, 1, 0, K(0.20701966780270625)}, {3, 2, 3, K(0.11952286093343936)}, {3, 3, 2, K(0.11952286093343936)}, {3, 3, 4, K(0.20701966780270625)},
+    {3, 4, 3, K(0.20701966780270625)}, {4, 1, 1, K(-0.20701966780270625)}, {4, 2, 4, K(-0.23904572186687872)}, {4, 3, 3, K(0.20701966780270625)},
+    {4, 4, 2, K(-0.23904572186687872)},
+};
+
 /* ---- z = fuse(x, y) weights uvw  (11 paths) */
 
 /* z: forward (11 paths); result [Z, 144]. */
@@ -70,10 +143,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_out[R][1][16];  /* 0e */
+            real p0_out[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p0_out[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -87,12 +164,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_out[R][3][16];  /* 1o */
+            real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p1_out[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][0];
-                    p1_out[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][0];
-                    p1_out[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -108,14 +187,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_out[R][5][16];  /* 2e */
+            real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p2_out[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][0];
-                    p2_out[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][0];
-                    p2_out[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][0];
-                    p2_out[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][0];
-                    p2_out[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -133,12 +212,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_out[R][3][16];  /* 1o */
+            real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p3_out[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][0];
-                    p3_out[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][0];
-                    p3_out[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -154,13 +235,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_out[R][1][16];  /* 0e */
+            real p4_out[R][1][16];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p4_out[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][0]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -174,25 +256,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_out[R][5][16];  /* 2e */
+            real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p5_out[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][0];
-                    p5_out[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][0];
-                    p5_out[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][0]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][0];
-                    p5_out[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][0];
-                    p5_out[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -210,23 +281,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_out[R][3][16];  /* 1o */
+            real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p6_out[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][0]
-                        - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][0];
-                    p6_out[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][0]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][0];
-                    p6_out[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][0]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -242,14 +304,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_out[R][5][16];  /* 2e */
+            real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p7_out[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][0];
-                    p7_out[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][0];
-                    p7_out[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][0];
-                    p7_out[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][0];
-                    p7_out[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -267,23 +329,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_out[R][3][16];  /* 1o */
+            real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p8_out[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][0]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][0]
-                        - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][0];
-                    p8_out[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][0]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][0];
-                    p8_out[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][0]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -299,15 +352,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_out[R][1][16];  /* 0e */
+            real p9_out[R][1][16];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p9_out[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][0]
-                        + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][0]
-                        + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][0]
-                        + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][0]
-                        + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -321,39 +373,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_out[R][5][16];  /* 2e */
+            real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p10_out[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][0]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][0];
-                    p10_out[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][0]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][0]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][0]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][0]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][0];
-                    p10_out[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][0]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][0]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][0]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][0];
-                    p10_out[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][0]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][0]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][0]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][0]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][0];
-                    p10_out[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][0]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][0];
+                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
                 }
             }
             for (int u = 0; u < 16; ++u) {
@@ -503,10 +530,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p0_x0[R][1][16];  /* 0e */
+            real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p0_x0[r][0][u] = K(1.0) * x1_0[r][0][0] * f0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -528,13 +559,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p1_x0[R][1][16];  /* 0e */
+            real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p1_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][0] * f1[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][0] * f1[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][0] * f1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -558,15 +590,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p2_x0[R][1][16];  /* 0e */
+            real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p2_x0[r][0][u] =
-                        K(0.447213595499958) * x1_2[r][0][0] * f2[r][0][u]
-                        + K(0.447213595499958) * x1_2[r][1][0] * f2[r][1][u]
-                        + K(0.447213595499958) * x1_2[r][2][0] * f2[r][2][u]
-                        + K(0.447213595499958) * x1_2[r][3][0] * f2[r][3][u]
-                        + K(0.447213595499958) * x1_2[r][4][0] * f2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -588,12 +619,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p3_x0[R][3][16];  /* 1o */
+            real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p3_x0[r][0][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][0][u];
-                    p3_x0[r][1][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][1][u];
-                    p3_x0[r][2][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -615,12 +648,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p4_x0[R][3][16];  /* 1o */
+            real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p4_x0[r][0][u] = K(0.5773502691896257) * x1_1[r][0][0] * f4[r][0][u];
-                    p4_x0[r][1][u] = K(0.5773502691896257) * x1_1[r][1][0] * f4[r][0][u];
-                    p4_x0[r][2][u] = K(0.5773502691896257) * x1_1[r][2][0] * f4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -646,23 +681,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p5_x0[R][3][16];  /* 1o */
+            real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p5_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * f5[r][2][u]
-                        - K(0.316227766016838) * x1_1[r][0][0] * f5[r][4][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f5[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][0][u];
-                    p5_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f5[r][1][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * f5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][3][u];
-                    p5_x0[r][2][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f5[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f5[r][3][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * f5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -686,23 +712,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p6_x0[R][3][16];  /* 1o */
+            real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p6_x0[r][0][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * f6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][1][0] * f6[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * f6[r][0][u]
-                        - K(0.316227766016838) * x1_2[r][4][0] * f6[r][0][u];
-                    p6_x0[r][1][u] =
-                        K(0.316227766016838) * x1_2[r][1][0] * f6[r][0][u]
-                        + K(0.3651483716701107) * x1_2[r][2][0] * f6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * f6[r][2][u];
-                    p6_x0[r][2][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * f6[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * f6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * f6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][4][0] * f6[r][2][u];
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -728,14 +745,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p7_x0[R][5][16];  /* 2e */
+            real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p7_x0[r][0][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][0][u];
-                    p7_x0[r][1][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][1][u];
-                    p7_x0[r][2][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][2][u];
-                    p7_x0[r][3][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][3][u];
-                    p7_x0[r][4][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][4][u];
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -761,25 +778,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p8_x0[R][5][16];  /* 2e */
+            real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p8_x0[r][0][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][0][u];
-                    p8_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f8[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f8[r][0][u];
-                    p8_x0[r][2][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * f8[r][0][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * f8[r][1][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * f8[r][2][u];
-                    p8_x0[r][3][u] =
-                        K(0.316227766016838) * x1_1[r][1][0] * f8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][1][u];
-                    p8_x0[r][4][u] =
-                        -K(0.316227766016838) * x1_1[r][0][0] * f8[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][2][u];
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -803,14 +809,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p9_x0[R][5][16];  /* 2e */
+            real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p9_x0[r][0][u] = K(0.447213595499958) * x1_2[r][0][0] * f9[r][0][u];
-                    p9_x0[r][1][u] = K(0.447213595499958) * x1_2[r][1][0] * f9[r][0][u];
-                    p9_x0[r][2][u] = K(0.447213595499958) * x1_2[r][2][0] * f9[r][0][u];
-                    p9_x0[r][3][u] = K(0.447213595499958) * x1_2[r][3][0] * f9[r][0][u];
-                    p9_x0[r][4][u] = K(0.447213595499958) * x1_2[r][4][0] * f9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -838,39 +844,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p10_x0[R][5][16];  /* 2e */
+            real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p10_x0[r][0][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * f10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * f10[r][0][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][1][u];
-                    p10_x0[r][1][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * f10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * f10[r][2][u]
-                        - K(0.20701966780270625) * x1_2[r][1][0] * f10[r][4][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * f10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][0][u]
-                        - K(0.20701966780270625) * x1_2[r][4][0] * f10[r][1][u];
-                    p10_x0[r][2][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * f10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * f10[r][1][u]
-                        + K(0.23904572186687872) * x1_2[r][2][0] * f10[r][2][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * f10[r][4][u];
-                    p10_x0[r][3][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * f10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * f10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * f10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * f10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][4][0] * f10[r][3][u];
-                    p10_x0[r][4][u] =
-                        -K(0.20701966780270625) * x1_2[r][1][0] * f10[r][1][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * f10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * f10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1029,10 +1010,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p0_x1[R][1][16];  /* 0e */
+            real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p0_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * f0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1057,12 +1042,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p1_x1[R][3][16];  /* 1o */
+            real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p1_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][0][u];
-                    p1_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][1][u];
-                    p1_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1093,14 +1080,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p2_x1[R][5][16];  /* 2e */
+            real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p2_x1[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][0][u];
-                    p2_x1[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][1][u];
-                    p2_x1[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][2][u];
-                    p2_x1[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][3][u];
-                    p2_x1[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1133,13 +1120,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p3_x1[R][1][16];  /* 0e */
+            real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p3_x1[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * f3[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * f3[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * f3[r][2][u];
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1162,12 +1150,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p4_x1[R][3][16];  /* 1o */
+            real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p4_x1[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * f4[r][0][u];
-                    p4_x1[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * f4[r][0][u];
-                    p4_x1[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * f4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1198,23 +1188,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p5_x1[R][3][16];  /* 1o */
+            real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p5_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * f5[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * f5[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f5[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][0][u];
-                    p5_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f5[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * f5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][3][u];
-                    p5_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f5[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f5[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * f5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1243,25 +1224,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p6_x1[R][5][16];  /* 2e */
+            real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p6_x1[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][0][u];
-                    p6_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f6[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f6[r][0][u];
-                    p6_x1[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * f6[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * f6[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * f6[r][2][u];
-                    p6_x1[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * f6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][1][u];
-                    p6_x1[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * f6[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1296,15 +1266,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p7_x1[R][1][16];  /* 0e */
+            real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p7_x1[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * f7[r][0][u]
-                        + K(0.447213595499958) * x0_2[r][1][u] * f7[r][1][u]
-                        + K(0.447213595499958) * x0_2[r][2][u] * f7[r][2][u]
-                        + K(0.447213595499958) * x0_2[r][3][u] * f7[r][3][u]
-                        + K(0.447213595499958) * x0_2[r][4][u] * f7[r][4][u];
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1329,23 +1298,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p8_x1[R][3][16];  /* 1o */
+            real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p8_x1[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * f8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][1][u] * f8[r][1][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * f8[r][0][u]
-                        - K(0.316227766016838) * x0_2[r][4][u] * f8[r][0][u];
-                    p8_x1[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * f8[r][0][u]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * f8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * f8[r][2][u];
-                    p8_x1[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * f8[r][0][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * f8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * f8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][4][u] * f8[r][2][u];
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1372,14 +1332,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p9_x1[R][5][16];  /* 2e */
+            real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p9_x1[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * f9[r][0][u];
-                    p9_x1[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * f9[r][0][u];
-                    p9_x1[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * f9[r][0][u];
-                    p9_x1[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * f9[r][0][u];
-                    p9_x1[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * f9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1414,39 +1374,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p10_x1[R][5][16];  /* 2e */
+            real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p10_x1[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * f10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * f10[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][1][u];
-                    p10_x1[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * f10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * f10[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * f10[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * f10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * f10[r][1][u];
-                    p10_x1[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * f10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * f10[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * f10[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * f10[r][4][u];
-                    p10_x1[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * f10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * f10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * f10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * f10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * f10[r][3][u];
-                    p10_x1[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * f10[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * f10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * f10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1553,10 +1488,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p0_out[R][1][16];  /* 0e */
+                real p0_out[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p0_out[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1568,12 +1507,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p1_out[R][3][16];  /* 1o */
+                real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p1_out[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][0];
-                        p1_out[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][0];
-                        p1_out[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1588,14 +1529,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p2_out[R][5][16];  /* 2e */
+                real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p2_out[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][0];
-                        p2_out[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][0];
-                        p2_out[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][0];
-                        p2_out[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][0];
-                        p2_out[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1612,12 +1553,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p3_out[R][3][16];  /* 1o */
+                real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p3_out[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][0];
-                        p3_out[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][0];
-                        p3_out[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1632,13 +1575,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p4_out[R][1][16];  /* 0e */
+                real p4_out[R][1][16];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p4_out[r][0][u] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][0]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1650,25 +1594,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p5_out[R][5][16];  /* 2e */
+                real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p5_out[r][0][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][0];
-                        p5_out[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][0];
-                        p5_out[r][2][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][0]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][0];
-                        p5_out[r][3][u] =
-                            K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][0];
-                        p5_out[r][4][u] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1685,23 +1618,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p6_out[R][3][16];  /* 1o */
+                real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p6_out[r][0][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][0]
-                            - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][0];
-                        p6_out[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][0]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][0];
-                        p6_out[r][2][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][0]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1716,14 +1640,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p7_out[R][5][16];  /* 2e */
+                real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p7_out[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][0];
-                        p7_out[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][0];
-                        p7_out[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][0];
-                        p7_out[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][0];
-                        p7_out[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1740,23 +1664,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p8_out[R][3][16];  /* 1o */
+                real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p8_out[r][0][u] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][0]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][0]
-                            - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][0];
-                        p8_out[r][1][u] =
-                            K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][0]
-                            + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][0];
-                        p8_out[r][2][u] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][0]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1771,15 +1686,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p9_out[R][1][16];  /* 0e */
+                real p9_out[R][1][16];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p9_out[r][0][u] =
-                            K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][0]
-                            + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][0]
-                            + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][0]
-                            + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][0]
-                            + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1791,39 +1705,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p10_out[R][5][16];  /* 2e */
+                real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 16; ++u) {
-                        p10_out[r][0][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][0]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][0];
-                        p10_out[r][1][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][0]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][0]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][0]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][0]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][0];
-                        p10_out[r][2][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][0]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][0]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][0]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][0];
-                        p10_out[r][3][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][0]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][0]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][0]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][0]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][0];
-                        p10_out[r][4][u] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][0]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][0];
+                        for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 16; ++u) {
@@ -1978,10 +1867,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p0_x0[R][1][16];  /* 0e */
+            real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p0_x0[r][0][u] = K(1.0) * x1_0[r][0][0] * f0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1989,10 +1882,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
                 }
             }
-            real p0_x1[R][1][16];  /* 0e */
+            real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p0_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * f0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2017,13 +1914,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p1_x0[R][1][16];  /* 0e */
+            real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p1_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][0] * f1[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][0] * f1[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][0] * f1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2031,12 +1929,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
                 }
             }
-            real p1_x1[R][3][16];  /* 1o */
+            real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p1_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][0][u];
-                    p1_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][1][u];
-                    p1_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2067,15 +1967,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p2_x0[R][1][16];  /* 0e */
+            real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p2_x0[r][0][u] =
-                        K(0.447213595499958) * x1_2[r][0][0] * f2[r][0][u]
-                        + K(0.447213595499958) * x1_2[r][1][0] * f2[r][1][u]
-                        + K(0.447213595499958) * x1_2[r][2][0] * f2[r][2][u]
-                        + K(0.447213595499958) * x1_2[r][3][0] * f2[r][3][u]
-                        + K(0.447213595499958) * x1_2[r][4][0] * f2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2083,14 +1982,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
                 }
             }
-            real p2_x1[R][5][16];  /* 2e */
+            real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p2_x1[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][0][u];
-                    p2_x1[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][1][u];
-                    p2_x1[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][2][u];
-                    p2_x1[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][3][u];
-                    p2_x1[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2123,12 +2022,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p3_x0[R][3][16];  /* 1o */
+            real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p3_x0[r][0][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][0][u];
-                    p3_x0[r][1][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][1][u];
-                    p3_x0[r][2][u] = K(0.5773502691896257) * x1_0[r][0][0] * f3[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2138,13 +2039,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(0.21650635094610965) * p3_x0[r][2][u];
                 }
             }
-            real p3_x1[R][1][16];  /* 0e */
+            real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p3_x1[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * f3[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * f3[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * f3[r][2][u];
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2167,12 +2069,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p4_x0[R][3][16];  /* 1o */
+            real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p4_x0[r][0][u] = K(0.5773502691896257) * x1_1[r][0][0] * f4[r][0][u];
-                    p4_x0[r][1][u] = K(0.5773502691896257) * x1_1[r][1][0] * f4[r][0][u];
-                    p4_x0[r][2][u] = K(0.5773502691896257) * x1_1[r][2][0] * f4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2182,12 +2086,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(0.14433756729740643) * p4_x0[r][2][u];
                 }
             }
-            real p4_x1[R][3][16];  /* 1o */
+            real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p4_x1[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * f4[r][0][u];
-                    p4_x1[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * f4[r][0][u];
-                    p4_x1[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * f4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2218,23 +2124,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p5_x0[R][3][16];  /* 1o */
+            real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p5_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * f5[r][2][u]
-                        - K(0.316227766016838) * x1_1[r][0][0] * f5[r][4][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f5[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][0][u];
-                    p5_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f5[r][1][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * f5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][3][u];
-                    p5_x0[r][2][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f5[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f5[r][3][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * f5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2244,23 +2141,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(0.2795084971874737) * p5_x0[r][2][u];
                 }
             }
-            real p5_x1[R][3][16];  /* 1o */
+            real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p5_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * f5[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * f5[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f5[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][0][u];
-                    p5_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f5[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * f5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][3][u];
-                    p5_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f5[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f5[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * f5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2289,23 +2177,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p6_x0[R][3][16];  /* 1o */
+            real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p6_x0[r][0][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * f6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][1][0] * f6[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * f6[r][0][u]
-                        - K(0.316227766016838) * x1_2[r][4][0] * f6[r][0][u];
-                    p6_x0[r][1][u] =
-                        K(0.316227766016838) * x1_2[r][1][0] * f6[r][0][u]
-                        + K(0.3651483716701107) * x1_2[r][2][0] * f6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * f6[r][2][u];
-                    p6_x0[r][2][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * f6[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * f6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * f6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][4][0] * f6[r][2][u];
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2315,25 +2194,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(0.21650635094610965) * p6_x0[r][2][u];
                 }
             }
-            real p6_x1[R][5][16];  /* 2e */
+            real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p6_x1[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][0][u];
-                    p6_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * f6[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * f6[r][0][u];
-                    p6_x1[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * f6[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * f6[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * f6[r][2][u];
-                    p6_x1[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * f6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][1][u];
-                    p6_x1[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * f6[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * f6[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2368,14 +2236,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p7_x0[R][5][16];  /* 2e */
+            real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p7_x0[r][0][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][0][u];
-                    p7_x0[r][1][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][1][u];
-                    p7_x0[r][2][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][2][u];
-                    p7_x0[r][3][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][3][u];
-                    p7_x0[r][4][u] = K(0.447213595499958) * x1_0[r][0][0] * f7[r][4][u];
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2387,15 +2255,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(0.2795084971874737) * p7_x0[r][4][u];
                 }
             }
-            real p7_x1[R][1][16];  /* 0e */
+            real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p7_x1[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * f7[r][0][u]
-                        + K(0.447213595499958) * x0_2[r][1][u] * f7[r][1][u]
-                        + K(0.447213595499958) * x0_2[r][2][u] * f7[r][2][u]
-                        + K(0.447213595499958) * x0_2[r][3][u] * f7[r][3][u]
-                        + K(0.447213595499958) * x0_2[r][4][u] * f7[r][4][u];
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2420,25 +2287,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p8_x0[R][5][16];  /* 2e */
+            real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p8_x0[r][0][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][0][u];
-                    p8_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * f8[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * f8[r][0][u];
-                    p8_x0[r][2][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * f8[r][0][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * f8[r][1][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * f8[r][2][u];
-                    p8_x0[r][3][u] =
-                        K(0.316227766016838) * x1_1[r][1][0] * f8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][1][u];
-                    p8_x0[r][4][u] =
-                        -K(0.316227766016838) * x1_1[r][0][0] * f8[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * f8[r][2][u];
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2450,23 +2306,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(0.21650635094610965) * p8_x0[r][4][u];
                 }
             }
-            real p8_x1[R][3][16];  /* 1o */
+            real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p8_x1[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * f8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][1][u] * f8[r][1][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * f8[r][0][u]
-                        - K(0.316227766016838) * x0_2[r][4][u] * f8[r][0][u];
-                    p8_x1[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * f8[r][0][u]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * f8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * f8[r][2][u];
-                    p8_x1[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * f8[r][0][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * f8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * f8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][4][u] * f8[r][2][u];
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2493,14 +2340,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p9_x0[R][5][16];  /* 2e */
+            real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p9_x0[r][0][u] = K(0.447213595499958) * x1_2[r][0][0] * f9[r][0][u];
-                    p9_x0[r][1][u] = K(0.447213595499958) * x1_2[r][1][0] * f9[r][0][u];
-                    p9_x0[r][2][u] = K(0.447213595499958) * x1_2[r][2][0] * f9[r][0][u];
-                    p9_x0[r][3][u] = K(0.447213595499958) * x1_2[r][3][0] * f9[r][0][u];
-                    p9_x0[r][4][u] = K(0.447213595499958) * x1_2[r][4][0] * f9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2512,14 +2359,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(0.14433756729740643) * p9_x0[r][4][u];
                 }
             }
-            real p9_x1[R][5][16];  /* 2e */
+            real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p9_x1[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * f9[r][0][u];
-                    p9_x1[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * f9[r][0][u];
-                    p9_x1[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * f9[r][0][u];
-                    p9_x1[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * f9[r][0][u];
-                    p9_x1[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * f9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2554,39 +2401,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p10_x0[R][5][16];  /* 2e */
+            real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p10_x0[r][0][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * f10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * f10[r][0][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][1][u];
-                    p10_x0[r][1][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * f10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * f10[r][2][u]
-                        - K(0.20701966780270625) * x1_2[r][1][0] * f10[r][4][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * f10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][0][u]
-                        - K(0.20701966780270625) * x1_2[r][4][0] * f10[r][1][u];
-                    p10_x0[r][2][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * f10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * f10[r][1][u]
-                        + K(0.23904572186687872) * x1_2[r][2][0] * f10[r][2][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * f10[r][4][u];
-                    p10_x0[r][3][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * f10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * f10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * f10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * f10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][4][0] * f10[r][3][u];
-                    p10_x0[r][4][u] =
-                        -K(0.20701966780270625) * x1_2[r][1][0] * f10[r][1][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * f10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * f10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * f10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2598,39 +2420,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(0.2795084971874737) * p10_x0[r][4][u];
                 }
             }
-            real p10_x1[R][5][16];  /* 2e */
+            real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    p10_x1[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * f10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * f10[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][1][u];
-                    p10_x1[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * f10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * f10[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * f10[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * f10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * f10[r][1][u];
-                    p10_x1[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * f10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * f10[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * f10[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * f10[r][4][u];
-                    p10_x1[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * f10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * f10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * f10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * f10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * f10[r][3][u];
-                    p10_x1[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * f10[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * f10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * f10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * f10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {

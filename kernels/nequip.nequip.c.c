@@ -30,6 +30,79 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
+/* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
+typedef struct { unsigned char a, b, c; real v; } cg_entry;
+
+/* 0e ⊗ 0e → 0e: 1 nonzeros */
+static const cg_entry cg_0_0_0[1] = {
+    {0, 0, 0, K(1.0)},
+};
+
+/* 0e ⊗ 1o → 1o: 3 nonzeros */
+static const cg_entry cg_0_1_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {0, 1, 1, K(0.5773502691896257)}, {0, 2, 2, K(0.5773502691896257)},
+};
+
+/* 0e ⊗ 2e → 2e: 5 nonzeros */
+static const cg_entry cg_0_2_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {0, 1, 1, K(0.447213595499958)}, {0, 2, 2, K(0.447213595499958)}, {0, 3, 3, K(0.447213595499958)},
+    {0, 4, 4, K(0.447213595499958)},
+};
+
+/* 1o ⊗ 0e → 1o: 3 nonzeros */
+static const cg_entry cg_1_0_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 0, 1, K(0.5773502691896257)}, {2, 0, 2, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 1o → 0e: 3 nonzeros */
+static const cg_entry cg_1_1_0[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 1, 0, K(0.5773502691896257)}, {2, 2, 0, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 1o → 2e: 11 nonzeros */
+static const cg_entry cg_1_1_2[11] = {
+    {0, 0, 2, K(-0.18257418583505536)}, {0, 0, 4, K(-0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)},
+    {1, 0, 1, K(0.316227766016838)}, {1, 1, 2, K(0.3651483716701107)}, {1, 2, 3, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 1, 3, K(0.316227766016838)}, {2, 2, 2, K(-0.18257418583505536)}, {2, 2, 4, K(0.316227766016838)},
+};
+
+/* 1o ⊗ 2e → 1o: 11 nonzeros */
+static const cg_entry cg_1_2_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(-0.18257418583505536)}, {0, 4, 0, K(-0.316227766016838)},
+    {1, 1, 0, K(0.316227766016838)}, {1, 2, 1, K(0.3651483716701107)}, {1, 3, 2, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 2, 2, K(-0.18257418583505536)}, {2, 3, 1, K(0.316227766016838)}, {2, 4, 2, K(0.316227766016838)},
+};
+
+/* 2e ⊗ 0e → 2e: 5 nonzeros */
+static const cg_entry cg_2_0_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 0, 1, K(0.447213595499958)}, {2, 0, 2, K(0.447213595499958)}, {3, 0, 3, K(0.447213595499958)},
+    {4, 0, 4, K(0.447213595499958)},
+};
+
+/* 2e ⊗ 1o → 1o: 11 nonzeros */
+static const cg_entry cg_2_1_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)}, {1, 0, 1, K(0.316227766016838)}, {1, 1, 0, K(0.316227766016838)},
+    {2, 0, 0, K(-0.18257418583505536)}, {2, 1, 1, K(0.3651483716701107)}, {2, 2, 2, K(-0.18257418583505536)}, {3, 1, 2, K(0.316227766016838)},
+    {3, 2, 1, K(0.316227766016838)}, {4, 0, 0, K(-0.316227766016838)}, {4, 2, 2, K(0.316227766016838)},
+};
+
+/* 2e ⊗ 2e → 0e: 5 nonzeros */
+static const cg_entry cg_2_2_0[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 1, 0, K(0.447213595499958)}, {2, 2, 0, K(0.447213595499958)}, {3, 3, 0, K(0.447213595499958)},
+    {4, 4, 0, K(0.447213595499958)},
+};
+
+/* 2e ⊗ 2e → 2e: 25 nonzeros */
+static const cg_entry cg_2_2_2[25] = {
+    {0, 0, 2, K(-0.23904572186687872)}, {0, 1, 3, K(0.20701966780270625)}, {0, 2, 0, K(-0.23904572186687872)}, {0, 3, 1, K(0.20701966780270625)},
+    {1, 0, 3, K(0.20701966780270625)}, {1, 1, 2, K(0.11952286093343936)}, {1, 1, 4, K(-0.20701966780270625)}, {1, 2, 1, K(0.11952286093343936)},
+    {1, 3, 0, K(0.20701966780270625)}, {1, 4, 1, K(-0.20701966780270625)}, {2, 0, 0, K(-0.23904572186687872)}, {2, 1, 1, K(0.11952286093343936)},
+    {2, 2, 2, K(0.23904572186687872)}, {2, 3, 3, K(0.11952286093343936)}, {2, 4, 4, K(-0.23904572186687872)}, {3, 0, 1, K(0.20701966780270625)},
+    {3, 1, 0, K(0.20701966780270625)}, {3, 2, 3, K(0.11952286093343936)}, {3, 3, 2, K(0.11952286093343936)}, {3, 3, 4, K(0.20701966780270625)},
+    {3, 4, 3, K(0.20701966780270625)}, {4, 1, 1, K(-0.20701966780270625)}, {4, 2, 4, K(-0.23904572186687872)}, {4, 3, 3, K(0.20701966780270625)},
+    {4, 4, 2, K(-0.23904572186687872)},
+};
+
 /* ---- m = sum_j fuse(h[j], y) -> 1x0e+1x1o+1x2e weights uvu  (11 paths) */
 
 /* m: forward (11 paths); result [Z, 280]. */
@@ -84,10 +157,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_out[R][1][8];  /* 0e */
+            real p0_out[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_out[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -99,12 +176,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_out[R][3][8];  /* 1o */
+            real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_out[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][0];
-                    p1_out[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][0];
-                    p1_out[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -118,14 +197,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_out[R][5][8];  /* 2e */
+            real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_out[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][0];
-                    p2_out[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][0];
-                    p2_out[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][0];
-                    p2_out[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][0];
-                    p2_out[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -141,12 +220,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_out[R][3][8];  /* 1o */
+            real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_out[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][0];
-                    p3_out[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][0];
-                    p3_out[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -160,13 +241,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_out[R][1][8];  /* 0e */
+            real p4_out[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_out[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][0]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -178,25 +260,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_out[R][5][8];  /* 2e */
+            real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_out[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][0];
-                    p5_out[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][0];
-                    p5_out[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][0]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][0];
-                    p5_out[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][0];
-                    p5_out[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -212,23 +283,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_out[R][3][8];  /* 1o */
+            real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_out[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][0]
-                        - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][0];
-                    p6_out[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][0]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][0];
-                    p6_out[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][0]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][0]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][0]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -242,14 +304,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_out[R][5][8];  /* 2e */
+            real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_out[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][0];
-                    p7_out[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][0];
-                    p7_out[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][0];
-                    p7_out[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][0];
-                    p7_out[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -265,23 +327,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_out[R][3][8];  /* 1o */
+            real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_out[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][0]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][0]
-                        - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][0];
-                    p8_out[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][0]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][0];
-                    p8_out[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][0]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][0]
-                        + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][0]
-                        + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][0];
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -295,15 +348,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_out[R][1][8];  /* 0e */
+            real p9_out[R][1][8];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_out[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][0]
-                        + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][0]
-                        + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][0]
-                        + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][0]
-                        + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][0];
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -315,39 +367,14 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_out[R][5][8];  /* 2e */
+            real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p10_out[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][0]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][0];
-                    p10_out[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][0]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][0]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][0]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][0]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][0];
-                    p10_out[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][0]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][0]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][0]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][0];
-                    p10_out[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][0]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][0]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][0]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][0]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][0];
-                    p10_out[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][0]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][0]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][0]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][0];
+                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -485,10 +512,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][1][8];  /* 0e */
+            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x0[r][0][u] = K(1.0) * x1_0[r][0][0] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -500,13 +531,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x0[R][1][8];  /* 0e */
+            real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][0] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][0] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][0] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -518,15 +550,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x0[R][1][8];  /* 0e */
+            real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x0[r][0][u] =
-                        K(0.447213595499958) * x1_2[r][0][0] * out_2[r][0][u]
-                        + K(0.447213595499958) * x1_2[r][1][0] * out_2[r][1][u]
-                        + K(0.447213595499958) * x1_2[r][2][0] * out_2[r][2][u]
-                        + K(0.447213595499958) * x1_2[r][3][0] * out_2[r][3][u]
-                        + K(0.447213595499958) * x1_2[r][4][0] * out_2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -538,12 +569,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x0[R][3][8];  /* 1o */
+            real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x0[r][0][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][0][u];
-                    p3_x0[r][1][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][1][u];
-                    p3_x0[r][2][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -557,12 +590,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x0[R][3][8];  /* 1o */
+            real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x0[r][0][u] = K(0.5773502691896257) * x1_1[r][0][0] * out_4[r][0][u];
-                    p4_x0[r][1][u] = K(0.5773502691896257) * x1_1[r][1][0] * out_4[r][0][u];
-                    p4_x0[r][2][u] = K(0.5773502691896257) * x1_1[r][2][0] * out_4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -576,23 +611,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x0[R][3][8];  /* 1o */
+            real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * out_5[r][2][u]
-                        - K(0.316227766016838) * x1_1[r][0][0] * out_5[r][4][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_5[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][0][u];
-                    p5_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_5[r][1][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * out_5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][3][u];
-                    p5_x0[r][2][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_5[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_5[r][3][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * out_5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -606,23 +632,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x0[R][3][8];  /* 1o */
+            real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x0[r][0][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * out_6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][1][0] * out_6[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * out_6[r][0][u]
-                        - K(0.316227766016838) * x1_2[r][4][0] * out_6[r][0][u];
-                    p6_x0[r][1][u] =
-                        K(0.316227766016838) * x1_2[r][1][0] * out_6[r][0][u]
-                        + K(0.3651483716701107) * x1_2[r][2][0] * out_6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * out_6[r][2][u];
-                    p6_x0[r][2][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * out_6[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * out_6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * out_6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][4][0] * out_6[r][2][u];
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -636,14 +653,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x0[R][5][8];  /* 2e */
+            real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x0[r][0][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][0][u];
-                    p7_x0[r][1][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][1][u];
-                    p7_x0[r][2][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][2][u];
-                    p7_x0[r][3][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][3][u];
-                    p7_x0[r][4][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][4][u];
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -659,25 +676,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x0[R][5][8];  /* 2e */
+            real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x0[r][0][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][0][u];
-                    p8_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_8[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_8[r][0][u];
-                    p8_x0[r][2][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * out_8[r][0][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * out_8[r][1][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * out_8[r][2][u];
-                    p8_x0[r][3][u] =
-                        K(0.316227766016838) * x1_1[r][1][0] * out_8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][1][u];
-                    p8_x0[r][4][u] =
-                        -K(0.316227766016838) * x1_1[r][0][0] * out_8[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][2][u];
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -693,14 +699,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x0[R][5][8];  /* 2e */
+            real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x0[r][0][u] = K(0.447213595499958) * x1_2[r][0][0] * out_9[r][0][u];
-                    p9_x0[r][1][u] = K(0.447213595499958) * x1_2[r][1][0] * out_9[r][0][u];
-                    p9_x0[r][2][u] = K(0.447213595499958) * x1_2[r][2][0] * out_9[r][0][u];
-                    p9_x0[r][3][u] = K(0.447213595499958) * x1_2[r][3][0] * out_9[r][0][u];
-                    p9_x0[r][4][u] = K(0.447213595499958) * x1_2[r][4][0] * out_9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -716,39 +722,14 @@ void m_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x0[R][5][8];  /* 2e */
+            real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p10_x0[r][0][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][0][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][1][u];
-                    p10_x0[r][1][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * out_10[r][2][u]
-                        - K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][4][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][0][u]
-                        - K(0.20701966780270625) * x1_2[r][4][0] * out_10[r][1][u];
-                    p10_x0[r][2][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * out_10[r][1][u]
-                        + K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][2][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * out_10[r][4][u];
-                    p10_x0[r][3][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][4][0] * out_10[r][3][u];
-                    p10_x0[r][4][u] =
-                        -K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][1][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * out_10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -862,10 +843,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x1[R][1][8];  /* 0e */
+            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -880,12 +865,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x1[R][3][8];  /* 1o */
+            real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][0][u];
-                    p1_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][1][u];
-                    p1_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -904,14 +891,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x1[R][5][8];  /* 2e */
+            real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x1[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][0][u];
-                    p2_x1[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][1][u];
-                    p2_x1[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][2][u];
-                    p2_x1[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][3][u];
-                    p2_x1[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -934,13 +921,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x1[R][1][8];  /* 0e */
+            real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x1[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * out_3[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * out_3[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * out_3[r][2][u];
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -955,12 +943,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x1[R][3][8];  /* 1o */
+            real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x1[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * out_4[r][0][u];
-                    p4_x1[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * out_4[r][0][u];
-                    p4_x1[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * out_4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -979,23 +969,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x1[R][3][8];  /* 1o */
+            real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * out_5[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * out_5[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_5[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][0][u];
-                    p5_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_5[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * out_5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][3][u];
-                    p5_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_5[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_5[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * out_5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1014,25 +995,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x1[R][5][8];  /* 2e */
+            real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x1[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][0][u];
-                    p6_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_6[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_6[r][0][u];
-                    p6_x1[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * out_6[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * out_6[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * out_6[r][2][u];
-                    p6_x1[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * out_6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][1][u];
-                    p6_x1[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * out_6[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1055,15 +1025,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x1[R][1][8];  /* 0e */
+            real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x1[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * out_7[r][0][u]
-                        + K(0.447213595499958) * x0_2[r][1][u] * out_7[r][1][u]
-                        + K(0.447213595499958) * x0_2[r][2][u] * out_7[r][2][u]
-                        + K(0.447213595499958) * x0_2[r][3][u] * out_7[r][3][u]
-                        + K(0.447213595499958) * x0_2[r][4][u] * out_7[r][4][u];
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1078,23 +1047,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x1[R][3][8];  /* 1o */
+            real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x1[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * out_8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][1][u] * out_8[r][1][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * out_8[r][0][u]
-                        - K(0.316227766016838) * x0_2[r][4][u] * out_8[r][0][u];
-                    p8_x1[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * out_8[r][0][u]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * out_8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * out_8[r][2][u];
-                    p8_x1[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * out_8[r][0][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * out_8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * out_8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][4][u] * out_8[r][2][u];
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1113,14 +1073,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x1[R][5][8];  /* 2e */
+            real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x1[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * out_9[r][0][u];
-                    p9_x1[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * out_9[r][0][u];
-                    p9_x1[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * out_9[r][0][u];
-                    p9_x1[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * out_9[r][0][u];
-                    p9_x1[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * out_9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1143,39 +1103,14 @@ void m_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x1[R][5][8];  /* 2e */
+            real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p10_x1[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][1][u];
-                    p10_x1[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * out_10[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * out_10[r][1][u];
-                    p10_x1[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * out_10[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * out_10[r][4][u];
-                    p10_x1[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * out_10[r][3][u];
-                    p10_x1[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * out_10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1311,10 +1246,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p0_out[R][1][8];  /* 0e */
+                real p0_out[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p0_out[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1324,12 +1263,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p1_out[R][3][8];  /* 1o */
+                real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p1_out[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][0];
-                        p1_out[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][0];
-                        p1_out[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1342,14 +1283,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p2_out[R][5][8];  /* 2e */
+                real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p2_out[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][0];
-                        p2_out[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][0];
-                        p2_out[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][0];
-                        p2_out[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][0];
-                        p2_out[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1364,12 +1305,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p3_out[R][3][8];  /* 1o */
+                real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p3_out[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][0];
-                        p3_out[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][0];
-                        p3_out[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1382,13 +1325,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p4_out[R][1][8];  /* 0e */
+                real p4_out[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p4_out[r][0][u] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][0]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1398,25 +1342,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p5_out[R][5][8];  /* 2e */
+                real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p5_out[r][0][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][0];
-                        p5_out[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][0];
-                        p5_out[r][2][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][0]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][0];
-                        p5_out[r][3][u] =
-                            K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][0];
-                        p5_out[r][4][u] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1431,23 +1364,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p6_out[R][3][8];  /* 1o */
+                real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p6_out[r][0][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][0]
-                            - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][0];
-                        p6_out[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][0]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][0];
-                        p6_out[r][2][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][0]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][0]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][0]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1460,14 +1384,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p7_out[R][5][8];  /* 2e */
+                real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p7_out[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][0];
-                        p7_out[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][0];
-                        p7_out[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][0];
-                        p7_out[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][0];
-                        p7_out[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1482,23 +1406,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p8_out[R][3][8];  /* 1o */
+                real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p8_out[r][0][u] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][0]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][0]
-                            - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][0];
-                        p8_out[r][1][u] =
-                            K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][0]
-                            + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][0];
-                        p8_out[r][2][u] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][0]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][0]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][0]
-                            + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][0];
+                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1511,15 +1426,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p9_out[R][1][8];  /* 0e */
+                real p9_out[R][1][8];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p9_out[r][0][u] =
-                            K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][0]
-                            + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][0]
-                            + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][0]
-                            + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][0]
-                            + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][0];
+                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1529,39 +1443,14 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p10_out[R][5][8];  /* 2e */
+                real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p10_out[r][0][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][0]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][0];
-                        p10_out[r][1][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][0]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][0]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][0]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][0]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][0];
-                        p10_out[r][2][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][0]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][0]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][0]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][0];
-                        p10_out[r][3][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][0]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][0]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][0]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][0]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][0];
-                        p10_out[r][4][u] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][0]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][0]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][0]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][0];
+                        for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1680,10 +1569,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][1][8];  /* 0e */
+            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x0[r][0][u] = K(1.0) * x1_0[r][0][0] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1691,10 +1584,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
                 }
             }
-            real p0_x1[R][1][8];  /* 0e */
+            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1709,13 +1606,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x0[R][1][8];  /* 0e */
+            real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][0] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][0] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][0] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1723,12 +1621,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
                 }
             }
-            real p1_x1[R][3][8];  /* 1o */
+            real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][0][u];
-                    p1_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][1][u];
-                    p1_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1747,15 +1647,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x0[R][1][8];  /* 0e */
+            real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x0[r][0][u] =
-                        K(0.447213595499958) * x1_2[r][0][0] * out_2[r][0][u]
-                        + K(0.447213595499958) * x1_2[r][1][0] * out_2[r][1][u]
-                        + K(0.447213595499958) * x1_2[r][2][0] * out_2[r][2][u]
-                        + K(0.447213595499958) * x1_2[r][3][0] * out_2[r][3][u]
-                        + K(0.447213595499958) * x1_2[r][4][0] * out_2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1763,14 +1662,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
                 }
             }
-            real p2_x1[R][5][8];  /* 2e */
+            real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x1[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][0][u];
-                    p2_x1[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][1][u];
-                    p2_x1[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][2][u];
-                    p2_x1[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][3][u];
-                    p2_x1[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * out_2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1793,12 +1692,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x0[R][3][8];  /* 1o */
+            real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x0[r][0][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][0][u];
-                    p3_x0[r][1][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][1][u];
-                    p3_x0[r][2][u] = K(0.5773502691896257) * x1_0[r][0][0] * out_3[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1808,13 +1709,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(1.7320508075688772) * p3_x0[r][2][u] * (weight + 24)[u];
                 }
             }
-            real p3_x1[R][1][8];  /* 0e */
+            real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x1[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * out_3[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * out_3[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * out_3[r][2][u];
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1829,12 +1731,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x0[R][3][8];  /* 1o */
+            real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x0[r][0][u] = K(0.5773502691896257) * x1_1[r][0][0] * out_4[r][0][u];
-                    p4_x0[r][1][u] = K(0.5773502691896257) * x1_1[r][1][0] * out_4[r][0][u];
-                    p4_x0[r][2][u] = K(0.5773502691896257) * x1_1[r][2][0] * out_4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1844,12 +1748,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(1.0) * p4_x0[r][2][u] * (weight + 32)[u];
                 }
             }
-            real p4_x1[R][3][8];  /* 1o */
+            real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x1[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * out_4[r][0][u];
-                    p4_x1[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * out_4[r][0][u];
-                    p4_x1[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * out_4[r][0][u];
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1868,23 +1774,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x0[R][3][8];  /* 1o */
+            real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * out_5[r][2][u]
-                        - K(0.316227766016838) * x1_1[r][0][0] * out_5[r][4][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_5[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][0][u];
-                    p5_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_5[r][1][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * out_5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][3][u];
-                    p5_x0[r][2][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_5[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_5[r][3][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * out_5[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1894,23 +1791,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(2.23606797749979) * p5_x0[r][2][u] * (weight + 40)[u];
                 }
             }
-            real p5_x1[R][3][8];  /* 1o */
+            real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * out_5[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * out_5[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_5[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][0][u];
-                    p5_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_5[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * out_5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][3][u];
-                    p5_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_5[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_5[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * out_5[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_5[r][4][u];
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1929,23 +1817,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x0[R][3][8];  /* 1o */
+            real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x0[r][0][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * out_6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][1][0] * out_6[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * out_6[r][0][u]
-                        - K(0.316227766016838) * x1_2[r][4][0] * out_6[r][0][u];
-                    p6_x0[r][1][u] =
-                        K(0.316227766016838) * x1_2[r][1][0] * out_6[r][0][u]
-                        + K(0.3651483716701107) * x1_2[r][2][0] * out_6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * out_6[r][2][u];
-                    p6_x0[r][2][u] =
-                        K(0.316227766016838) * x1_2[r][0][0] * out_6[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][2][0] * out_6[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][3][0] * out_6[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][4][0] * out_6[r][2][u];
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1955,25 +1834,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_1[r][2][u] += K(1.7320508075688772) * p6_x0[r][2][u] * (weight + 48)[u];
                 }
             }
-            real p6_x1[R][5][8];  /* 2e */
+            real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x1[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][0][u];
-                    p6_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * out_6[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * out_6[r][0][u];
-                    p6_x1[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * out_6[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * out_6[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * out_6[r][2][u];
-                    p6_x1[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * out_6[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][1][u];
-                    p6_x1[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * out_6[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * out_6[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1996,14 +1864,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x0[R][5][8];  /* 2e */
+            real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x0[r][0][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][0][u];
-                    p7_x0[r][1][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][1][u];
-                    p7_x0[r][2][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][2][u];
-                    p7_x0[r][3][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][3][u];
-                    p7_x0[r][4][u] = K(0.447213595499958) * x1_0[r][0][0] * out_7[r][4][u];
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2015,15 +1883,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(2.23606797749979) * p7_x0[r][4][u] * (weight + 56)[u];
                 }
             }
-            real p7_x1[R][1][8];  /* 0e */
+            real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x1[r][0][u] =
-                        K(0.447213595499958) * x0_2[r][0][u] * out_7[r][0][u]
-                        + K(0.447213595499958) * x0_2[r][1][u] * out_7[r][1][u]
-                        + K(0.447213595499958) * x0_2[r][2][u] * out_7[r][2][u]
-                        + K(0.447213595499958) * x0_2[r][3][u] * out_7[r][3][u]
-                        + K(0.447213595499958) * x0_2[r][4][u] * out_7[r][4][u];
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2038,25 +1905,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x0[R][5][8];  /* 2e */
+            real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x0[r][0][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][0][u];
-                    p8_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][0] * out_8[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][1][0] * out_8[r][0][u];
-                    p8_x0[r][2][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][0] * out_8[r][0][u]
-                        + K(0.3651483716701107) * x1_1[r][1][0] * out_8[r][1][u]
-                        - K(0.18257418583505536) * x1_1[r][2][0] * out_8[r][2][u];
-                    p8_x0[r][3][u] =
-                        K(0.316227766016838) * x1_1[r][1][0] * out_8[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][1][u];
-                    p8_x0[r][4][u] =
-                        -K(0.316227766016838) * x1_1[r][0][0] * out_8[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][2][0] * out_8[r][2][u];
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2068,23 +1924,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(1.7320508075688772) * p8_x0[r][4][u] * (weight + 64)[u];
                 }
             }
-            real p8_x1[R][3][8];  /* 1o */
+            real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x1[r][0][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * out_8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][1][u] * out_8[r][1][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * out_8[r][0][u]
-                        - K(0.316227766016838) * x0_2[r][4][u] * out_8[r][0][u];
-                    p8_x1[r][1][u] =
-                        K(0.316227766016838) * x0_2[r][1][u] * out_8[r][0][u]
-                        + K(0.3651483716701107) * x0_2[r][2][u] * out_8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * out_8[r][2][u];
-                    p8_x1[r][2][u] =
-                        K(0.316227766016838) * x0_2[r][0][u] * out_8[r][0][u]
-                        - K(0.18257418583505536) * x0_2[r][2][u] * out_8[r][2][u]
-                        + K(0.316227766016838) * x0_2[r][3][u] * out_8[r][1][u]
-                        + K(0.316227766016838) * x0_2[r][4][u] * out_8[r][2][u];
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2103,14 +1950,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x0[R][5][8];  /* 2e */
+            real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x0[r][0][u] = K(0.447213595499958) * x1_2[r][0][0] * out_9[r][0][u];
-                    p9_x0[r][1][u] = K(0.447213595499958) * x1_2[r][1][0] * out_9[r][0][u];
-                    p9_x0[r][2][u] = K(0.447213595499958) * x1_2[r][2][0] * out_9[r][0][u];
-                    p9_x0[r][3][u] = K(0.447213595499958) * x1_2[r][3][0] * out_9[r][0][u];
-                    p9_x0[r][4][u] = K(0.447213595499958) * x1_2[r][4][0] * out_9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2122,14 +1969,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
                 }
             }
-            real p9_x1[R][5][8];  /* 2e */
+            real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x1[r][0][u] = K(0.447213595499958) * x0_2[r][0][u] * out_9[r][0][u];
-                    p9_x1[r][1][u] = K(0.447213595499958) * x0_2[r][1][u] * out_9[r][0][u];
-                    p9_x1[r][2][u] = K(0.447213595499958) * x0_2[r][2][u] * out_9[r][0][u];
-                    p9_x1[r][3][u] = K(0.447213595499958) * x0_2[r][3][u] * out_9[r][0][u];
-                    p9_x1[r][4][u] = K(0.447213595499958) * x0_2[r][4][u] * out_9[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2152,39 +1999,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x0[R][5][8];  /* 2e */
+            real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p10_x0[r][0][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][0][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][1][u];
-                    p10_x0[r][1][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * out_10[r][2][u]
-                        - K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][4][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][0][u]
-                        - K(0.20701966780270625) * x1_2[r][4][0] * out_10[r][1][u];
-                    p10_x0[r][2][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][0] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][1][0] * out_10[r][1][u]
-                        + K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][2][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * out_10[r][4][u];
-                    p10_x0[r][3][u] =
-                        K(0.20701966780270625) * x1_2[r][0][0] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][2][0] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][3][0] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][4][0] * out_10[r][3][u];
-                    p10_x0[r][4][u] =
-                        -K(0.20701966780270625) * x1_2[r][1][0] * out_10[r][1][u]
-                        - K(0.23904572186687872) * x1_2[r][2][0] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][3][0] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][0] * out_10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -2196,39 +2018,14 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_2[r][4][u] += K(2.23606797749979) * p10_x0[r][4][u] * (weight + 80)[u];
                 }
             }
-            real p10_x1[R][5][8];  /* 2e */
+            real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p10_x1[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][1][u];
-                    p10_x1[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * out_10[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * out_10[r][1][u];
-                    p10_x1[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * out_10[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * out_10[r][4][u];
-                    p10_x1[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * out_10[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * out_10[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * out_10[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * out_10[r][3][u];
-                    p10_x1[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * out_10[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * out_10[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * out_10[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * out_10[r][2][u];
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {

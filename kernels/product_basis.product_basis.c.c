@@ -24,6 +24,77 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
+/* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
+typedef struct { unsigned char a, b, c; real v; } cg_entry;
+
+/* 0e ⊗ 0e → 0e: 1 nonzeros */
+static const cg_entry cg_0_0_0[1] = {
+    {0, 0, 0, K(1.0)},
+};
+
+/* 0e ⊗ 1o → 1o: 3 nonzeros */
+static const cg_entry cg_0_1_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {0, 1, 1, K(0.5773502691896257)}, {0, 2, 2, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 1o → 0e: 3 nonzeros */
+static const cg_entry cg_1_1_0[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 1, 0, K(0.5773502691896257)}, {2, 2, 0, K(0.5773502691896257)},
+};
+
+/* 1o ⊗ 2e → 1o: 11 nonzeros */
+static const cg_entry cg_1_2_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(-0.18257418583505536)}, {0, 4, 0, K(-0.316227766016838)},
+    {1, 1, 0, K(0.316227766016838)}, {1, 2, 1, K(0.3651483716701107)}, {1, 3, 2, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 2, 2, K(-0.18257418583505536)}, {2, 3, 1, K(0.316227766016838)}, {2, 4, 2, K(0.316227766016838)},
+};
+
+/* 0e ⊗ 2e → 2e: 5 nonzeros */
+static const cg_entry cg_0_2_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {0, 1, 1, K(0.447213595499958)}, {0, 2, 2, K(0.447213595499958)}, {0, 3, 3, K(0.447213595499958)},
+    {0, 4, 4, K(0.447213595499958)},
+};
+
+/* 2e ⊗ 2e → 0e: 5 nonzeros */
+static const cg_entry cg_2_2_0[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 1, 0, K(0.447213595499958)}, {2, 2, 0, K(0.447213595499958)}, {3, 3, 0, K(0.447213595499958)},
+    {4, 4, 0, K(0.447213595499958)},
+};
+
+/* 1o ⊗ 1o → 2e: 11 nonzeros */
+static const cg_entry cg_1_1_2[11] = {
+    {0, 0, 2, K(-0.18257418583505536)}, {0, 0, 4, K(-0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)},
+    {1, 0, 1, K(0.316227766016838)}, {1, 1, 2, K(0.3651483716701107)}, {1, 2, 3, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 1, 3, K(0.316227766016838)}, {2, 2, 2, K(-0.18257418583505536)}, {2, 2, 4, K(0.316227766016838)},
+};
+
+/* 1o ⊗ 2e → 2o: 16 nonzeros */
+static const cg_entry cg_1_2_2[16] = {
+    {0, 0, 1, K(-0.18257418583505536)}, {0, 1, 0, K(0.18257418583505536)}, {0, 2, 3, K(0.316227766016838)}, {0, 3, 2, K(-0.316227766016838)},
+    {0, 3, 4, K(0.18257418583505536)}, {0, 4, 3, K(-0.18257418583505536)}, {1, 0, 4, K(-0.3651483716701107)}, {1, 1, 3, K(-0.18257418583505536)},
+    {1, 3, 1, K(0.18257418583505536)}, {1, 4, 0, K(0.3651483716701107)}, {2, 0, 3, K(0.18257418583505536)}, {2, 1, 2, K(0.316227766016838)},
+    {2, 1, 4, K(0.18257418583505536)}, {2, 2, 1, K(-0.316227766016838)}, {2, 3, 0, K(-0.18257418583505536)}, {2, 4, 1, K(-0.18257418583505536)},
+};
+
+/* 2o ⊗ 2e → 1o: 16 nonzeros */
+static const cg_entry cg_2_2_1[16] = {
+    {0, 1, 0, K(-0.18257418583505536)}, {0, 3, 2, K(0.18257418583505536)}, {0, 4, 1, K(-0.3651483716701107)}, {1, 0, 0, K(0.18257418583505536)},
+    {1, 2, 2, K(0.316227766016838)}, {1, 3, 1, K(-0.18257418583505536)}, {1, 4, 2, K(0.18257418583505536)}, {2, 1, 2, K(-0.316227766016838)},
+    {2, 3, 0, K(0.316227766016838)}, {3, 0, 2, K(-0.18257418583505536)}, {3, 1, 1, K(0.18257418583505536)}, {3, 2, 0, K(-0.316227766016838)},
+    {3, 4, 0, K(0.18257418583505536)}, {4, 0, 1, K(0.3651483716701107)}, {4, 1, 2, K(-0.18257418583505536)}, {4, 3, 0, K(-0.18257418583505536)},
+};
+
+/* 2e ⊗ 2e → 2e: 25 nonzeros */
+static const cg_entry cg_2_2_2[25] = {
+    {0, 0, 2, K(-0.23904572186687872)}, {0, 1, 3, K(0.20701966780270625)}, {0, 2, 0, K(-0.23904572186687872)}, {0, 3, 1, K(0.20701966780270625)},
+    {1, 0, 3, K(0.20701966780270625)}, {1, 1, 2, K(0.11952286093343936)}, {1, 1, 4, K(-0.20701966780270625)}, {1, 2, 1, K(0.11952286093343936)},
+    {1, 3, 0, K(0.20701966780270625)}, {1, 4, 1, K(-0.20701966780270625)}, {2, 0, 0, K(-0.23904572186687872)}, {2, 1, 1, K(0.11952286093343936)},
+    {2, 2, 2, K(0.23904572186687872)}, {2, 3, 3, K(0.11952286093343936)}, {2, 4, 4, K(-0.23904572186687872)}, {3, 0, 1, K(0.20701966780270625)},
+    {3, 1, 0, K(0.20701966780270625)}, {3, 2, 3, K(0.11952286093343936)}, {3, 3, 2, K(0.11952286093343936)}, {3, 3, 4, K(0.20701966780270625)},
+    {3, 4, 3, K(0.20701966780270625)}, {4, 1, 1, K(-0.20701966780270625)}, {4, 2, 4, K(-0.23904572186687872)}, {4, 3, 3, K(0.20701966780270625)},
+    {4, 4, 2, K(-0.23904572186687872)},
+};
+
 /* ---- B = fuse(A, A, A) weights uuu  (10 paths) */
 
 /* B: forward (10 paths); result [Z, 32]. */
@@ -84,16 +155,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e */
+            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
             }
-            real p0_out[R][1][8];  /* 0e */
+            real p0_out[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_out[r][0][u] = K(1.0) * p0_k0[r][0][u] * x2_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -105,18 +184,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e */
+            real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
             }
-            real p1_out[R][3][8];  /* 1o */
+            real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_out[r][0][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][0][u];
-                    p1_out[r][1][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][1][u];
-                    p1_out[r][2][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -130,21 +215,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o */
+            real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                    p2_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                    p2_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
             }
-            real p2_out[R][1][8];  /* 0e */
+            real p2_out[R][1][8];  /* 0e, from cg_1_1_0: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_out[r][0][u] =
-                        K(0.5773502691896257) * p2_k0[r][0][u] * x2_1[r][0][u]
-                        + K(0.5773502691896257) * p2_k0[r][1][u] * x2_1[r][1][u]
-                        + K(0.5773502691896257) * p2_k0[r][2][u] * x2_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -156,31 +244,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o */
+            real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                    p3_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                    p3_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
             }
-            real p3_out[R][3][8];  /* 1o */
+            real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_out[r][0][u] =
-                        -K(0.18257418583505536) * p3_k0[r][0][u] * x2_2[r][2][u]
-                        - K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][4][u]
-                        + K(0.316227766016838) * p3_k0[r][1][u] * x2_2[r][1][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][0][u];
-                    p3_out[r][1][u] =
-                        K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][1][u]
-                        + K(0.3651483716701107) * p3_k0[r][1][u] * x2_2[r][2][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][3][u];
-                    p3_out[r][2][u] =
-                        K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][0][u]
-                        + K(0.316227766016838) * p3_k0[r][1][u] * x2_2[r][3][u]
-                        - K(0.18257418583505536) * p3_k0[r][2][u] * x2_2[r][2][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][4][u];
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -194,25 +275,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e */
+            real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_k0[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][u];
-                    p4_k0[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][u];
-                    p4_k0[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][u];
-                    p4_k0[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][u];
-                    p4_k0[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
                 }
             }
-            real p4_out[R][1][8];  /* 0e */
+            real p4_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_out[r][0][u] =
-                        K(0.447213595499958) * p4_k0[r][0][u] * x2_2[r][0][u]
-                        + K(0.447213595499958) * p4_k0[r][1][u] * x2_2[r][1][u]
-                        + K(0.447213595499958) * p4_k0[r][2][u] * x2_2[r][2][u]
-                        + K(0.447213595499958) * p4_k0[r][3][u] * x2_2[r][3][u]
-                        + K(0.447213595499958) * p4_k0[r][4][u] * x2_2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -224,21 +304,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e */
+            real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_k0[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
                 }
             }
-            real p5_out[R][3][8];  /* 1o */
+            real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_out[r][0][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][0][u];
-                    p5_out[r][1][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][1][u];
-                    p5_out[r][2][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -252,36 +335,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e */
+            real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_k0[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][u];
-                    p6_k0[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][u];
-                    p6_k0[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][u];
-                    p6_k0[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][u];
-                    p6_k0[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
                 }
             }
-            real p6_out[R][1][8];  /* 0e */
+            real p6_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_out[r][0][u] =
-                        K(0.447213595499958) * p6_k0[r][0][u] * x2_2[r][0][u]
-                        + K(0.447213595499958) * p6_k0[r][1][u] * x2_2[r][1][u]
-                        + K(0.447213595499958) * p6_k0[r][2][u] * x2_2[r][2][u]
-                        + K(0.447213595499958) * p6_k0[r][3][u] * x2_2[r][3][u]
-                        + K(0.447213595499958) * p6_k0[r][4][u] * x2_2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -293,42 +364,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o */
+            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_k0[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][u];
-                    p7_k0[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][u];
-                    p7_k0[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][u];
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
                 }
             }
-            real p7_out[R][3][8];  /* 1o */
+            real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_out[r][0][u] =
-                        -K(0.18257418583505536) * p7_k0[r][0][u] * x2_2[r][2][u]
-                        - K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][4][u]
-                        + K(0.316227766016838) * p7_k0[r][1][u] * x2_2[r][1][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][0][u];
-                    p7_out[r][1][u] =
-                        K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][1][u]
-                        + K(0.3651483716701107) * p7_k0[r][1][u] * x2_2[r][2][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][3][u];
-                    p7_out[r][2][u] =
-                        K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][0][u]
-                        + K(0.316227766016838) * p7_k0[r][1][u] * x2_2[r][3][u]
-                        - K(0.18257418583505536) * p7_k0[r][2][u] * x2_2[r][2][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][4][u];
+                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -342,54 +395,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o */
+            real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_k0[r][0][u] =
-                        K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][4][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][3][u];
-                    p8_k0[r][1][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][0][u]
-                        + K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][3][u]
-                        - K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][2][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][4][u];
-                    p8_k0[r][2][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][3][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][1][u];
-                    p8_k0[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][2][u]
-                        - K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][4][u]
-                        - K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][1][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][0][u];
-                    p8_k0[r][4][u] =
-                        K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][3][u]
-                        - K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][0][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][1][u];
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
                 }
             }
-            real p8_out[R][3][8];  /* 1o */
+            real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_out[r][0][u] =
-                        -K(0.18257418583505536) * p8_k0[r][0][u] * x2_2[r][1][u]
-                        + K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][0][u]
-                        + K(0.316227766016838) * p8_k0[r][2][u] * x2_2[r][3][u]
-                        - K(0.316227766016838) * p8_k0[r][3][u] * x2_2[r][2][u]
-                        + K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][4][u]
-                        - K(0.18257418583505536) * p8_k0[r][4][u] * x2_2[r][3][u];
-                    p8_out[r][1][u] =
-                        -K(0.3651483716701107) * p8_k0[r][0][u] * x2_2[r][4][u]
-                        - K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][3][u]
-                        + K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][1][u]
-                        + K(0.3651483716701107) * p8_k0[r][4][u] * x2_2[r][0][u];
-                    p8_out[r][2][u] =
-                        K(0.18257418583505536) * p8_k0[r][0][u] * x2_2[r][3][u]
-                        + K(0.316227766016838) * p8_k0[r][1][u] * x2_2[r][2][u]
-                        + K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][4][u]
-                        - K(0.316227766016838) * p8_k0[r][2][u] * x2_2[r][1][u]
-                        - K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][0][u]
-                        - K(0.18257418583505536) * p8_k0[r][4][u] * x2_2[r][1][u];
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -403,50 +426,24 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e */
+            real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_k0[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][u];
-                    p9_k0[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][u];
-                    p9_k0[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][u];
-                    p9_k0[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][u];
-                    p9_k0[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][u];
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
                 }
             }
-            real p9_out[R][1][8];  /* 0e */
+            real p9_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_out[r][0][u] =
-                        K(0.447213595499958) * p9_k0[r][0][u] * x2_2[r][0][u]
-                        + K(0.447213595499958) * p9_k0[r][1][u] * x2_2[r][1][u]
-                        + K(0.447213595499958) * p9_k0[r][2][u] * x2_2[r][2][u]
-                        + K(0.447213595499958) * p9_k0[r][3][u] * x2_2[r][3][u]
-                        + K(0.447213595499958) * p9_k0[r][4][u] * x2_2[r][4][u];
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -523,16 +520,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e */
+            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_k0[r][0][u] = K(1.0) * x2_0[r][0][u] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
-            real p0_x0[R][1][8];  /* 0e */
+            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x0[r][0][u] = K(1.0) * x1_0[r][0][u] * p0_k0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p0_k0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -544,19 +549,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e */
+            real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_k0[r][0][u] =
-                        K(0.5773502691896257) * x2_1[r][0][u] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x2_1[r][1][u] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x2_1[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
-            real p1_x0[R][1][8];  /* 0e */
+            real p1_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x0[r][0][u] = K(1.0) * x1_0[r][0][u] * p1_k0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p1_k0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -568,21 +578,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o */
+            real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_k0[r][0][u] = K(0.5773502691896257) * x2_1[r][0][u] * out_0[r][0][u];
-                    p2_k0[r][1][u] = K(0.5773502691896257) * x2_1[r][1][u] * out_0[r][0][u];
-                    p2_k0[r][2][u] = K(0.5773502691896257) * x2_1[r][2][u] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
                 }
             }
-            real p2_x0[R][1][8];  /* 0e */
+            real p2_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][u] * p2_k0[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][u] * p2_k0[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][u] * p2_k0[r][2][u];
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p2_k0[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -594,32 +607,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o */
+            real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_k0[r][0][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][0][u]
-                        - K(0.316227766016838) * x2_2[r][4][u] * out_1[r][0][u];
-                    p3_k0[r][1][u] =
-                        K(0.316227766016838) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * x2_2[r][2][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][2][u];
-                    p3_k0[r][2][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][4][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
-            real p3_x0[R][1][8];  /* 0e */
+            real p3_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x0[r][0][u] =
-                        K(0.5773502691896257) * x1_1[r][0][u] * p3_k0[r][0][u]
-                        + K(0.5773502691896257) * x1_1[r][1][u] * p3_k0[r][1][u]
-                        + K(0.5773502691896257) * x1_1[r][2][u] * p3_k0[r][2][u];
+                    for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p3_k0[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -631,25 +636,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e */
+            real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p4_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p4_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p4_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p4_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p4_x0[R][1][8];  /* 0e */
+            real p4_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x0[r][0][u] =
-                        K(0.447213595499958) * x1_2[r][0][u] * p4_k0[r][0][u]
-                        + K(0.447213595499958) * x1_2[r][1][u] * p4_k0[r][1][u]
-                        + K(0.447213595499958) * x1_2[r][2][u] * p4_k0[r][2][u]
-                        + K(0.447213595499958) * x1_2[r][3][u] * p4_k0[r][3][u]
-                        + K(0.447213595499958) * x1_2[r][4][u] * p4_k0[r][4][u];
+                    for (int c = 0; c < 1; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][u] * p4_k0[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -661,21 +665,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e */
+            real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_k0[r][0][u] =
-                        K(0.5773502691896257) * x2_1[r][0][u] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x2_1[r][1][u] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x2_1[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
-            real p5_x0[R][3][8];  /* 1o */
+            real p5_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x0[r][0][u] = K(0.5773502691896257) * x1_1[r][0][u] * p5_k0[r][0][u];
-                    p5_x0[r][1][u] = K(0.5773502691896257) * x1_1[r][1][u] * p5_k0[r][0][u];
-                    p5_x0[r][2][u] = K(0.5773502691896257) * x1_1[r][2][u] * p5_k0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][u] * p5_k0[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -689,33 +696,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e */
+            real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p6_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p6_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p6_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p6_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p6_x0[R][3][8];  /* 1o */
+            real p6_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_1[r][0][u] * p6_k0[r][2][u]
-                        - K(0.316227766016838) * x1_1[r][0][u] * p6_k0[r][4][u]
-                        + K(0.316227766016838) * x1_1[r][1][u] * p6_k0[r][1][u]
-                        + K(0.316227766016838) * x1_1[r][2][u] * p6_k0[r][0][u];
-                    p6_x0[r][1][u] =
-                        K(0.316227766016838) * x1_1[r][0][u] * p6_k0[r][1][u]
-                        + K(0.3651483716701107) * x1_1[r][1][u] * p6_k0[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][u] * p6_k0[r][3][u];
-                    p6_x0[r][2][u] =
-                        K(0.316227766016838) * x1_1[r][0][u] * p6_k0[r][0][u]
-                        + K(0.316227766016838) * x1_1[r][1][u] * p6_k0[r][3][u]
-                        - K(0.18257418583505536) * x1_1[r][2][u] * p6_k0[r][2][u]
-                        + K(0.316227766016838) * x1_1[r][2][u] * p6_k0[r][4][u];
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][u] * p6_k0[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -729,42 +727,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o */
+            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_k0[r][0][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][0][u]
-                        - K(0.316227766016838) * x2_2[r][4][u] * out_1[r][0][u];
-                    p7_k0[r][1][u] =
-                        K(0.316227766016838) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * x2_2[r][2][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][2][u];
-                    p7_k0[r][2][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][4][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
-            real p7_x0[R][3][8];  /* 1o */
+            real p7_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x0[r][0][u] =
-                        K(0.316227766016838) * x1_2[r][0][u] * p7_k0[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][1][u] * p7_k0[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][2][u] * p7_k0[r][0][u]
-                        - K(0.316227766016838) * x1_2[r][4][u] * p7_k0[r][0][u];
-                    p7_x0[r][1][u] =
-                        K(0.316227766016838) * x1_2[r][1][u] * p7_k0[r][0][u]
-                        + K(0.3651483716701107) * x1_2[r][2][u] * p7_k0[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][3][u] * p7_k0[r][2][u];
-                    p7_x0[r][2][u] =
-                        K(0.316227766016838) * x1_2[r][0][u] * p7_k0[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][2][u] * p7_k0[r][2][u]
-                        + K(0.316227766016838) * x1_2[r][3][u] * p7_k0[r][1][u]
-                        + K(0.316227766016838) * x1_2[r][4][u] * p7_k0[r][2][u];
+                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][u] * p7_k0[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -778,54 +758,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o */
+            real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_k0[r][0][u] =
-                        -K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][2][u]
-                        - K(0.3651483716701107) * x2_2[r][4][u] * out_1[r][1][u];
-                    p8_k0[r][1][u] =
-                        K(0.18257418583505536) * x2_2[r][0][u] * out_1[r][0][u]
-                        + K(0.316227766016838) * x2_2[r][2][u] * out_1[r][2][u]
-                        - K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.18257418583505536) * x2_2[r][4][u] * out_1[r][2][u];
-                    p8_k0[r][2][u] =
-                        -K(0.316227766016838) * x2_2[r][1][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][0][u];
-                    p8_k0[r][3][u] =
-                        -K(0.18257418583505536) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.316227766016838) * x2_2[r][2][u] * out_1[r][0][u]
-                        + K(0.18257418583505536) * x2_2[r][4][u] * out_1[r][0][u];
-                    p8_k0[r][4][u] =
-                        K(0.3651483716701107) * x2_2[r][0][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][2][u]
-                        - K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][0][u];
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
                 }
             }
-            real p8_x0[R][3][8];  /* 1o */
+            real p8_x0[R][3][8];  /* 1o, from cg_1_2_2: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x0[r][0][u] =
-                        -K(0.18257418583505536) * x1_2[r][0][u] * p8_k0[r][1][u]
-                        + K(0.18257418583505536) * x1_2[r][1][u] * p8_k0[r][0][u]
-                        + K(0.316227766016838) * x1_2[r][2][u] * p8_k0[r][3][u]
-                        - K(0.316227766016838) * x1_2[r][3][u] * p8_k0[r][2][u]
-                        + K(0.18257418583505536) * x1_2[r][3][u] * p8_k0[r][4][u]
-                        - K(0.18257418583505536) * x1_2[r][4][u] * p8_k0[r][3][u];
-                    p8_x0[r][1][u] =
-                        -K(0.3651483716701107) * x1_2[r][0][u] * p8_k0[r][4][u]
-                        - K(0.18257418583505536) * x1_2[r][1][u] * p8_k0[r][3][u]
-                        + K(0.18257418583505536) * x1_2[r][3][u] * p8_k0[r][1][u]
-                        + K(0.3651483716701107) * x1_2[r][4][u] * p8_k0[r][0][u];
-                    p8_x0[r][2][u] =
-                        K(0.18257418583505536) * x1_2[r][0][u] * p8_k0[r][3][u]
-                        + K(0.316227766016838) * x1_2[r][1][u] * p8_k0[r][2][u]
-                        + K(0.18257418583505536) * x1_2[r][1][u] * p8_k0[r][4][u]
-                        - K(0.316227766016838) * x1_2[r][2][u] * p8_k0[r][1][u]
-                        - K(0.18257418583505536) * x1_2[r][3][u] * p8_k0[r][0][u]
-                        - K(0.18257418583505536) * x1_2[r][4][u] * p8_k0[r][1][u];
+                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x0[r][cg_1_2_2[t].a][u] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][u] * p8_k0[r][cg_1_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -839,49 +789,24 @@ void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict
 
         /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e */
+            real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p9_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p9_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p9_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p9_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p9_x0[R][5][8];  /* 2e */
+            real p9_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ k0 → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x0[r][0][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][u] * p9_k0[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][1][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][2][u] * p9_k0[r][0][u]
-                        + K(0.20701966780270625) * x1_2[r][3][u] * p9_k0[r][1][u];
-                    p9_x0[r][1][u] =
-                        K(0.20701966780270625) * x1_2[r][0][u] * p9_k0[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][1][u] * p9_k0[r][2][u]
-                        - K(0.20701966780270625) * x1_2[r][1][u] * p9_k0[r][4][u]
-                        + K(0.11952286093343936) * x1_2[r][2][u] * p9_k0[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][3][u] * p9_k0[r][0][u]
-                        - K(0.20701966780270625) * x1_2[r][4][u] * p9_k0[r][1][u];
-                    p9_x0[r][2][u] =
-                        -K(0.23904572186687872) * x1_2[r][0][u] * p9_k0[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][1][u] * p9_k0[r][1][u]
-                        + K(0.23904572186687872) * x1_2[r][2][u] * p9_k0[r][2][u]
-                        + K(0.11952286093343936) * x1_2[r][3][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][u] * p9_k0[r][4][u];
-                    p9_x0[r][3][u] =
-                        K(0.20701966780270625) * x1_2[r][0][u] * p9_k0[r][1][u]
-                        + K(0.20701966780270625) * x1_2[r][1][u] * p9_k0[r][0][u]
-                        + K(0.11952286093343936) * x1_2[r][2][u] * p9_k0[r][3][u]
-                        + K(0.11952286093343936) * x1_2[r][3][u] * p9_k0[r][2][u]
-                        + K(0.20701966780270625) * x1_2[r][3][u] * p9_k0[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][4][u] * p9_k0[r][3][u];
-                    p9_x0[r][4][u] =
-                        -K(0.20701966780270625) * x1_2[r][1][u] * p9_k0[r][1][u]
-                        - K(0.23904572186687872) * x1_2[r][2][u] * p9_k0[r][4][u]
-                        + K(0.20701966780270625) * x1_2[r][3][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x1_2[r][4][u] * p9_k0[r][2][u];
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][u] * p9_k0[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -965,16 +890,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e */
+            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_k0[r][0][u] = K(1.0) * x2_0[r][0][u] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
-            real p0_x1[R][1][8];  /* 0e */
+            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * p0_k0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p0_k0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -986,19 +919,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e */
+            real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_k0[r][0][u] =
-                        K(0.5773502691896257) * x2_1[r][0][u] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x2_1[r][1][u] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x2_1[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
-            real p1_x1[R][1][8];  /* 0e */
+            real p1_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x1[r][0][u] = K(1.0) * x0_0[r][0][u] * p1_k0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p1_k0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1010,20 +948,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o */
+            real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_k0[r][0][u] = K(0.5773502691896257) * x2_1[r][0][u] * out_0[r][0][u];
-                    p2_k0[r][1][u] = K(0.5773502691896257) * x2_1[r][1][u] * out_0[r][0][u];
-                    p2_k0[r][2][u] = K(0.5773502691896257) * x2_1[r][2][u] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
                 }
             }
-            real p2_x1[R][3][8];  /* 1o */
+            real p2_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * p2_k0[r][0][u];
-                    p2_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * p2_k0[r][1][u];
-                    p2_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * p2_k0[r][2][u];
+                    for (int c = 0; c < 3; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p2_k0[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1037,31 +979,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o */
+            real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_k0[r][0][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][0][u]
-                        - K(0.316227766016838) * x2_2[r][4][u] * out_1[r][0][u];
-                    p3_k0[r][1][u] =
-                        K(0.316227766016838) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * x2_2[r][2][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][2][u];
-                    p3_k0[r][2][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][4][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
-            real p3_x1[R][3][8];  /* 1o */
+            real p3_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x1[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * p3_k0[r][0][u];
-                    p3_x1[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * p3_k0[r][1][u];
-                    p3_x1[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * p3_k0[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p3_k0[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1075,24 +1010,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e */
+            real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p4_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p4_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p4_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p4_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p4_x1[R][5][8];  /* 2e */
+            real p4_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x1[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * p4_k0[r][0][u];
-                    p4_x1[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * p4_k0[r][1][u];
-                    p4_x1[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * p4_k0[r][2][u];
-                    p4_x1[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * p4_k0[r][3][u];
-                    p4_x1[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * p4_k0[r][4][u];
+                    for (int c = 0; c < 5; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * p4_k0[r][cg_0_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1108,21 +1043,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e */
+            real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_k0[r][0][u] =
-                        K(0.5773502691896257) * x2_1[r][0][u] * out_1[r][0][u]
-                        + K(0.5773502691896257) * x2_1[r][1][u] * out_1[r][1][u]
-                        + K(0.5773502691896257) * x2_1[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
-            real p5_x1[R][3][8];  /* 1o */
+            real p5_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x1[r][0][u] = K(0.5773502691896257) * x0_1[r][0][u] * p5_k0[r][0][u];
-                    p5_x1[r][1][u] = K(0.5773502691896257) * x0_1[r][1][u] * p5_k0[r][0][u];
-                    p5_x1[r][2][u] = K(0.5773502691896257) * x0_1[r][2][u] * p5_k0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * p5_k0[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1136,33 +1074,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e */
+            real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p6_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p6_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p6_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p6_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p6_x1[R][3][8];  /* 1o */
+            real p6_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * p6_k0[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * p6_k0[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * p6_k0[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p6_k0[r][0][u];
-                    p6_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * p6_k0[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * p6_k0[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p6_k0[r][3][u];
-                    p6_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * p6_k0[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * p6_k0[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * p6_k0[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p6_k0[r][4][u];
+                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * p6_k0[r][cg_1_1_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1176,44 +1105,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o */
+            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_k0[r][0][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][0][u]
-                        - K(0.316227766016838) * x2_2[r][4][u] * out_1[r][0][u];
-                    p7_k0[r][1][u] =
-                        K(0.316227766016838) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * x2_2[r][2][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][2][u];
-                    p7_k0[r][2][u] =
-                        K(0.316227766016838) * x2_2[r][0][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * x2_2[r][2][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * x2_2[r][4][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
-            real p7_x1[R][5][8];  /* 2e */
+            real p7_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x1[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * p7_k0[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p7_k0[r][0][u];
-                    p7_x1[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * p7_k0[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * p7_k0[r][0][u];
-                    p7_x1[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * p7_k0[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * p7_k0[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * p7_k0[r][2][u];
-                    p7_x1[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * p7_k0[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p7_k0[r][1][u];
-                    p7_x1[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * p7_k0[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p7_k0[r][2][u];
+                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * p7_k0[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1229,56 +1138,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o */
+            real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_k0[r][0][u] =
-                        -K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][0][u]
-                        + K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][2][u]
-                        - K(0.3651483716701107) * x2_2[r][4][u] * out_1[r][1][u];
-                    p8_k0[r][1][u] =
-                        K(0.18257418583505536) * x2_2[r][0][u] * out_1[r][0][u]
-                        + K(0.316227766016838) * x2_2[r][2][u] * out_1[r][2][u]
-                        - K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][1][u]
-                        + K(0.18257418583505536) * x2_2[r][4][u] * out_1[r][2][u];
-                    p8_k0[r][2][u] =
-                        -K(0.316227766016838) * x2_2[r][1][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * x2_2[r][3][u] * out_1[r][0][u];
-                    p8_k0[r][3][u] =
-                        -K(0.18257418583505536) * x2_2[r][0][u] * out_1[r][2][u]
-                        + K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][1][u]
-                        - K(0.316227766016838) * x2_2[r][2][u] * out_1[r][0][u]
-                        + K(0.18257418583505536) * x2_2[r][4][u] * out_1[r][0][u];
-                    p8_k0[r][4][u] =
-                        K(0.3651483716701107) * x2_2[r][0][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * x2_2[r][1][u] * out_1[r][2][u]
-                        - K(0.18257418583505536) * x2_2[r][3][u] * out_1[r][0][u];
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
                 }
             }
-            real p8_x1[R][5][8];  /* 2e */
+            real p8_x1[R][5][8];  /* 2e, from cg_1_2_2: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x1[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * p8_k0[r][1][u]
-                        - K(0.3651483716701107) * x0_1[r][1][u] * p8_k0[r][4][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * p8_k0[r][3][u];
-                    p8_x1[r][1][u] =
-                        K(0.18257418583505536) * x0_1[r][0][u] * p8_k0[r][0][u]
-                        - K(0.18257418583505536) * x0_1[r][1][u] * p8_k0[r][3][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * p8_k0[r][2][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * p8_k0[r][4][u];
-                    p8_x1[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * p8_k0[r][3][u]
-                        - K(0.316227766016838) * x0_1[r][2][u] * p8_k0[r][1][u];
-                    p8_x1[r][3][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * p8_k0[r][2][u]
-                        + K(0.18257418583505536) * x0_1[r][0][u] * p8_k0[r][4][u]
-                        + K(0.18257418583505536) * x0_1[r][1][u] * p8_k0[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * p8_k0[r][0][u];
-                    p8_x1[r][4][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * p8_k0[r][3][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * p8_k0[r][0][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * p8_k0[r][1][u];
+                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x1[r][cg_1_2_2[t].b][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * p8_k0[r][cg_1_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1294,49 +1171,24 @@ void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict
 
         /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e */
+            real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_k0[r][0][u] = K(0.447213595499958) * x2_2[r][0][u] * out_0[r][0][u];
-                    p9_k0[r][1][u] = K(0.447213595499958) * x2_2[r][1][u] * out_0[r][0][u];
-                    p9_k0[r][2][u] = K(0.447213595499958) * x2_2[r][2][u] * out_0[r][0][u];
-                    p9_k0[r][3][u] = K(0.447213595499958) * x2_2[r][3][u] * out_0[r][0][u];
-                    p9_k0[r][4][u] = K(0.447213595499958) * x2_2[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
-            real p9_x1[R][5][8];  /* 2e */
+            real p9_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ k0 → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x1[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * p9_k0[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * p9_k0[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * p9_k0[r][1][u];
-                    p9_x1[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * p9_k0[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * p9_k0[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * p9_k0[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * p9_k0[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * p9_k0[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * p9_k0[r][1][u];
-                    p9_x1[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * p9_k0[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * p9_k0[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * p9_k0[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * p9_k0[r][4][u];
-                    p9_x1[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * p9_k0[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * p9_k0[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * p9_k0[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * p9_k0[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * p9_k0[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * p9_k0[r][3][u];
-                    p9_x1[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * p9_k0[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * p9_k0[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * p9_k0[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * p9_k0[r][2][u];
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * p9_k0[r][cg_2_2_2[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1420,16 +1272,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e */
+            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
             }
-            real p0_x2[R][1][8];  /* 0e */
+            real p0_x2[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x2[r][0][u] = K(1.0) * p0_k0[r][0][u] * out_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p0_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x2[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1441,18 +1301,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e */
+            real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
             }
-            real p1_x2[R][3][8];  /* 1o */
+            real p1_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p1_x2[r][0][u] = K(0.5773502691896257) * p1_k0[r][0][u] * out_1[r][0][u];
-                    p1_x2[r][1][u] = K(0.5773502691896257) * p1_k0[r][0][u] * out_1[r][1][u];
-                    p1_x2[r][2][u] = K(0.5773502691896257) * p1_k0[r][0][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p1_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1466,20 +1332,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o */
+            real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                    p2_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                    p2_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
             }
-            real p2_x2[R][3][8];  /* 1o */
+            real p2_x2[R][3][8];  /* 1o, from cg_1_1_0: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p2_x2[r][0][u] = K(0.5773502691896257) * p2_k0[r][0][u] * out_0[r][0][u];
-                    p2_x2[r][1][u] = K(0.5773502691896257) * p2_k0[r][1][u] * out_0[r][0][u];
-                    p2_x2[r][2][u] = K(0.5773502691896257) * p2_k0[r][2][u] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p2_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x2[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1493,33 +1363,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o */
+            real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                    p3_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                    p3_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
             }
-            real p3_x2[R][5][8];  /* 2e */
+            real p3_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p3_x2[r][0][u] =
-                        K(0.316227766016838) * p3_k0[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * out_1[r][0][u];
-                    p3_x2[r][1][u] =
-                        K(0.316227766016838) * p3_k0[r][0][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * p3_k0[r][1][u] * out_1[r][0][u];
-                    p3_x2[r][2][u] =
-                        -K(0.18257418583505536) * p3_k0[r][0][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * p3_k0[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * p3_k0[r][2][u] * out_1[r][2][u];
-                    p3_x2[r][3][u] =
-                        K(0.316227766016838) * p3_k0[r][1][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * out_1[r][1][u];
-                    p3_x2[r][4][u] =
-                        -K(0.316227766016838) * p3_k0[r][0][u] * out_1[r][0][u]
-                        + K(0.316227766016838) * p3_k0[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 5; ++c) p3_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1535,24 +1396,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e */
+            real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_k0[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][u];
-                    p4_k0[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][u];
-                    p4_k0[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][u];
-                    p4_k0[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][u];
-                    p4_k0[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][u];
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
                 }
             }
-            real p4_x2[R][5][8];  /* 2e */
+            real p4_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p4_x2[r][0][u] = K(0.447213595499958) * p4_k0[r][0][u] * out_0[r][0][u];
-                    p4_x2[r][1][u] = K(0.447213595499958) * p4_k0[r][1][u] * out_0[r][0][u];
-                    p4_x2[r][2][u] = K(0.447213595499958) * p4_k0[r][2][u] * out_0[r][0][u];
-                    p4_x2[r][3][u] = K(0.447213595499958) * p4_k0[r][3][u] * out_0[r][0][u];
-                    p4_x2[r][4][u] = K(0.447213595499958) * p4_k0[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p4_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1568,21 +1429,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e */
+            real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_k0[r][0][u] =
-                        K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][u]
-                        + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
                 }
             }
-            real p5_x2[R][3][8];  /* 1o */
+            real p5_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p5_x2[r][0][u] = K(0.5773502691896257) * p5_k0[r][0][u] * out_1[r][0][u];
-                    p5_x2[r][1][u] = K(0.5773502691896257) * p5_k0[r][0][u] * out_1[r][1][u];
-                    p5_x2[r][2][u] = K(0.5773502691896257) * p5_k0[r][0][u] * out_1[r][2][u];
+                    for (int c = 0; c < 3; ++c) p5_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1596,35 +1460,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e */
+            real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_k0[r][0][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][u];
-                    p6_k0[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][u];
-                    p6_k0[r][2][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][u];
-                    p6_k0[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][u];
-                    p6_k0[r][4][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][u];
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
                 }
             }
-            real p6_x2[R][5][8];  /* 2e */
+            real p6_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p6_x2[r][0][u] = K(0.447213595499958) * p6_k0[r][0][u] * out_0[r][0][u];
-                    p6_x2[r][1][u] = K(0.447213595499958) * p6_k0[r][1][u] * out_0[r][0][u];
-                    p6_x2[r][2][u] = K(0.447213595499958) * p6_k0[r][2][u] * out_0[r][0][u];
-                    p6_x2[r][3][u] = K(0.447213595499958) * p6_k0[r][3][u] * out_0[r][0][u];
-                    p6_x2[r][4][u] = K(0.447213595499958) * p6_k0[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p6_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1640,44 +1493,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o */
+            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_k0[r][0][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][u]
-                        - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][u];
-                    p7_k0[r][1][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][u];
-                    p7_k0[r][2][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][u]
-                        + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][u];
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
                 }
             }
-            real p7_x2[R][5][8];  /* 2e */
+            real p7_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p7_x2[r][0][u] =
-                        K(0.316227766016838) * p7_k0[r][0][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * out_1[r][0][u];
-                    p7_x2[r][1][u] =
-                        K(0.316227766016838) * p7_k0[r][0][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * p7_k0[r][1][u] * out_1[r][0][u];
-                    p7_x2[r][2][u] =
-                        -K(0.18257418583505536) * p7_k0[r][0][u] * out_1[r][0][u]
-                        + K(0.3651483716701107) * p7_k0[r][1][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * p7_k0[r][2][u] * out_1[r][2][u];
-                    p7_x2[r][3][u] =
-                        K(0.316227766016838) * p7_k0[r][1][u] * out_1[r][2][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * out_1[r][1][u];
-                    p7_x2[r][4][u] =
-                        -K(0.316227766016838) * p7_k0[r][0][u] * out_1[r][0][u]
-                        + K(0.316227766016838) * p7_k0[r][2][u] * out_1[r][2][u];
+                    for (int c = 0; c < 5; ++c) p7_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1693,56 +1526,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o */
+            real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_k0[r][0][u] =
-                        K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][1][u]
-                        + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][4][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][3][u];
-                    p8_k0[r][1][u] =
-                        -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][0][u]
-                        + K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][3][u]
-                        - K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][2][u]
-                        - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][4][u];
-                    p8_k0[r][2][u] =
-                        -K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][3][u]
-                        + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][1][u];
-                    p8_k0[r][3][u] =
-                        K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][2][u]
-                        - K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][4][u]
-                        - K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][1][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][0][u];
-                    p8_k0[r][4][u] =
-                        K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][3][u]
-                        - K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][0][u]
-                        + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][1][u];
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
                 }
             }
-            real p8_x2[R][5][8];  /* 2e */
+            real p8_x2[R][5][8];  /* 2e, from cg_2_2_1: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p8_x2[r][0][u] =
-                        K(0.18257418583505536) * p8_k0[r][1][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * p8_k0[r][3][u] * out_1[r][2][u]
-                        + K(0.3651483716701107) * p8_k0[r][4][u] * out_1[r][1][u];
-                    p8_x2[r][1][u] =
-                        -K(0.18257418583505536) * p8_k0[r][0][u] * out_1[r][0][u]
-                        - K(0.316227766016838) * p8_k0[r][2][u] * out_1[r][2][u]
-                        + K(0.18257418583505536) * p8_k0[r][3][u] * out_1[r][1][u]
-                        - K(0.18257418583505536) * p8_k0[r][4][u] * out_1[r][2][u];
-                    p8_x2[r][2][u] =
-                        K(0.316227766016838) * p8_k0[r][1][u] * out_1[r][2][u]
-                        - K(0.316227766016838) * p8_k0[r][3][u] * out_1[r][0][u];
-                    p8_x2[r][3][u] =
-                        K(0.18257418583505536) * p8_k0[r][0][u] * out_1[r][2][u]
-                        - K(0.18257418583505536) * p8_k0[r][1][u] * out_1[r][1][u]
-                        + K(0.316227766016838) * p8_k0[r][2][u] * out_1[r][0][u]
-                        - K(0.18257418583505536) * p8_k0[r][4][u] * out_1[r][0][u];
-                    p8_x2[r][4][u] =
-                        -K(0.3651483716701107) * p8_k0[r][0][u] * out_1[r][1][u]
-                        + K(0.18257418583505536) * p8_k0[r][1][u] * out_1[r][2][u]
-                        + K(0.18257418583505536) * p8_k0[r][3][u] * out_1[r][0][u];
+                    for (int c = 0; c < 5; ++c) p8_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x2[r][cg_2_2_1[t].b][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * out_1[r][cg_2_2_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1758,49 +1559,24 @@ void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e */
+            real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_k0[r][0][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][u];
-                    p9_k0[r][1][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][u]
-                        - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][u]
-                        - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][u];
-                    p9_k0[r][2][u] =
-                        -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][u]
-                        + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][u];
-                    p9_k0[r][3][u] =
-                        K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][u]
-                        + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][u]
-                        + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][u]
-                        + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][u];
-                    p9_k0[r][4][u] =
-                        -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][u]
-                        - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][u]
-                        + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][u]
-                        - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][u];
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
                 }
             }
-            real p9_x2[R][5][8];  /* 2e */
+            real p9_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p9_x2[r][0][u] = K(0.447213595499958) * p9_k0[r][0][u] * out_0[r][0][u];
-                    p9_x2[r][1][u] = K(0.447213595499958) * p9_k0[r][1][u] * out_0[r][0][u];
-                    p9_x2[r][2][u] = K(0.447213595499958) * p9_k0[r][2][u] * out_0[r][0][u];
-                    p9_x2[r][3][u] = K(0.447213595499958) * p9_k0[r][3][u] * out_0[r][0][u];
-                    p9_x2[r][4][u] = K(0.447213595499958) * p9_k0[r][4][u] * out_0[r][0][u];
+                    for (int c = 0; c < 5; ++c) p9_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -1899,16 +1675,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p0_k0[R][1][8];  /* 0e */
+                real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p0_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                        for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                     }
                 }
-                real p0_out[R][1][8];  /* 0e */
+                real p0_out[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p0_out[r][0][u] = K(1.0) * p0_k0[r][0][u] * x2_0[r][0][u];
+                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1918,18 +1702,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p1_k0[R][1][8];  /* 0e */
+                real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p1_k0[r][0][u] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][u];
+                        for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                     }
                 }
-                real p1_out[R][3][8];  /* 1o */
+                real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p1_out[r][0][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][0][u];
-                        p1_out[r][1][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][1][u];
-                        p1_out[r][2][u] = K(0.5773502691896257) * p1_k0[r][0][u] * x2_1[r][2][u];
+                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1942,21 +1732,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p2_k0[R][3][8];  /* 1o */
+                real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p2_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                        p2_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                        p2_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                        for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                     }
                 }
-                real p2_out[R][1][8];  /* 0e */
+                real p2_out[R][1][8];  /* 0e, from cg_1_1_0: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p2_out[r][0][u] =
-                            K(0.5773502691896257) * p2_k0[r][0][u] * x2_1[r][0][u]
-                            + K(0.5773502691896257) * p2_k0[r][1][u] * x2_1[r][1][u]
-                            + K(0.5773502691896257) * p2_k0[r][2][u] * x2_1[r][2][u];
+                        for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -1966,31 +1759,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p3_k0[R][3][8];  /* 1o */
+                real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p3_k0[r][0][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][u];
-                        p3_k0[r][1][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][u];
-                        p3_k0[r][2][u] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][u];
+                        for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                     }
                 }
-                real p3_out[R][3][8];  /* 1o */
+                real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p3_out[r][0][u] =
-                            -K(0.18257418583505536) * p3_k0[r][0][u] * x2_2[r][2][u]
-                            - K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][4][u]
-                            + K(0.316227766016838) * p3_k0[r][1][u] * x2_2[r][1][u]
-                            + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][0][u];
-                        p3_out[r][1][u] =
-                            K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][1][u]
-                            + K(0.3651483716701107) * p3_k0[r][1][u] * x2_2[r][2][u]
-                            + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][3][u];
-                        p3_out[r][2][u] =
-                            K(0.316227766016838) * p3_k0[r][0][u] * x2_2[r][0][u]
-                            + K(0.316227766016838) * p3_k0[r][1][u] * x2_2[r][3][u]
-                            - K(0.18257418583505536) * p3_k0[r][2][u] * x2_2[r][2][u]
-                            + K(0.316227766016838) * p3_k0[r][2][u] * x2_2[r][4][u];
+                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2003,25 +1789,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p4_k0[R][5][8];  /* 2e */
+                real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p4_k0[r][0][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][u];
-                        p4_k0[r][1][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][u];
-                        p4_k0[r][2][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][u];
-                        p4_k0[r][3][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][u];
-                        p4_k0[r][4][u] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][u];
+                        for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
                     }
                 }
-                real p4_out[R][1][8];  /* 0e */
+                real p4_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p4_out[r][0][u] =
-                            K(0.447213595499958) * p4_k0[r][0][u] * x2_2[r][0][u]
-                            + K(0.447213595499958) * p4_k0[r][1][u] * x2_2[r][1][u]
-                            + K(0.447213595499958) * p4_k0[r][2][u] * x2_2[r][2][u]
-                            + K(0.447213595499958) * p4_k0[r][3][u] * x2_2[r][3][u]
-                            + K(0.447213595499958) * p4_k0[r][4][u] * x2_2[r][4][u];
+                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2031,21 +1816,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p5_k0[R][1][8];  /* 0e */
+                real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p5_k0[r][0][u] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][u]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][u]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][u];
+                        for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
                     }
                 }
-                real p5_out[R][3][8];  /* 1o */
+                real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p5_out[r][0][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][0][u];
-                        p5_out[r][1][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][1][u];
-                        p5_out[r][2][u] = K(0.5773502691896257) * p5_k0[r][0][u] * x2_1[r][2][u];
+                        for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2058,36 +1846,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p6_k0[R][5][8];  /* 2e */
+                real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p6_k0[r][0][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][u];
-                        p6_k0[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][u]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][u];
-                        p6_k0[r][2][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][u]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][u]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][u];
-                        p6_k0[r][3][u] =
-                            K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][u];
-                        p6_k0[r][4][u] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][u];
+                        for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
                     }
                 }
-                real p6_out[R][1][8];  /* 0e */
+                real p6_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p6_out[r][0][u] =
-                            K(0.447213595499958) * p6_k0[r][0][u] * x2_2[r][0][u]
-                            + K(0.447213595499958) * p6_k0[r][1][u] * x2_2[r][1][u]
-                            + K(0.447213595499958) * p6_k0[r][2][u] * x2_2[r][2][u]
-                            + K(0.447213595499958) * p6_k0[r][3][u] * x2_2[r][3][u]
-                            + K(0.447213595499958) * p6_k0[r][4][u] * x2_2[r][4][u];
+                        for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2097,42 +1873,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p7_k0[R][3][8];  /* 1o */
+                real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p7_k0[r][0][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][u]
-                            - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][u]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][u];
-                        p7_k0[r][1][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][u]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][u];
-                        p7_k0[r][2][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][u]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][u]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][u];
+                        for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
                     }
                 }
-                real p7_out[R][3][8];  /* 1o */
+                real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p7_out[r][0][u] =
-                            -K(0.18257418583505536) * p7_k0[r][0][u] * x2_2[r][2][u]
-                            - K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][4][u]
-                            + K(0.316227766016838) * p7_k0[r][1][u] * x2_2[r][1][u]
-                            + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][0][u];
-                        p7_out[r][1][u] =
-                            K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][1][u]
-                            + K(0.3651483716701107) * p7_k0[r][1][u] * x2_2[r][2][u]
-                            + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][3][u];
-                        p7_out[r][2][u] =
-                            K(0.316227766016838) * p7_k0[r][0][u] * x2_2[r][0][u]
-                            + K(0.316227766016838) * p7_k0[r][1][u] * x2_2[r][3][u]
-                            - K(0.18257418583505536) * p7_k0[r][2][u] * x2_2[r][2][u]
-                            + K(0.316227766016838) * p7_k0[r][2][u] * x2_2[r][4][u];
+                        for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2145,54 +1903,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p8_k0[R][5][8];  /* 2o */
+                real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p8_k0[r][0][u] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][1][u]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][4][u]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][3][u];
-                        p8_k0[r][1][u] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][0][u]
-                            + K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][3][u]
-                            - K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][2][u]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][4][u];
-                        p8_k0[r][2][u] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][3][u]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][1][u];
-                        p8_k0[r][3][u] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][2][u]
-                            - K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][4][u]
-                            - K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][1][u]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][0][u];
-                        p8_k0[r][4][u] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][3][u]
-                            - K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][0][u]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][1][u];
+                        for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
                     }
                 }
-                real p8_out[R][3][8];  /* 1o */
+                real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p8_out[r][0][u] =
-                            -K(0.18257418583505536) * p8_k0[r][0][u] * x2_2[r][1][u]
-                            + K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][0][u]
-                            + K(0.316227766016838) * p8_k0[r][2][u] * x2_2[r][3][u]
-                            - K(0.316227766016838) * p8_k0[r][3][u] * x2_2[r][2][u]
-                            + K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][4][u]
-                            - K(0.18257418583505536) * p8_k0[r][4][u] * x2_2[r][3][u];
-                        p8_out[r][1][u] =
-                            -K(0.3651483716701107) * p8_k0[r][0][u] * x2_2[r][4][u]
-                            - K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][3][u]
-                            + K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][1][u]
-                            + K(0.3651483716701107) * p8_k0[r][4][u] * x2_2[r][0][u];
-                        p8_out[r][2][u] =
-                            K(0.18257418583505536) * p8_k0[r][0][u] * x2_2[r][3][u]
-                            + K(0.316227766016838) * p8_k0[r][1][u] * x2_2[r][2][u]
-                            + K(0.18257418583505536) * p8_k0[r][1][u] * x2_2[r][4][u]
-                            - K(0.316227766016838) * p8_k0[r][2][u] * x2_2[r][1][u]
-                            - K(0.18257418583505536) * p8_k0[r][3][u] * x2_2[r][0][u]
-                            - K(0.18257418583505536) * p8_k0[r][4][u] * x2_2[r][1][u];
+                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -2205,50 +1933,24 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p9_k0[R][5][8];  /* 2e */
+                real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p9_k0[r][0][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][u]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][u]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][u]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][u];
-                        p9_k0[r][1][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][u]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][u]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][u]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][u]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][u]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][u];
-                        p9_k0[r][2][u] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][u]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][u]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][u]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][u]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][u];
-                        p9_k0[r][3][u] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][u]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][u]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][u]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][u]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][u]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][u];
-                        p9_k0[r][4][u] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][u]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][u]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][u]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][u];
+                        for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
                     }
                 }
-                real p9_out[R][1][8];  /* 0e */
+                real p9_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p9_out[r][0][u] =
-                            K(0.447213595499958) * p9_k0[r][0][u] * x2_2[r][0][u]
-                            + K(0.447213595499958) * p9_k0[r][1][u] * x2_2[r][1][u]
-                            + K(0.447213595499958) * p9_k0[r][2][u] * x2_2[r][2][u]
-                            + K(0.447213595499958) * p9_k0[r][3][u] * x2_2[r][3][u]
-                            + K(0.447213595499958) * p9_k0[r][4][u] * x2_2[r][4][u];
+                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {

@@ -24,6 +24,15 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
+/* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
+typedef struct { unsigned char a, b, c; real v; } cg_entry;
+
+/* 1o ⊗ 1o → 1e: 6 nonzeros */
+static const cg_entry cg_1_1_1[6] = {
+    {0, 1, 2, K(0.40824829046386296)}, {0, 2, 1, K(-0.40824829046386296)}, {1, 0, 2, K(-0.40824829046386296)}, {1, 2, 0, K(0.40824829046386296)},
+    {2, 0, 1, K(0.40824829046386296)}, {2, 1, 0, K(-0.40824829046386296)},
+};
+
 /* ---- z = fuse(x, y) weights uvu  (1 paths) */
 
 /* z: forward (1 paths); result [Z, 24]. */
@@ -48,18 +57,14 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_out[R][3][8];  /* 1e */
+            real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_out[r][0][u] =
-                        K(0.40824829046386296) * x0_0[r][1][u] * x1_0[r][2][0]
-                        - K(0.40824829046386296) * x0_0[r][2][u] * x1_0[r][1][0];
-                    p0_out[r][1][u] =
-                        -K(0.40824829046386296) * x0_0[r][0][u] * x1_0[r][2][0]
-                        + K(0.40824829046386296) * x0_0[r][2][u] * x1_0[r][0][0];
-                    p0_out[r][2][u] =
-                        K(0.40824829046386296) * x0_0[r][0][u] * x1_0[r][1][0]
-                        - K(0.40824829046386296) * x0_0[r][1][u] * x1_0[r][0][0];
+                    for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -103,18 +108,14 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
 
         /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][3][8];  /* 1o */
+            real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x0[r][0][u] =
-                        K(0.40824829046386296) * x1_0[r][1][0] * out_0[r][2][u]
-                        - K(0.40824829046386296) * x1_0[r][2][0] * out_0[r][1][u];
-                    p0_x0[r][1][u] =
-                        -K(0.40824829046386296) * x1_0[r][0][0] * out_0[r][2][u]
-                        + K(0.40824829046386296) * x1_0[r][2][0] * out_0[r][0][u];
-                    p0_x0[r][2][u] =
-                        K(0.40824829046386296) * x1_0[r][0][0] * out_0[r][1][u]
-                        - K(0.40824829046386296) * x1_0[r][1][0] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -158,18 +159,14 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
 
         /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x1[R][3][8];  /* 1o */
+            real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x1[r][0][u] =
-                        -K(0.40824829046386296) * x0_0[r][1][u] * out_0[r][2][u]
-                        + K(0.40824829046386296) * x0_0[r][2][u] * out_0[r][1][u];
-                    p0_x1[r][1][u] =
-                        K(0.40824829046386296) * x0_0[r][0][u] * out_0[r][2][u]
-                        - K(0.40824829046386296) * x0_0[r][2][u] * out_0[r][0][u];
-                    p0_x1[r][2][u] =
-                        -K(0.40824829046386296) * x0_0[r][0][u] * out_0[r][1][u]
-                        + K(0.40824829046386296) * x0_0[r][1][u] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -225,18 +222,14 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p0_out[R][3][8];  /* 1e */
+                real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
                     for (int u = 0; u < 8; ++u) {
-                        p0_out[r][0][u] =
-                            K(0.40824829046386296) * x0_0[r][1][u] * x1_0[r][2][0]
-                            - K(0.40824829046386296) * x0_0[r][2][u] * x1_0[r][1][0];
-                        p0_out[r][1][u] =
-                            -K(0.40824829046386296) * x0_0[r][0][u] * x1_0[r][2][0]
-                            + K(0.40824829046386296) * x0_0[r][2][u] * x1_0[r][0][0];
-                        p0_out[r][2][u] =
-                            K(0.40824829046386296) * x0_0[r][0][u] * x1_0[r][1][0]
-                            - K(0.40824829046386296) * x0_0[r][1][u] * x1_0[r][0][0];
+                        for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
                     }
                 }
                 for (int u = 0; u < 8; ++u) {
@@ -279,18 +272,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][3][8];  /* 1o */
+            real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x0[r][0][u] =
-                        K(0.40824829046386296) * x1_0[r][1][0] * out_0[r][2][u]
-                        - K(0.40824829046386296) * x1_0[r][2][0] * out_0[r][1][u];
-                    p0_x0[r][1][u] =
-                        -K(0.40824829046386296) * x1_0[r][0][0] * out_0[r][2][u]
-                        + K(0.40824829046386296) * x1_0[r][2][0] * out_0[r][0][u];
-                    p0_x0[r][2][u] =
-                        K(0.40824829046386296) * x1_0[r][0][0] * out_0[r][1][u]
-                        - K(0.40824829046386296) * x1_0[r][1][0] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {
@@ -300,18 +289,14 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     acc_x0_0[r][2][u] += K(1.7320508075688772) * p0_x0[r][2][u] * (weight + 0)[u];
                 }
             }
-            real p0_x1[R][3][8];  /* 1o */
+            real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
+                #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    p0_x1[r][0][u] =
-                        -K(0.40824829046386296) * x0_0[r][1][u] * out_0[r][2][u]
-                        + K(0.40824829046386296) * x0_0[r][2][u] * out_0[r][1][u];
-                    p0_x1[r][1][u] =
-                        K(0.40824829046386296) * x0_0[r][0][u] * out_0[r][2][u]
-                        - K(0.40824829046386296) * x0_0[r][2][u] * out_0[r][0][u];
-                    p0_x1[r][2][u] =
-                        -K(0.40824829046386296) * x0_0[r][0][u] * out_0[r][1][u]
-                        + K(0.40824829046386296) * x0_0[r][1][u] * out_0[r][0][u];
+                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
                 }
             }
             for (int r = 0; r < R; ++r) {

@@ -24,6 +24,109 @@
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 
+/* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
+typedef struct { unsigned char a, b, c; real v; } cg_entry;
+
+/* 0 ⊗ 0 → 0: 1 nonzeros */
+static const cg_entry cg_0_0_0[1] = {
+    {0, 0, 0, K(1.0)},
+};
+
+/* 0 ⊗ 1 → 1: 3 nonzeros */
+static const cg_entry cg_0_1_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {0, 1, 1, K(0.5773502691896257)}, {0, 2, 2, K(0.5773502691896257)},
+};
+
+/* 0 ⊗ 2 → 2: 5 nonzeros */
+static const cg_entry cg_0_2_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {0, 1, 1, K(0.447213595499958)}, {0, 2, 2, K(0.447213595499958)}, {0, 3, 3, K(0.447213595499958)},
+    {0, 4, 4, K(0.447213595499958)},
+};
+
+/* 1 ⊗ 0 → 1: 3 nonzeros */
+static const cg_entry cg_1_0_1[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 0, 1, K(0.5773502691896257)}, {2, 0, 2, K(0.5773502691896257)},
+};
+
+/* 1 ⊗ 1 → 0: 3 nonzeros */
+static const cg_entry cg_1_1_0[3] = {
+    {0, 0, 0, K(0.5773502691896257)}, {1, 1, 0, K(0.5773502691896257)}, {2, 2, 0, K(0.5773502691896257)},
+};
+
+/* 1 ⊗ 1 → 1: 6 nonzeros */
+static const cg_entry cg_1_1_1[6] = {
+    {0, 1, 2, K(0.40824829046386296)}, {0, 2, 1, K(-0.40824829046386296)}, {1, 0, 2, K(-0.40824829046386296)}, {1, 2, 0, K(0.40824829046386296)},
+    {2, 0, 1, K(0.40824829046386296)}, {2, 1, 0, K(-0.40824829046386296)},
+};
+
+/* 1 ⊗ 1 → 2: 11 nonzeros */
+static const cg_entry cg_1_1_2[11] = {
+    {0, 0, 2, K(-0.18257418583505536)}, {0, 0, 4, K(-0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)},
+    {1, 0, 1, K(0.316227766016838)}, {1, 1, 2, K(0.3651483716701107)}, {1, 2, 3, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 1, 3, K(0.316227766016838)}, {2, 2, 2, K(-0.18257418583505536)}, {2, 2, 4, K(0.316227766016838)},
+};
+
+/* 1 ⊗ 2 → 1: 11 nonzeros */
+static const cg_entry cg_1_2_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 1, 1, K(0.316227766016838)}, {0, 2, 0, K(-0.18257418583505536)}, {0, 4, 0, K(-0.316227766016838)},
+    {1, 1, 0, K(0.316227766016838)}, {1, 2, 1, K(0.3651483716701107)}, {1, 3, 2, K(0.316227766016838)}, {2, 0, 0, K(0.316227766016838)},
+    {2, 2, 2, K(-0.18257418583505536)}, {2, 3, 1, K(0.316227766016838)}, {2, 4, 2, K(0.316227766016838)},
+};
+
+/* 1 ⊗ 2 → 2: 16 nonzeros */
+static const cg_entry cg_1_2_2[16] = {
+    {0, 0, 1, K(-0.18257418583505536)}, {0, 1, 0, K(0.18257418583505536)}, {0, 2, 3, K(0.316227766016838)}, {0, 3, 2, K(-0.316227766016838)},
+    {0, 3, 4, K(0.18257418583505536)}, {0, 4, 3, K(-0.18257418583505536)}, {1, 0, 4, K(-0.3651483716701107)}, {1, 1, 3, K(-0.18257418583505536)},
+    {1, 3, 1, K(0.18257418583505536)}, {1, 4, 0, K(0.3651483716701107)}, {2, 0, 3, K(0.18257418583505536)}, {2, 1, 2, K(0.316227766016838)},
+    {2, 1, 4, K(0.18257418583505536)}, {2, 2, 1, K(-0.316227766016838)}, {2, 3, 0, K(-0.18257418583505536)}, {2, 4, 1, K(-0.18257418583505536)},
+};
+
+/* 2 ⊗ 0 → 2: 5 nonzeros */
+static const cg_entry cg_2_0_2[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 0, 1, K(0.447213595499958)}, {2, 0, 2, K(0.447213595499958)}, {3, 0, 3, K(0.447213595499958)},
+    {4, 0, 4, K(0.447213595499958)},
+};
+
+/* 2 ⊗ 1 → 1: 11 nonzeros */
+static const cg_entry cg_2_1_1[11] = {
+    {0, 0, 2, K(0.316227766016838)}, {0, 2, 0, K(0.316227766016838)}, {1, 0, 1, K(0.316227766016838)}, {1, 1, 0, K(0.316227766016838)},
+    {2, 0, 0, K(-0.18257418583505536)}, {2, 1, 1, K(0.3651483716701107)}, {2, 2, 2, K(-0.18257418583505536)}, {3, 1, 2, K(0.316227766016838)},
+    {3, 2, 1, K(0.316227766016838)}, {4, 0, 0, K(-0.316227766016838)}, {4, 2, 2, K(0.316227766016838)},
+};
+
+/* 2 ⊗ 1 → 2: 16 nonzeros */
+static const cg_entry cg_2_1_2[16] = {
+    {0, 0, 1, K(0.18257418583505536)}, {0, 1, 4, K(0.3651483716701107)}, {0, 2, 3, K(-0.18257418583505536)}, {1, 0, 0, K(-0.18257418583505536)},
+    {1, 1, 3, K(0.18257418583505536)}, {1, 2, 2, K(-0.316227766016838)}, {1, 2, 4, K(-0.18257418583505536)}, {2, 0, 3, K(-0.316227766016838)},
+    {2, 2, 1, K(0.316227766016838)}, {3, 0, 2, K(0.316227766016838)}, {3, 0, 4, K(-0.18257418583505536)}, {3, 1, 1, K(-0.18257418583505536)},
+    {3, 2, 0, K(0.18257418583505536)}, {4, 0, 3, K(0.18257418583505536)}, {4, 1, 0, K(-0.3651483716701107)}, {4, 2, 1, K(0.18257418583505536)},
+};
+
+/* 2 ⊗ 2 → 0: 5 nonzeros */
+static const cg_entry cg_2_2_0[5] = {
+    {0, 0, 0, K(0.447213595499958)}, {1, 1, 0, K(0.447213595499958)}, {2, 2, 0, K(0.447213595499958)}, {3, 3, 0, K(0.447213595499958)},
+    {4, 4, 0, K(0.447213595499958)},
+};
+
+/* 2 ⊗ 2 → 1: 16 nonzeros */
+static const cg_entry cg_2_2_1[16] = {
+    {0, 1, 0, K(-0.18257418583505536)}, {0, 3, 2, K(0.18257418583505536)}, {0, 4, 1, K(-0.3651483716701107)}, {1, 0, 0, K(0.18257418583505536)},
+    {1, 2, 2, K(0.316227766016838)}, {1, 3, 1, K(-0.18257418583505536)}, {1, 4, 2, K(0.18257418583505536)}, {2, 1, 2, K(-0.316227766016838)},
+    {2, 3, 0, K(0.316227766016838)}, {3, 0, 2, K(-0.18257418583505536)}, {3, 1, 1, K(0.18257418583505536)}, {3, 2, 0, K(-0.316227766016838)},
+    {3, 4, 0, K(0.18257418583505536)}, {4, 0, 1, K(0.3651483716701107)}, {4, 1, 2, K(-0.18257418583505536)}, {4, 3, 0, K(-0.18257418583505536)},
+};
+
+/* 2 ⊗ 2 → 2: 25 nonzeros */
+static const cg_entry cg_2_2_2[25] = {
+    {0, 0, 2, K(-0.23904572186687872)}, {0, 1, 3, K(0.20701966780270625)}, {0, 2, 0, K(-0.23904572186687872)}, {0, 3, 1, K(0.20701966780270625)},
+    {1, 0, 3, K(0.20701966780270625)}, {1, 1, 2, K(0.11952286093343936)}, {1, 1, 4, K(-0.20701966780270625)}, {1, 2, 1, K(0.11952286093343936)},
+    {1, 3, 0, K(0.20701966780270625)}, {1, 4, 1, K(-0.20701966780270625)}, {2, 0, 0, K(-0.23904572186687872)}, {2, 1, 1, K(0.11952286093343936)},
+    {2, 2, 2, K(0.23904572186687872)}, {2, 3, 3, K(0.11952286093343936)}, {2, 4, 4, K(-0.23904572186687872)}, {3, 0, 1, K(0.20701966780270625)},
+    {3, 1, 0, K(0.20701966780270625)}, {3, 2, 3, K(0.11952286093343936)}, {3, 3, 2, K(0.11952286093343936)}, {3, 3, 4, K(0.20701966780270625)},
+    {3, 4, 3, K(0.20701966780270625)}, {4, 1, 1, K(-0.20701966780270625)}, {4, 2, 4, K(-0.23904572186687872)}, {4, 3, 3, K(0.20701966780270625)},
+    {4, 4, 2, K(-0.23904572186687872)},
+};
+
 /* ---- z = fuse(x, y) weights uvw  (15 paths) */
 
 /* z: forward (15 paths); result [Z, 72]. */
@@ -70,11 +173,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_out[R][1][64];  /* 0 */
+            real p0_out[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p0_out[r][0][u * 8 + v] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][v];
+                        for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                     }
                 }
             }
@@ -91,13 +198,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_out[R][3][64];  /* 1 */
+            real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p1_out[r][0][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][v];
-                        p1_out[r][1][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][v];
-                        p1_out[r][2][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][v];
+                        for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
                     }
                 }
             }
@@ -116,15 +225,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_out[R][5][64];  /* 2 */
+            real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p2_out[r][0][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][v];
-                        p2_out[r][1][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][v];
-                        p2_out[r][2][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][v];
-                        p2_out[r][3][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][v];
-                        p2_out[r][4][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][v];
+                        for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
                     }
                 }
             }
@@ -145,13 +254,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_out[R][3][64];  /* 1 */
+            real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p3_out[r][0][u * 8 + v] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][v];
-                        p3_out[r][1][u * 8 + v] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][v];
-                        p3_out[r][2][u * 8 + v] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][v];
+                        for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
                     }
                 }
             }
@@ -170,14 +281,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_out[R][1][64];  /* 0 */
+            real p4_out[R][1][64];  /* 0, from cg_1_1_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p4_out[r][0][u * 8 + v] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][v]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][v]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][v];
+                        for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                     }
                 }
             }
@@ -194,19 +306,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_out[R][3][64];  /* 1 */
+            real p5_out[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p5_out[r][0][u * 8 + v] =
-                            K(0.40824829046386296) * x0_1[r][1][u] * x1_1[r][2][v]
-                            - K(0.40824829046386296) * x0_1[r][2][u] * x1_1[r][1][v];
-                        p5_out[r][1][u * 8 + v] =
-                            -K(0.40824829046386296) * x0_1[r][0][u] * x1_1[r][2][v]
-                            + K(0.40824829046386296) * x0_1[r][2][u] * x1_1[r][0][v];
-                        p5_out[r][2][u * 8 + v] =
-                            K(0.40824829046386296) * x0_1[r][0][u] * x1_1[r][1][v]
-                            - K(0.40824829046386296) * x0_1[r][1][u] * x1_1[r][0][v];
+                        for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
                     }
                 }
             }
@@ -225,26 +333,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_out[R][5][64];  /* 2 */
+            real p6_out[R][5][64];  /* 2, from cg_1_1_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p6_out[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][v];
-                        p6_out[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][v];
-                        p6_out[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][v];
-                        p6_out[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][v];
-                        p6_out[r][4][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][v];
+                        for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
                     }
                 }
             }
@@ -265,24 +362,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_out[R][3][64];  /* 1 */
+            real p7_out[R][3][64];  /* 1, from cg_1_2_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p7_out[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][v]
-                            - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][v];
-                        p7_out[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][v];
-                        p7_out[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][v];
+                        for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
                     }
                 }
             }
@@ -301,31 +389,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_out[R][5][64];  /* 2 */
+            real p8_out[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p8_out[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][1][v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][4][v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][3][v];
-                        p8_out[r][1][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][0][v]
-                            + K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][3][v]
-                            - K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][2][v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][4][v];
-                        p8_out[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][3][v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][1][v];
-                        p8_out[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][2][v]
-                            - K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][4][v]
-                            - K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][1][v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][0][v];
-                        p8_out[r][4][u * 8 + v] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][3][v]
-                            - K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][0][v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][1][v];
+                        for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
                     }
                 }
             }
@@ -346,15 +418,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_out[R][5][64];  /* 2 */
+            real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p9_out[r][0][u * 8 + v] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][v];
-                        p9_out[r][1][u * 8 + v] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][v];
-                        p9_out[r][2][u * 8 + v] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][v];
-                        p9_out[r][3][u * 8 + v] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][v];
-                        p9_out[r][4][u * 8 + v] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][v];
+                        for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
                     }
                 }
             }
@@ -375,24 +447,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_out[R][3][64];  /* 1 */
+            real p10_out[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p10_out[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][v]
-                            + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][v]
-                            - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][v];
-                        p10_out[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][v]
-                            + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][v];
-                        p10_out[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][v]
-                            + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][v];
+                        for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
                     }
                 }
             }
@@ -411,31 +474,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p11_out[R][5][64];  /* 2 */
+            real p11_out[R][5][64];  /* 2, from cg_2_1_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p11_out[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][0][v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][2][v]
-                            - K(0.3651483716701107) * x0_2[r][4][u] * x1_1[r][1][v];
-                        p11_out[r][1][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * x1_1[r][0][v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * x1_1[r][2][v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][1][v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * x1_1[r][2][v];
-                        p11_out[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][2][v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][0][v];
-                        p11_out[r][3][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * x1_1[r][2][v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][1][v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * x1_1[r][0][v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * x1_1[r][0][v];
-                        p11_out[r][4][u * 8 + v] =
-                            K(0.3651483716701107) * x0_2[r][0][u] * x1_1[r][1][v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][2][v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][0][v];
+                        for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
                     }
                 }
             }
@@ -456,16 +503,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p12_out[R][1][64];  /* 0 */
+            real p12_out[R][1][64];  /* 0, from cg_2_2_0: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p12_out[r][0][u * 8 + v] =
-                            K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][v]
-                            + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][v]
-                            + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][v]
-                            + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][v]
-                            + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][v];
+                        for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                     }
                 }
             }
@@ -482,29 +528,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p13_out[R][3][64];  /* 1 */
+            real p13_out[R][3][64];  /* 1, from cg_2_2_1: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p13_out[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * x1_2[r][1][v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][0][v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * x1_2[r][3][v]
-                            - K(0.316227766016838) * x0_2[r][3][u] * x1_2[r][2][v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][4][v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * x1_2[r][3][v];
-                        p13_out[r][1][u * 8 + v] =
-                            -K(0.3651483716701107) * x0_2[r][0][u] * x1_2[r][4][v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][3][v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][1][v]
-                            + K(0.3651483716701107) * x0_2[r][4][u] * x1_2[r][0][v];
-                        p13_out[r][2][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * x1_2[r][3][v]
-                            + K(0.316227766016838) * x0_2[r][1][u] * x1_2[r][2][v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][4][v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * x1_2[r][1][v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][0][v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * x1_2[r][1][v];
+                        for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
                     }
                 }
             }
@@ -523,40 +555,15 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
 
         /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p14_out[R][5][64];  /* 2 */
+            real p14_out[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ x1 → out */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p14_out[r][0][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][v];
-                        p14_out[r][1][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][v]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][v]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][v];
-                        p14_out[r][2][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][v]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][v];
-                        p14_out[r][3][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][v]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][v];
-                        p14_out[r][4][u * 8 + v] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][v];
+                        for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
                     }
                 }
             }
@@ -765,11 +772,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p0_x0[R][1][64];  /* 0 */
+            real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p0_x0[r][0][u * 8 + v] = K(1.0) * x1_0[r][0][v] * f0[r][0][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -796,14 +807,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p1_x0[R][1][64];  /* 0 */
+            real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p1_x0[r][0][u * 8 + v] =
-                            K(0.5773502691896257) * x1_1[r][0][v] * f1[r][0][u * 8 + v]
-                            + K(0.5773502691896257) * x1_1[r][1][v] * f1[r][1][u * 8 + v]
-                            + K(0.5773502691896257) * x1_1[r][2][v] * f1[r][2][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -832,16 +844,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p2_x0[R][1][64];  /* 0 */
+            real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p2_x0[r][0][u * 8 + v] =
-                            K(0.447213595499958) * x1_2[r][0][v] * f2[r][0][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][1][v] * f2[r][1][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][2][v] * f2[r][2][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][3][v] * f2[r][3][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][4][v] * f2[r][4][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -868,13 +879,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p3_x0[R][3][64];  /* 1 */
+            real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p3_x0[r][0][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][0][u * 8 + v];
-                        p3_x0[r][1][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][1][u * 8 + v];
-                        p3_x0[r][2][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -901,13 +914,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p4_x0[R][3][64];  /* 1 */
+            real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p4_x0[r][0][u * 8 + v] = K(0.5773502691896257) * x1_1[r][0][v] * f4[r][0][u * 8 + v];
-                        p4_x0[r][1][u * 8 + v] = K(0.5773502691896257) * x1_1[r][1][v] * f4[r][0][u * 8 + v];
-                        p4_x0[r][2][u * 8 + v] = K(0.5773502691896257) * x1_1[r][2][v] * f4[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -936,19 +951,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p5_x0[R][3][64];  /* 1 */
+            real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p5_x0[r][0][u * 8 + v] =
-                            K(0.40824829046386296) * x1_1[r][1][v] * f5[r][2][u * 8 + v]
-                            - K(0.40824829046386296) * x1_1[r][2][v] * f5[r][1][u * 8 + v];
-                        p5_x0[r][1][u * 8 + v] =
-                            -K(0.40824829046386296) * x1_1[r][0][v] * f5[r][2][u * 8 + v]
-                            + K(0.40824829046386296) * x1_1[r][2][v] * f5[r][0][u * 8 + v];
-                        p5_x0[r][2][u * 8 + v] =
-                            K(0.40824829046386296) * x1_1[r][0][v] * f5[r][1][u * 8 + v]
-                            - K(0.40824829046386296) * x1_1[r][1][v] * f5[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -979,24 +990,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p6_x0[R][3][64];  /* 1 */
+            real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p6_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f6[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x1_1[r][0][v] * f6[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f6[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][0][u * 8 + v];
-                        p6_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f6[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][3][u * 8 + v];
-                        p6_x0[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f6[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f6[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][4][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1025,24 +1027,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p7_x0[R][3][64];  /* 1 */
+            real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p7_x0[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][0][v] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][1][v] * f7[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][2][v] * f7[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][4][v] * f7[r][0][u * 8 + v];
-                        p7_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][1][v] * f7[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x1_2[r][2][v] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f7[r][2][u * 8 + v];
-                        p7_x0[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][0][v] * f7[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][2][v] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][4][v] * f7[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1073,29 +1066,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p8_x0[R][3][64];  /* 1 */
+            real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p8_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][0][v] * f8[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f8[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][2][v] * f8[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][3][v] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f8[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][4][v] * f8[r][3][u * 8 + v];
-                        p8_x0[r][1][u * 8 + v] =
-                            -K(0.3651483716701107) * x1_2[r][0][v] * f8[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][1][v] * f8[r][3][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f8[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_2[r][4][v] * f8[r][0][u * 8 + v];
-                        p8_x0[r][2][u * 8 + v] =
-                            K(0.18257418583505536) * x1_2[r][0][v] * f8[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][1][v] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f8[r][4][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][2][v] * f8[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][4][v] * f8[r][1][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1126,15 +1105,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p9_x0[R][5][64];  /* 2 */
+            real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p9_x0[r][0][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][0][u * 8 + v];
-                        p9_x0[r][1][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][1][u * 8 + v];
-                        p9_x0[r][2][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][2][u * 8 + v];
-                        p9_x0[r][3][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][3][u * 8 + v];
-                        p9_x0[r][4][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][4][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1165,26 +1144,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p10_x0[R][5][64];  /* 2 */
+            real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p10_x0[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][0][u * 8 + v];
-                        p10_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f10[r][0][u * 8 + v];
-                        p10_x0[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f10[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f10[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f10[r][2][u * 8 + v];
-                        p10_x0[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][1][v] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][1][u * 8 + v];
-                        p10_x0[r][4][u * 8 + v] =
-                            -K(0.316227766016838) * x1_1[r][0][v] * f10[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1217,31 +1185,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p11_x0[R][5][64];  /* 2 */
+            real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p11_x0[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x1_1[r][0][v] * f11[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f11[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f11[r][3][u * 8 + v];
-                        p11_x0[r][1][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][1][v] * f11[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x1_1[r][2][v] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f11[r][4][u * 8 + v];
-                        p11_x0[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x1_1[r][0][v] * f11[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f11[r][1][u * 8 + v];
-                        p11_x0[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][0][v] * f11[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][1][v] * f11[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][2][v] * f11[r][0][u * 8 + v];
-                        p11_x0[r][4][u * 8 + v] =
-                            K(0.18257418583505536) * x1_1[r][0][v] * f11[r][3][u * 8 + v]
-                            - K(0.3651483716701107) * x1_1[r][1][v] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][2][v] * f11[r][1][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1270,15 +1222,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p12_x0[R][5][64];  /* 2 */
+            real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p12_x0[r][0][u * 8 + v] = K(0.447213595499958) * x1_2[r][0][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][1][u * 8 + v] = K(0.447213595499958) * x1_2[r][1][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][2][u * 8 + v] = K(0.447213595499958) * x1_2[r][2][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][3][u * 8 + v] = K(0.447213595499958) * x1_2[r][3][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][4][u * 8 + v] = K(0.447213595499958) * x1_2[r][4][v] * f12[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1309,31 +1261,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p13_x0[R][5][64];  /* 2 */
+            real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p13_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][1][v] * f13[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f13[r][2][u * 8 + v]
-                            - K(0.3651483716701107) * x1_2[r][4][v] * f13[r][1][u * 8 + v];
-                        p13_x0[r][1][u * 8 + v] =
-                            K(0.18257418583505536) * x1_2[r][0][v] * f13[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][2][v] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f13[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][4][v] * f13[r][2][u * 8 + v];
-                        p13_x0[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x1_2[r][1][v] * f13[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f13[r][0][u * 8 + v];
-                        p13_x0[r][3][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][0][v] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f13[r][1][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][2][v] * f13[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][4][v] * f13[r][0][u * 8 + v];
-                        p13_x0[r][4][u * 8 + v] =
-                            K(0.3651483716701107) * x1_2[r][0][v] * f13[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][1][v] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f13[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1366,40 +1302,15 @@ void z_x0(const real *restrict x1, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p14_x0[R][5][64];  /* 2 */
+            real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p14_x0[r][0][u * 8 + v] =
-                            -K(0.23904572186687872) * x1_2[r][0][v] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][1][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][2][v] * f14[r][0][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][1][u * 8 + v];
-                        p14_x0[r][1][u * 8 + v] =
-                            K(0.20701966780270625) * x1_2[r][0][v] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][1][v] * f14[r][2][u * 8 + v]
-                            - K(0.20701966780270625) * x1_2[r][1][v] * f14[r][4][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][2][v] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][0][u * 8 + v]
-                            - K(0.20701966780270625) * x1_2[r][4][v] * f14[r][1][u * 8 + v];
-                        p14_x0[r][2][u * 8 + v] =
-                            -K(0.23904572186687872) * x1_2[r][0][v] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][1][v] * f14[r][1][u * 8 + v]
-                            + K(0.23904572186687872) * x1_2[r][2][v] * f14[r][2][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][3][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][4][v] * f14[r][4][u * 8 + v];
-                        p14_x0[r][3][u * 8 + v] =
-                            K(0.20701966780270625) * x1_2[r][0][v] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][1][v] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][2][v] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][3][v] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][4][v] * f14[r][3][u * 8 + v];
-                        p14_x0[r][4][u * 8 + v] =
-                            -K(0.20701966780270625) * x1_2[r][1][v] * f14[r][1][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][2][v] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][4][v] * f14[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1621,11 +1532,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p0_x1[R][1][64];  /* 0 */
+            real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p0_x1[r][0][u * 8 + v] = K(1.0) * x0_0[r][0][u] * f0[r][0][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1652,13 +1567,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p1_x1[R][3][64];  /* 1 */
+            real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p1_x1[r][0][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][0][u * 8 + v];
-                        p1_x1[r][1][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][1][u * 8 + v];
-                        p1_x1[r][2][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1689,15 +1606,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p2_x1[R][5][64];  /* 2 */
+            real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p2_x1[r][0][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][0][u * 8 + v];
-                        p2_x1[r][1][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][1][u * 8 + v];
-                        p2_x1[r][2][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][2][u * 8 + v];
-                        p2_x1[r][3][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][3][u * 8 + v];
-                        p2_x1[r][4][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][4][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1728,14 +1645,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p3_x1[R][1][64];  /* 0 */
+            real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p3_x1[r][0][u * 8 + v] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * f3[r][0][u * 8 + v]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * f3[r][1][u * 8 + v]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * f3[r][2][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1760,13 +1678,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p4_x1[R][3][64];  /* 1 */
+            real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p4_x1[r][0][u * 8 + v] = K(0.5773502691896257) * x0_1[r][0][u] * f4[r][0][u * 8 + v];
-                        p4_x1[r][1][u * 8 + v] = K(0.5773502691896257) * x0_1[r][1][u] * f4[r][0][u * 8 + v];
-                        p4_x1[r][2][u * 8 + v] = K(0.5773502691896257) * x0_1[r][2][u] * f4[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1795,19 +1715,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p5_x1[R][3][64];  /* 1 */
+            real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p5_x1[r][0][u * 8 + v] =
-                            -K(0.40824829046386296) * x0_1[r][1][u] * f5[r][2][u * 8 + v]
-                            + K(0.40824829046386296) * x0_1[r][2][u] * f5[r][1][u * 8 + v];
-                        p5_x1[r][1][u * 8 + v] =
-                            K(0.40824829046386296) * x0_1[r][0][u] * f5[r][2][u * 8 + v]
-                            - K(0.40824829046386296) * x0_1[r][2][u] * f5[r][0][u * 8 + v];
-                        p5_x1[r][2][u * 8 + v] =
-                            -K(0.40824829046386296) * x0_1[r][0][u] * f5[r][1][u * 8 + v]
-                            + K(0.40824829046386296) * x0_1[r][1][u] * f5[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1838,24 +1754,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p6_x1[R][3][64];  /* 1 */
+            real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p6_x1[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f6[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x0_1[r][0][u] * f6[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f6[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][0][u * 8 + v];
-                        p6_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f6[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][3][u * 8 + v];
-                        p6_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f6[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f6[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][4][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1884,26 +1791,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p7_x1[R][5][64];  /* 2 */
+            real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p7_x1[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][0][u * 8 + v];
-                        p7_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f7[r][0][u * 8 + v];
-                        p7_x1[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f7[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f7[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f7[r][2][u * 8 + v];
-                        p7_x1[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][1][u] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][1][u * 8 + v];
-                        p7_x1[r][4][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * f7[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1936,31 +1832,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p8_x1[R][5][64];  /* 2 */
+            real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p8_x1[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f8[r][1][u * 8 + v]
-                            - K(0.3651483716701107) * x0_1[r][1][u] * f8[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * f8[r][3][u * 8 + v];
-                        p8_x1[r][1][u * 8 + v] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][1][u] * f8[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * f8[r][4][u * 8 + v];
-                        p8_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f8[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x0_1[r][2][u] * f8[r][1][u * 8 + v];
-                        p8_x1[r][3][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][0][u] * f8[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][1][u] * f8[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f8[r][0][u * 8 + v];
-                        p8_x1[r][4][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f8[r][3][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f8[r][1][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -1993,16 +1873,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p9_x1[R][1][64];  /* 0 */
+            real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p9_x1[r][0][u * 8 + v] =
-                            K(0.447213595499958) * x0_2[r][0][u] * f9[r][0][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][1][u] * f9[r][1][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][2][u] * f9[r][2][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][3][u] * f9[r][3][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][4][u] * f9[r][4][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2029,24 +1908,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p10_x1[R][3][64];  /* 1 */
+            real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p10_x1[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][1][u] * f10[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * f10[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][4][u] * f10[r][0][u * 8 + v];
-                        p10_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][1][u] * f10[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x0_2[r][2][u] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f10[r][2][u * 8 + v];
-                        p10_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * f10[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][4][u] * f10[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2077,29 +1947,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p11_x1[R][3][64];  /* 1 */
+            real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p11_x1[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * f11[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f11[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * f11[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f11[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * f11[r][3][u * 8 + v];
-                        p11_x1[r][1][u * 8 + v] =
-                            K(0.3651483716701107) * x0_2[r][0][u] * f11[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * f11[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f11[r][1][u * 8 + v]
-                            - K(0.3651483716701107) * x0_2[r][4][u] * f11[r][0][u * 8 + v];
-                        p11_x1[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * f11[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][1][u] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f11[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * f11[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * f11[r][1][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2126,15 +1982,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p12_x1[R][5][64];  /* 2 */
+            real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p12_x1[r][0][u * 8 + v] = K(0.447213595499958) * x0_2[r][0][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][1][u * 8 + v] = K(0.447213595499958) * x0_2[r][1][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][2][u * 8 + v] = K(0.447213595499958) * x0_2[r][2][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][3][u * 8 + v] = K(0.447213595499958) * x0_2[r][3][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][4][u * 8 + v] = K(0.447213595499958) * x0_2[r][4][u] * f12[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2165,31 +2021,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p13_x1[R][5][64];  /* 2 */
+            real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p13_x1[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][1][u] * f13[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f13[r][2][u * 8 + v]
-                            + K(0.3651483716701107) * x0_2[r][4][u] * f13[r][1][u * 8 + v];
-                        p13_x1[r][1][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * f13[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f13[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * f13[r][2][u * 8 + v];
-                        p13_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][1][u] * f13[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][3][u] * f13[r][0][u * 8 + v];
-                        p13_x1[r][3][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f13[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * f13[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * f13[r][0][u * 8 + v];
-                        p13_x1[r][4][u * 8 + v] =
-                            -K(0.3651483716701107) * x0_2[r][0][u] * f13[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f13[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2222,40 +2062,15 @@ void z_x1(const real *restrict x0, const real *restrict out, const real *restric
                     }
                 }
             }
-            real p14_x1[R][5][64];  /* 2 */
+            real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p14_x1[r][0][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * f14[r][0][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][1][u * 8 + v];
-                        p14_x1[r][1][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * f14[r][2][u * 8 + v]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * f14[r][4][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][0][u * 8 + v]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * f14[r][1][u * 8 + v];
-                        p14_x1[r][2][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * f14[r][1][u * 8 + v]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * f14[r][2][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * f14[r][4][u * 8 + v];
-                        p14_x1[r][3][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * f14[r][3][u * 8 + v];
-                        p14_x1[r][4][u * 8 + v] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * f14[r][1][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * f14[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -2362,11 +2177,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p0_out[R][1][64];  /* 0 */
+                real p0_out[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p0_out[r][0][u * 8 + v] = K(1.0) * x0_0[r][0][u] * x1_0[r][0][v];
+                            for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 1; ++t)
+                                p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                         }
                     }
                 }
@@ -2381,13 +2200,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p1_out[R][3][64];  /* 1 */
+                real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p1_out[r][0][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][0][v];
-                            p1_out[r][1][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][1][v];
-                            p1_out[r][2][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * x1_1[r][2][v];
+                            for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
                         }
                     }
                 }
@@ -2405,15 +2226,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p2_out[R][5][64];  /* 2 */
+                real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p2_out[r][0][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][0][v];
-                            p2_out[r][1][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][1][v];
-                            p2_out[r][2][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][2][v];
-                            p2_out[r][3][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][3][v];
-                            p2_out[r][4][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * x1_2[r][4][v];
+                            for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
                         }
                     }
                 }
@@ -2433,13 +2254,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p3_out[R][3][64];  /* 1 */
+                real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p3_out[r][0][u * 8 + v] = K(0.5773502691896257) * x0_1[r][0][u] * x1_0[r][0][v];
-                            p3_out[r][1][u * 8 + v] = K(0.5773502691896257) * x0_1[r][1][u] * x1_0[r][0][v];
-                            p3_out[r][2][u * 8 + v] = K(0.5773502691896257) * x0_1[r][2][u] * x1_0[r][0][v];
+                            for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
                         }
                     }
                 }
@@ -2457,14 +2280,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p4_out[R][1][64];  /* 0 */
+                real p4_out[R][1][64];  /* 0, from cg_1_1_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p4_out[r][0][u * 8 + v] =
-                                K(0.5773502691896257) * x0_1[r][0][u] * x1_1[r][0][v]
-                                + K(0.5773502691896257) * x0_1[r][1][u] * x1_1[r][1][v]
-                                + K(0.5773502691896257) * x0_1[r][2][u] * x1_1[r][2][v];
+                            for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                         }
                     }
                 }
@@ -2479,19 +2303,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p5_out[R][3][64];  /* 1 */
+                real p5_out[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p5_out[r][0][u * 8 + v] =
-                                K(0.40824829046386296) * x0_1[r][1][u] * x1_1[r][2][v]
-                                - K(0.40824829046386296) * x0_1[r][2][u] * x1_1[r][1][v];
-                            p5_out[r][1][u * 8 + v] =
-                                -K(0.40824829046386296) * x0_1[r][0][u] * x1_1[r][2][v]
-                                + K(0.40824829046386296) * x0_1[r][2][u] * x1_1[r][0][v];
-                            p5_out[r][2][u * 8 + v] =
-                                K(0.40824829046386296) * x0_1[r][0][u] * x1_1[r][1][v]
-                                - K(0.40824829046386296) * x0_1[r][1][u] * x1_1[r][0][v];
+                            for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 6; ++t)
+                                p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
                         }
                     }
                 }
@@ -2509,26 +2329,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p6_out[R][5][64];  /* 2 */
+                real p6_out[R][5][64];  /* 2, from cg_1_1_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p6_out[r][0][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][2][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][0][v];
-                            p6_out[r][1][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][1][v]
-                                + K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][0][v];
-                            p6_out[r][2][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_1[r][0][u] * x1_1[r][0][v]
-                                + K(0.3651483716701107) * x0_1[r][1][u] * x1_1[r][1][v]
-                                - K(0.18257418583505536) * x0_1[r][2][u] * x1_1[r][2][v];
-                            p6_out[r][3][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][1][u] * x1_1[r][2][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][1][v];
-                            p6_out[r][4][u * 8 + v] =
-                                -K(0.316227766016838) * x0_1[r][0][u] * x1_1[r][0][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_1[r][2][v];
+                            for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
                         }
                     }
                 }
@@ -2548,24 +2357,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p7_out[R][3][64];  /* 1 */
+                real p7_out[R][3][64];  /* 1, from cg_1_2_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p7_out[r][0][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][2][v]
-                                - K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][4][v]
-                                + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][1][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][0][v];
-                            p7_out[r][1][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][1][v]
-                                + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][2][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][3][v];
-                            p7_out[r][2][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][0][v]
-                                + K(0.316227766016838) * x0_1[r][1][u] * x1_2[r][3][v]
-                                - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][2][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][4][v];
+                            for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
                         }
                     }
                 }
@@ -2583,31 +2383,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p8_out[R][5][64];  /* 2 */
+                real p8_out[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p8_out[r][0][u * 8 + v] =
-                                K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][1][v]
-                                + K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][4][v]
-                                - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][3][v];
-                            p8_out[r][1][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][0][v]
-                                + K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][3][v]
-                                - K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][2][v]
-                                - K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][4][v];
-                            p8_out[r][2][u * 8 + v] =
-                                -K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][3][v]
-                                + K(0.316227766016838) * x0_1[r][2][u] * x1_2[r][1][v];
-                            p8_out[r][3][u * 8 + v] =
-                                K(0.316227766016838) * x0_1[r][0][u] * x1_2[r][2][v]
-                                - K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][4][v]
-                                - K(0.18257418583505536) * x0_1[r][1][u] * x1_2[r][1][v]
-                                + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][0][v];
-                            p8_out[r][4][u * 8 + v] =
-                                K(0.18257418583505536) * x0_1[r][0][u] * x1_2[r][3][v]
-                                - K(0.3651483716701107) * x0_1[r][1][u] * x1_2[r][0][v]
-                                + K(0.18257418583505536) * x0_1[r][2][u] * x1_2[r][1][v];
+                            for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
                         }
                     }
                 }
@@ -2627,15 +2411,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p9_out[R][5][64];  /* 2 */
+                real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p9_out[r][0][u * 8 + v] = K(0.447213595499958) * x0_2[r][0][u] * x1_0[r][0][v];
-                            p9_out[r][1][u * 8 + v] = K(0.447213595499958) * x0_2[r][1][u] * x1_0[r][0][v];
-                            p9_out[r][2][u * 8 + v] = K(0.447213595499958) * x0_2[r][2][u] * x1_0[r][0][v];
-                            p9_out[r][3][u * 8 + v] = K(0.447213595499958) * x0_2[r][3][u] * x1_0[r][0][v];
-                            p9_out[r][4][u * 8 + v] = K(0.447213595499958) * x0_2[r][4][u] * x1_0[r][0][v];
+                            for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
                         }
                     }
                 }
@@ -2655,24 +2439,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p10_out[R][3][64];  /* 1 */
+                real p10_out[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p10_out[r][0][u * 8 + v] =
-                                K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][2][v]
-                                + K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][1][v]
-                                - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][0][v]
-                                - K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][0][v];
-                            p10_out[r][1][u * 8 + v] =
-                                K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][0][v]
-                                + K(0.3651483716701107) * x0_2[r][2][u] * x1_1[r][1][v]
-                                + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][2][v];
-                            p10_out[r][2][u * 8 + v] =
-                                K(0.316227766016838) * x0_2[r][0][u] * x1_1[r][0][v]
-                                - K(0.18257418583505536) * x0_2[r][2][u] * x1_1[r][2][v]
-                                + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][1][v]
-                                + K(0.316227766016838) * x0_2[r][4][u] * x1_1[r][2][v];
+                            for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
                         }
                     }
                 }
@@ -2690,31 +2465,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p11_out[R][5][64];  /* 2 */
+                real p11_out[R][5][64];  /* 2, from cg_2_1_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p11_out[r][0][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][0][v]
-                                + K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][2][v]
-                                - K(0.3651483716701107) * x0_2[r][4][u] * x1_1[r][1][v];
-                            p11_out[r][1][u * 8 + v] =
-                                K(0.18257418583505536) * x0_2[r][0][u] * x1_1[r][0][v]
-                                + K(0.316227766016838) * x0_2[r][2][u] * x1_1[r][2][v]
-                                - K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][1][v]
-                                + K(0.18257418583505536) * x0_2[r][4][u] * x1_1[r][2][v];
-                            p11_out[r][2][u * 8 + v] =
-                                -K(0.316227766016838) * x0_2[r][1][u] * x1_1[r][2][v]
-                                + K(0.316227766016838) * x0_2[r][3][u] * x1_1[r][0][v];
-                            p11_out[r][3][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_2[r][0][u] * x1_1[r][2][v]
-                                + K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][1][v]
-                                - K(0.316227766016838) * x0_2[r][2][u] * x1_1[r][0][v]
-                                + K(0.18257418583505536) * x0_2[r][4][u] * x1_1[r][0][v];
-                            p11_out[r][4][u * 8 + v] =
-                                K(0.3651483716701107) * x0_2[r][0][u] * x1_1[r][1][v]
-                                - K(0.18257418583505536) * x0_2[r][1][u] * x1_1[r][2][v]
-                                - K(0.18257418583505536) * x0_2[r][3][u] * x1_1[r][0][v];
+                            for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
                         }
                     }
                 }
@@ -2734,16 +2493,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p12_out[R][1][64];  /* 0 */
+                real p12_out[R][1][64];  /* 0, from cg_2_2_0: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p12_out[r][0][u * 8 + v] =
-                                K(0.447213595499958) * x0_2[r][0][u] * x1_2[r][0][v]
-                                + K(0.447213595499958) * x0_2[r][1][u] * x1_2[r][1][v]
-                                + K(0.447213595499958) * x0_2[r][2][u] * x1_2[r][2][v]
-                                + K(0.447213595499958) * x0_2[r][3][u] * x1_2[r][3][v]
-                                + K(0.447213595499958) * x0_2[r][4][u] * x1_2[r][4][v];
+                            for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                         }
                     }
                 }
@@ -2758,29 +2516,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p13_out[R][3][64];  /* 1 */
+                real p13_out[R][3][64];  /* 1, from cg_2_2_1: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p13_out[r][0][u * 8 + v] =
-                                -K(0.18257418583505536) * x0_2[r][0][u] * x1_2[r][1][v]
-                                + K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][0][v]
-                                + K(0.316227766016838) * x0_2[r][2][u] * x1_2[r][3][v]
-                                - K(0.316227766016838) * x0_2[r][3][u] * x1_2[r][2][v]
-                                + K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][4][v]
-                                - K(0.18257418583505536) * x0_2[r][4][u] * x1_2[r][3][v];
-                            p13_out[r][1][u * 8 + v] =
-                                -K(0.3651483716701107) * x0_2[r][0][u] * x1_2[r][4][v]
-                                - K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][3][v]
-                                + K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][1][v]
-                                + K(0.3651483716701107) * x0_2[r][4][u] * x1_2[r][0][v];
-                            p13_out[r][2][u * 8 + v] =
-                                K(0.18257418583505536) * x0_2[r][0][u] * x1_2[r][3][v]
-                                + K(0.316227766016838) * x0_2[r][1][u] * x1_2[r][2][v]
-                                + K(0.18257418583505536) * x0_2[r][1][u] * x1_2[r][4][v]
-                                - K(0.316227766016838) * x0_2[r][2][u] * x1_2[r][1][v]
-                                - K(0.18257418583505536) * x0_2[r][3][u] * x1_2[r][0][v]
-                                - K(0.18257418583505536) * x0_2[r][4][u] * x1_2[r][1][v];
+                            for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
                         }
                     }
                 }
@@ -2798,40 +2542,15 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
 
             /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             {  /* a block: its arrays' stack space is reused by the next path */
-                real p14_out[R][5][64];  /* 2 */
+                real p14_out[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ x1 → out */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
                         for (int v = 0; v < 8; ++v) {
-                            p14_out[r][0][u * 8 + v] =
-                                -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][2][v]
-                                + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][3][v]
-                                - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][0][v]
-                                + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][1][v];
-                            p14_out[r][1][u * 8 + v] =
-                                K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][3][v]
-                                + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][2][v]
-                                - K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][4][v]
-                                + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][1][v]
-                                + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][0][v]
-                                - K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][1][v];
-                            p14_out[r][2][u * 8 + v] =
-                                -K(0.23904572186687872) * x0_2[r][0][u] * x1_2[r][0][v]
-                                + K(0.11952286093343936) * x0_2[r][1][u] * x1_2[r][1][v]
-                                + K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][2][v]
-                                + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][3][v]
-                                - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][4][v];
-                            p14_out[r][3][u * 8 + v] =
-                                K(0.20701966780270625) * x0_2[r][0][u] * x1_2[r][1][v]
-                                + K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][0][v]
-                                + K(0.11952286093343936) * x0_2[r][2][u] * x1_2[r][3][v]
-                                + K(0.11952286093343936) * x0_2[r][3][u] * x1_2[r][2][v]
-                                + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][4][v]
-                                + K(0.20701966780270625) * x0_2[r][4][u] * x1_2[r][3][v];
-                            p14_out[r][4][u * 8 + v] =
-                                -K(0.20701966780270625) * x0_2[r][1][u] * x1_2[r][1][v]
-                                - K(0.23904572186687872) * x0_2[r][2][u] * x1_2[r][4][v]
-                                + K(0.20701966780270625) * x0_2[r][3][u] * x1_2[r][3][v]
-                                - K(0.23904572186687872) * x0_2[r][4][u] * x1_2[r][2][v];
+                            for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 25; ++t)
+                                p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
                         }
                     }
                 }
@@ -3045,11 +2764,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p0_x0[R][1][64];  /* 0 */
+            real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p0_x0[r][0][u * 8 + v] = K(1.0) * x1_0[r][0][v] * f0[r][0][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3060,11 +2783,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p0_x1[R][1][64];  /* 0 */
+            real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p0_x1[r][0][u * 8 + v] = K(1.0) * x0_0[r][0][u] * f0[r][0][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3091,14 +2818,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p1_x0[R][1][64];  /* 0 */
+            real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p1_x0[r][0][u * 8 + v] =
-                            K(0.5773502691896257) * x1_1[r][0][v] * f1[r][0][u * 8 + v]
-                            + K(0.5773502691896257) * x1_1[r][1][v] * f1[r][1][u * 8 + v]
-                            + K(0.5773502691896257) * x1_1[r][2][v] * f1[r][2][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3109,13 +2837,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p1_x1[R][3][64];  /* 1 */
+            real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p1_x1[r][0][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][0][u * 8 + v];
-                        p1_x1[r][1][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][1][u * 8 + v];
-                        p1_x1[r][2][u * 8 + v] = K(0.5773502691896257) * x0_0[r][0][u] * f1[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3146,16 +2876,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p2_x0[R][1][64];  /* 0 */
+            real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p2_x0[r][0][u * 8 + v] =
-                            K(0.447213595499958) * x1_2[r][0][v] * f2[r][0][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][1][v] * f2[r][1][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][2][v] * f2[r][2][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][3][v] * f2[r][3][u * 8 + v]
-                            + K(0.447213595499958) * x1_2[r][4][v] * f2[r][4][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3166,15 +2895,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p2_x1[R][5][64];  /* 2 */
+            real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p2_x1[r][0][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][0][u * 8 + v];
-                        p2_x1[r][1][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][1][u * 8 + v];
-                        p2_x1[r][2][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][2][u * 8 + v];
-                        p2_x1[r][3][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][3][u * 8 + v];
-                        p2_x1[r][4][u * 8 + v] = K(0.447213595499958) * x0_0[r][0][u] * f2[r][4][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3205,13 +2934,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p3_x0[R][3][64];  /* 1 */
+            real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p3_x0[r][0][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][0][u * 8 + v];
-                        p3_x0[r][1][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][1][u * 8 + v];
-                        p3_x0[r][2][u * 8 + v] = K(0.5773502691896257) * x1_0[r][0][v] * f3[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3224,14 +2955,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p3_x1[R][1][64];  /* 0 */
+            real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p3_x1[r][0][u * 8 + v] =
-                            K(0.5773502691896257) * x0_1[r][0][u] * f3[r][0][u * 8 + v]
-                            + K(0.5773502691896257) * x0_1[r][1][u] * f3[r][1][u * 8 + v]
-                            + K(0.5773502691896257) * x0_1[r][2][u] * f3[r][2][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3256,13 +2988,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p4_x0[R][3][64];  /* 1 */
+            real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p4_x0[r][0][u * 8 + v] = K(0.5773502691896257) * x1_1[r][0][v] * f4[r][0][u * 8 + v];
-                        p4_x0[r][1][u * 8 + v] = K(0.5773502691896257) * x1_1[r][1][v] * f4[r][0][u * 8 + v];
-                        p4_x0[r][2][u * 8 + v] = K(0.5773502691896257) * x1_1[r][2][v] * f4[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3275,13 +3009,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p4_x1[R][3][64];  /* 1 */
+            real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p4_x1[r][0][u * 8 + v] = K(0.5773502691896257) * x0_1[r][0][u] * f4[r][0][u * 8 + v];
-                        p4_x1[r][1][u * 8 + v] = K(0.5773502691896257) * x0_1[r][1][u] * f4[r][0][u * 8 + v];
-                        p4_x1[r][2][u * 8 + v] = K(0.5773502691896257) * x0_1[r][2][u] * f4[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3310,19 +3046,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p5_x0[R][3][64];  /* 1 */
+            real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p5_x0[r][0][u * 8 + v] =
-                            K(0.40824829046386296) * x1_1[r][1][v] * f5[r][2][u * 8 + v]
-                            - K(0.40824829046386296) * x1_1[r][2][v] * f5[r][1][u * 8 + v];
-                        p5_x0[r][1][u * 8 + v] =
-                            -K(0.40824829046386296) * x1_1[r][0][v] * f5[r][2][u * 8 + v]
-                            + K(0.40824829046386296) * x1_1[r][2][v] * f5[r][0][u * 8 + v];
-                        p5_x0[r][2][u * 8 + v] =
-                            K(0.40824829046386296) * x1_1[r][0][v] * f5[r][1][u * 8 + v]
-                            - K(0.40824829046386296) * x1_1[r][1][v] * f5[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3335,19 +3067,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p5_x1[R][3][64];  /* 1 */
+            real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p5_x1[r][0][u * 8 + v] =
-                            -K(0.40824829046386296) * x0_1[r][1][u] * f5[r][2][u * 8 + v]
-                            + K(0.40824829046386296) * x0_1[r][2][u] * f5[r][1][u * 8 + v];
-                        p5_x1[r][1][u * 8 + v] =
-                            K(0.40824829046386296) * x0_1[r][0][u] * f5[r][2][u * 8 + v]
-                            - K(0.40824829046386296) * x0_1[r][2][u] * f5[r][0][u * 8 + v];
-                        p5_x1[r][2][u * 8 + v] =
-                            -K(0.40824829046386296) * x0_1[r][0][u] * f5[r][1][u * 8 + v]
-                            + K(0.40824829046386296) * x0_1[r][1][u] * f5[r][0][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3378,24 +3106,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p6_x0[R][3][64];  /* 1 */
+            real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p6_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f6[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x1_1[r][0][v] * f6[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f6[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][0][u * 8 + v];
-                        p6_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f6[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][3][u * 8 + v];
-                        p6_x0[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f6[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f6[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f6[r][4][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3408,24 +3127,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p6_x1[R][3][64];  /* 1 */
+            real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p6_x1[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f6[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x0_1[r][0][u] * f6[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f6[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][0][u * 8 + v];
-                        p6_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f6[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][3][u * 8 + v];
-                        p6_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f6[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f6[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f6[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f6[r][4][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3454,24 +3164,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p7_x0[R][3][64];  /* 1 */
+            real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p7_x0[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][0][v] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][1][v] * f7[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][2][v] * f7[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][4][v] * f7[r][0][u * 8 + v];
-                        p7_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][1][v] * f7[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x1_2[r][2][v] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f7[r][2][u * 8 + v];
-                        p7_x0[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x1_2[r][0][v] * f7[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][2][v] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][4][v] * f7[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3484,26 +3185,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p7_x1[R][5][64];  /* 2 */
+            real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p7_x1[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][0][u * 8 + v];
-                        p7_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f7[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][1][u] * f7[r][0][u * 8 + v];
-                        p7_x1[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f7[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f7[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f7[r][2][u * 8 + v];
-                        p7_x1[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][1][u] * f7[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][1][u * 8 + v];
-                        p7_x1[r][4][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * f7[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f7[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3536,29 +3226,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p8_x0[R][3][64];  /* 1 */
+            real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p8_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][0][v] * f8[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f8[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][2][v] * f8[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][3][v] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f8[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][4][v] * f8[r][3][u * 8 + v];
-                        p8_x0[r][1][u * 8 + v] =
-                            -K(0.3651483716701107) * x1_2[r][0][v] * f8[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][1][v] * f8[r][3][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f8[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_2[r][4][v] * f8[r][0][u * 8 + v];
-                        p8_x0[r][2][u * 8 + v] =
-                            K(0.18257418583505536) * x1_2[r][0][v] * f8[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][1][v] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f8[r][4][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][2][v] * f8[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][4][v] * f8[r][1][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3571,31 +3247,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p8_x1[R][5][64];  /* 2 */
+            real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p8_x1[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f8[r][1][u * 8 + v]
-                            - K(0.3651483716701107) * x0_1[r][1][u] * f8[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * f8[r][3][u * 8 + v];
-                        p8_x1[r][1][u * 8 + v] =
-                            K(0.18257418583505536) * x0_1[r][0][u] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][1][u] * f8[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x0_1[r][2][u] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][2][u] * f8[r][4][u * 8 + v];
-                        p8_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_1[r][0][u] * f8[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x0_1[r][2][u] * f8[r][1][u * 8 + v];
-                        p8_x1[r][3][u * 8 + v] =
-                            -K(0.316227766016838) * x0_1[r][0][u] * f8[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][0][u] * f8[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_1[r][1][u] * f8[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f8[r][0][u * 8 + v];
-                        p8_x1[r][4][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_1[r][0][u] * f8[r][3][u * 8 + v]
-                            + K(0.3651483716701107) * x0_1[r][1][u] * f8[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_1[r][2][u] * f8[r][1][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3628,15 +3288,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p9_x0[R][5][64];  /* 2 */
+            real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p9_x0[r][0][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][0][u * 8 + v];
-                        p9_x0[r][1][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][1][u * 8 + v];
-                        p9_x0[r][2][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][2][u * 8 + v];
-                        p9_x0[r][3][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][3][u * 8 + v];
-                        p9_x0[r][4][u * 8 + v] = K(0.447213595499958) * x1_0[r][0][v] * f9[r][4][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3651,16 +3311,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p9_x1[R][1][64];  /* 0 */
+            real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p9_x1[r][0][u * 8 + v] =
-                            K(0.447213595499958) * x0_2[r][0][u] * f9[r][0][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][1][u] * f9[r][1][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][2][u] * f9[r][2][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][3][u] * f9[r][3][u * 8 + v]
-                            + K(0.447213595499958) * x0_2[r][4][u] * f9[r][4][u * 8 + v];
+                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3687,26 +3346,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p10_x0[R][5][64];  /* 2 */
+            real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p10_x0[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][0][u * 8 + v];
-                        p10_x0[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][1][v] * f10[r][0][u * 8 + v];
-                        p10_x0[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f10[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f10[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f10[r][2][u * 8 + v];
-                        p10_x0[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][1][v] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][1][u * 8 + v];
-                        p10_x0[r][4][u * 8 + v] =
-                            -K(0.316227766016838) * x1_1[r][0][v] * f10[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f10[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3721,24 +3369,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p10_x1[R][3][64];  /* 1 */
+            real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p10_x1[r][0][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][1][u] * f10[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * f10[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][4][u] * f10[r][0][u * 8 + v];
-                        p10_x1[r][1][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][1][u] * f10[r][0][u * 8 + v]
-                            + K(0.3651483716701107) * x0_2[r][2][u] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f10[r][2][u * 8 + v];
-                        p10_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][0][u] * f10[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][2][u] * f10[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f10[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][4][u] * f10[r][2][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3769,31 +3408,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p11_x0[R][5][64];  /* 2 */
+            real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p11_x0[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x1_1[r][0][v] * f11[r][1][u * 8 + v]
-                            + K(0.3651483716701107) * x1_1[r][1][v] * f11[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f11[r][3][u * 8 + v];
-                        p11_x0[r][1][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_1[r][0][v] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][1][v] * f11[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x1_1[r][2][v] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][2][v] * f11[r][4][u * 8 + v];
-                        p11_x0[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x1_1[r][0][v] * f11[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x1_1[r][2][v] * f11[r][1][u * 8 + v];
-                        p11_x0[r][3][u * 8 + v] =
-                            K(0.316227766016838) * x1_1[r][0][v] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][0][v] * f11[r][4][u * 8 + v]
-                            - K(0.18257418583505536) * x1_1[r][1][v] * f11[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][2][v] * f11[r][0][u * 8 + v];
-                        p11_x0[r][4][u * 8 + v] =
-                            K(0.18257418583505536) * x1_1[r][0][v] * f11[r][3][u * 8 + v]
-                            - K(0.3651483716701107) * x1_1[r][1][v] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_1[r][2][v] * f11[r][1][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3808,29 +3431,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p11_x1[R][3][64];  /* 1 */
+            real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p11_x1[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * f11[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f11[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * f11[r][3][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][3][u] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f11[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * f11[r][3][u * 8 + v];
-                        p11_x1[r][1][u * 8 + v] =
-                            K(0.3651483716701107) * x0_2[r][0][u] * f11[r][4][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * f11[r][3][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f11[r][1][u * 8 + v]
-                            - K(0.3651483716701107) * x0_2[r][4][u] * f11[r][0][u * 8 + v];
-                        p11_x1[r][2][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * f11[r][3][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][1][u] * f11[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f11[r][4][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * f11[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f11[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][4][u] * f11[r][1][u * 8 + v];
+                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3857,15 +3466,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p12_x0[R][5][64];  /* 2 */
+            real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p12_x0[r][0][u * 8 + v] = K(0.447213595499958) * x1_2[r][0][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][1][u * 8 + v] = K(0.447213595499958) * x1_2[r][1][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][2][u * 8 + v] = K(0.447213595499958) * x1_2[r][2][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][3][u * 8 + v] = K(0.447213595499958) * x1_2[r][3][v] * f12[r][0][u * 8 + v];
-                        p12_x0[r][4][u * 8 + v] = K(0.447213595499958) * x1_2[r][4][v] * f12[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3880,15 +3489,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p12_x1[R][5][64];  /* 2 */
+            real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p12_x1[r][0][u * 8 + v] = K(0.447213595499958) * x0_2[r][0][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][1][u * 8 + v] = K(0.447213595499958) * x0_2[r][1][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][2][u * 8 + v] = K(0.447213595499958) * x0_2[r][2][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][3][u * 8 + v] = K(0.447213595499958) * x0_2[r][3][u] * f12[r][0][u * 8 + v];
-                        p12_x1[r][4][u * 8 + v] = K(0.447213595499958) * x0_2[r][4][u] * f12[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3919,31 +3528,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p13_x0[R][5][64];  /* 2 */
+            real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p13_x0[r][0][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][1][v] * f13[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][3][v] * f13[r][2][u * 8 + v]
-                            - K(0.3651483716701107) * x1_2[r][4][v] * f13[r][1][u * 8 + v];
-                        p13_x0[r][1][u * 8 + v] =
-                            K(0.18257418583505536) * x1_2[r][0][v] * f13[r][0][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][2][v] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f13[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][4][v] * f13[r][2][u * 8 + v];
-                        p13_x0[r][2][u * 8 + v] =
-                            -K(0.316227766016838) * x1_2[r][1][v] * f13[r][2][u * 8 + v]
-                            + K(0.316227766016838) * x1_2[r][3][v] * f13[r][0][u * 8 + v];
-                        p13_x0[r][3][u * 8 + v] =
-                            -K(0.18257418583505536) * x1_2[r][0][v] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][1][v] * f13[r][1][u * 8 + v]
-                            - K(0.316227766016838) * x1_2[r][2][v] * f13[r][0][u * 8 + v]
-                            + K(0.18257418583505536) * x1_2[r][4][v] * f13[r][0][u * 8 + v];
-                        p13_x0[r][4][u * 8 + v] =
-                            K(0.3651483716701107) * x1_2[r][0][v] * f13[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][1][v] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x1_2[r][3][v] * f13[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -3958,31 +3551,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p13_x1[R][5][64];  /* 2 */
+            real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p13_x1[r][0][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][1][u] * f13[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][3][u] * f13[r][2][u * 8 + v]
-                            + K(0.3651483716701107) * x0_2[r][4][u] * f13[r][1][u * 8 + v];
-                        p13_x1[r][1][u * 8 + v] =
-                            -K(0.18257418583505536) * x0_2[r][0][u] * f13[r][0][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][2][u] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f13[r][1][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * f13[r][2][u * 8 + v];
-                        p13_x1[r][2][u * 8 + v] =
-                            K(0.316227766016838) * x0_2[r][1][u] * f13[r][2][u * 8 + v]
-                            - K(0.316227766016838) * x0_2[r][3][u] * f13[r][0][u * 8 + v];
-                        p13_x1[r][3][u * 8 + v] =
-                            K(0.18257418583505536) * x0_2[r][0][u] * f13[r][2][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][1][u] * f13[r][1][u * 8 + v]
-                            + K(0.316227766016838) * x0_2[r][2][u] * f13[r][0][u * 8 + v]
-                            - K(0.18257418583505536) * x0_2[r][4][u] * f13[r][0][u * 8 + v];
-                        p13_x1[r][4][u * 8 + v] =
-                            -K(0.3651483716701107) * x0_2[r][0][u] * f13[r][1][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][1][u] * f13[r][2][u * 8 + v]
-                            + K(0.18257418583505536) * x0_2[r][3][u] * f13[r][0][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
             }
@@ -4015,40 +3592,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p14_x0[R][5][64];  /* 2 */
+            real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p14_x0[r][0][u * 8 + v] =
-                            -K(0.23904572186687872) * x1_2[r][0][v] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][1][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][2][v] * f14[r][0][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][1][u * 8 + v];
-                        p14_x0[r][1][u * 8 + v] =
-                            K(0.20701966780270625) * x1_2[r][0][v] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][1][v] * f14[r][2][u * 8 + v]
-                            - K(0.20701966780270625) * x1_2[r][1][v] * f14[r][4][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][2][v] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][0][u * 8 + v]
-                            - K(0.20701966780270625) * x1_2[r][4][v] * f14[r][1][u * 8 + v];
-                        p14_x0[r][2][u * 8 + v] =
-                            -K(0.23904572186687872) * x1_2[r][0][v] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][1][v] * f14[r][1][u * 8 + v]
-                            + K(0.23904572186687872) * x1_2[r][2][v] * f14[r][2][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][3][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][4][v] * f14[r][4][u * 8 + v];
-                        p14_x0[r][3][u * 8 + v] =
-                            K(0.20701966780270625) * x1_2[r][0][v] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][1][v] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][2][v] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x1_2[r][3][v] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][4][v] * f14[r][3][u * 8 + v];
-                        p14_x0[r][4][u * 8 + v] =
-                            -K(0.20701966780270625) * x1_2[r][1][v] * f14[r][1][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][2][v] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x1_2[r][3][v] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x1_2[r][4][v] * f14[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
             }
@@ -4063,40 +3615,15 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p14_x1[R][5][64];  /* 2 */
+            real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
             for (int r = 0; r < R; ++r) {
                 for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        p14_x1[r][0][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * f14[r][0][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][1][u * 8 + v];
-                        p14_x1[r][1][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * f14[r][2][u * 8 + v]
-                            - K(0.20701966780270625) * x0_2[r][1][u] * f14[r][4][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][0][u * 8 + v]
-                            - K(0.20701966780270625) * x0_2[r][4][u] * f14[r][1][u * 8 + v];
-                        p14_x1[r][2][u * 8 + v] =
-                            -K(0.23904572186687872) * x0_2[r][0][u] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][1][u] * f14[r][1][u * 8 + v]
-                            + K(0.23904572186687872) * x0_2[r][2][u] * f14[r][2][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * f14[r][4][u * 8 + v];
-                        p14_x1[r][3][u * 8 + v] =
-                            K(0.20701966780270625) * x0_2[r][0][u] * f14[r][1][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][1][u] * f14[r][0][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][2][u] * f14[r][3][u * 8 + v]
-                            + K(0.11952286093343936) * x0_2[r][3][u] * f14[r][2][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][4][u] * f14[r][3][u * 8 + v];
-                        p14_x1[r][4][u * 8 + v] =
-                            -K(0.20701966780270625) * x0_2[r][1][u] * f14[r][1][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][2][u] * f14[r][4][u * 8 + v]
-                            + K(0.20701966780270625) * x0_2[r][3][u] * f14[r][3][u * 8 + v]
-                            - K(0.23904572186687872) * x0_2[r][4][u] * f14[r][2][u * 8 + v];
+                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
             }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fusiondsl.backends.c.kernels import CKernelWriter, _Path
 from fusiondsl.backends.c.support import cname, signature
+from fusiondsl.backends.c.tables import CTables
 from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import NodeInfo, channels, tree
 from fusiondsl.ir.paths import Path
@@ -24,10 +25,10 @@ def has_joint(node: NodeInfo) -> bool:
 class JointGradientWriter(CKernelWriter):
     """Writes ``<node>_xs``: the gradients of all operands, results in ``result_x<i>``."""
 
-    def __init__(self, node: NodeInfo) -> None:
-        super().__init__(node, "x0")
+    def __init__(self, node: NodeInfo, tables: CTables | None = None) -> None:
+        super().__init__(node, "x0", tables)
         self.operand_roles = [r for r in node.roles if r.startswith("x")]
-        self.accs_of: dict[str, dict[int, tuple[str, str]]] = {r: {} for r in self.operand_roles}
+        self.accs_of: dict[str, dict[int, str]] = {r: {} for r in self.operand_roles}
 
     @property
     def fn_name(self) -> str:

@@ -5,9 +5,10 @@ as plain C for the CPU. One function per role (``out`` is the forward pass, ``x1
 gradient with respect to the second operand, ``w`` the weight gradient); each loops over the
 batch rows ``z`` in parallel (OpenMP). Per row, every operand entry the kernel reads is
 copied into a local ``[component][channel]`` array, so that the loops over channels (the
-e3nn mode letters ``u``, ``v``, ``w``) run over contiguous memory and gcc vectorises them;
-the coupling tree is unrolled over its nonzero coefficients, one local array per message,
-and the target's entries are accumulated locally and written once.
+e3nn mode letters ``u``, ``v``, ``w``) run over contiguous memory and gcc vectorises them.
+Each coupling vertex is a loop over its coefficient table (:mod:`fusiondsl.backends.c.tables`,
+emitted once per file), one local array per message; the target's entries are accumulated
+locally and written once.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fusiondsl.backends.c.support import (
-    CUnsupportedError,
+    Msg,
     Ref,
     cname,
     index,
     signature,
     span,
-    sum_line,
     update_line,
 )
+from fusiondsl.backends.c.tables import FIELDS, CTables
 from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import Channels, NodeInfo, Tree, channels, tree
 from fusiondsl.ir.paths import Path
@@ -41,22 +42,25 @@ class _Path:
 
 # Batch rows per tile (internal weights are read once per tile): 4 measured 1.3-2.5x slower.
 ROWS_PER_TILE = 1
+# Table loops are unrolled by gcc up to this many nonzeros (the table is constant data).
+UNROLL = 128
 
 
 class CKernelWriter:
     """Writes the C function of one node for one target role."""
 
-    def __init__(self, node: NodeInfo, target: str) -> None:
+    def __init__(self, node: NodeInfo, target: str, tables: CTables | None = None) -> None:
         self.node, self.target = node, target
+        self.tables = tables or CTables()
         self.loads = Emitter()
         self.em = Emitter()
         self.leaves: dict[tuple[str, int], str] = {}
-        self.accs: dict[int, tuple[str, str]] = {}
+        self.accs: dict[int, str] = {}
         self.acc_prefix = "acc"
         self.prologue = Emitter()  # before the row loop: transposed weight copies
         self.prologue.depth = 1
         self.freed: list[str] = []
-        self.subst: dict[str, list[Ref | None]] = {}
+        self.subst: dict[str, Msg] = {}
         self.tile = ROWS_PER_TILE if node.weighted and not node.external else 1
 
     @property
@@ -132,8 +136,8 @@ class CKernelWriter:
         out.line("}")
 
     # ---- leaves and loops ----------------------------------------------------------------
-    def leaf(self, st: _Path, role: str, m: int) -> Ref:
-        """Component ``m`` of a batch role's entry, copied once per row to ``[m][channel]``."""
+    def leaf(self, st: _Path, role: str) -> Msg:
+        """A batch role's entry, copied once per row to ``[component][channel]``."""
         entry = st.p.out_entry if role == "out" else st.p.inputs[int(role[1:])]
         layout = self.node.out if role == "out" else self.node.operands[int(role[1:])]
         name = f"{role}_{entry}"
@@ -149,7 +153,7 @@ class CKernelWriter:
             em.line(f"            {name}[r][m][c] = r < nr ? {cname(role)}[(z0 + r) * "
                     f"{layout.dim} + {start} + c * {dim} + m] : 0;")
         letters = st.ch.of(role)
-        return Ref(f"{name}[r][{m}]", span(letters, st.ch.sizes), letters)
+        return Msg(name, span(letters, st.ch.sizes), letters, st.tree.dims[role])
 
     @contextmanager
     def loops(self, letters: str, sizes: dict[str, int],
@@ -188,34 +192,39 @@ class CKernelWriter:
                 self.finish(st, root, weighted=folded is None)
         self.em.line("}")
 
-    def message(self, st: _Path, edge: str, vertex: int | None) -> list[Ref | None]:
-        """Components of the value on ``edge`` contracted from the side of ``vertex``."""
+    def message(self, st: _Path, edge: str, vertex: int | None) -> Msg:
+        """The value on ``edge`` contracted from the side of ``vertex``: a loop over a table."""
         if vertex is None:
-            if edge in self.subst:
-                return self.subst[edge]
-            return [self.leaf(st, edge, m) for m in range(st.tree.dims[edge])]
-        (e1, e2), values = st.tree.toward(vertex, edge)
+            return self.subst.get(edge) or self.leaf(st, edge)
+        v = st.tree.vertices[vertex]
+        j = v.edges.index(edge)
+        (e1, e2), _ = st.tree.toward(vertex, edge)
         a = self.message(st, e1, st.tree.across(e1, vertex))
         b = self.message(st, e2, st.tree.across(e2, vertex))
         sizes = st.ch.sizes
-        letters = span({x for r in (*a, *b) if r for x in r.letters}, sizes)
+        letters = span(set(a.letters) | set(b.letters), sizes)
+        labels = [st.tree.labels[e] for e in v.edges]
+        table, nnz = self.tables.table(v.coupling.values,
+                                       f"{labels[0]} ⊗ {labels[1]} → {labels[2]}")
+        fa, fb = (f for i, f in enumerate(FIELDS) if i != j)
         name = f"p{st.p.index}_{edge}"
-        comps: list[tuple[int, list[tuple[float, list[str]]]]] = []
-        pairs = [(i, j, ai, bj) for i, ai in enumerate(a) if ai for j, bj in enumerate(b) if bj]
-        for c in range(st.tree.dims[edge]):
-            terms = [(float(values[i, j, c]), [self.at(ai, sizes), self.at(bj, sizes)])
-                     for i, j, ai, bj in pairs if abs(values[i, j, c]) > 1e-15]
-            if terms:
-                comps.append((c, terms))
+        dim = st.tree.dims[edge]
         size = math.prod(sizes[x] for x in letters)
-        self.em.line(f"real {name}[R][{st.tree.dims[edge]}][{size}];  "
-                     f"/* {st.tree.labels[edge]} */")
-        with self.loops("r" + letters, sizes):
-            for c, terms in comps:
-                sum_line(self.em, f"{name}[r][{c}][{index(letters, sizes)}]", terms)
-        present = {c for c, _ in comps}
-        return [Ref(f"{name}[r][{c}]", letters, letters) if c in present else None
-                for c in range(st.tree.dims[edge])]
+        em = self.em
+        em.line(f"real {name}[R][{dim}][{size}];  /* {st.tree.labels[edge]}, from {table}: "
+                f"{e1} ⊗ {e2} → {edge} */")
+        with self.loops("r" + letters[:-1], sizes):
+            if letters:  # channels outside, nonzeros inside: the sums stay in registers
+                em.line("#pragma omp simd")
+            with self.loops(letters[-1:], sizes):
+                at = f"{name}[r][{{}}][{index(letters, sizes)}]"
+                em.line(f"for (int c = 0; c < {dim}; ++c) {at.format('c')} = 0;")
+                em.line(f"#pragma GCC unroll {UNROLL}  /* gcc folds the indices and values */")
+                em.line(f"for (int t = 0; t < {nnz}; ++t)")
+                em.line(f"    {at.format(f'{table}[t].{FIELDS[j]}')} += {table}[t].v * "
+                        f"{self.at(a.at(f'{table}[t].{fa}'), sizes)} * "
+                        f"{self.at(b.at(f'{table}[t].{fb}'), sizes)};")
+        return Msg(name, letters, letters, dim)
 
     # ---- the contraction with the weights ------------------------------------------------
     def inner_letter(self, st: _Path, target: str, letters: str, weighted: bool) -> str:
@@ -250,51 +259,57 @@ class CKernelWriter:
         self.freed.append(name)
         return Ref(name, ref.letters, layout)
 
-    def contraction(self, st: _Path, updates: list[tuple[str, list[list[Ref]]]],
-                    target: str, letters: str, inner: str, coef: str | None) -> None:
-        """``dest += coef * Σ products`` per update, summing the letters the target lacks.
+    def contraction(self, st: _Path, dest: str, prods: list[list[Ref]], target: str,
+                    letters: str, inner: str, coef: str | None, dim: int) -> None:
+        """``dest += coef * Σ products`` for components ``m < dim``; target-less letters summed.
 
         The innermost loop runs over ``inner``: a target letter gives a vector multiply-add,
-        a summed one a vector reduction.
+        a summed one a vector reduction. Its body has one line per component (``[m]``
+        unrolled: lines grow with dimensions, not nonzeros), so a weight row is loaded once.
         """
         sizes = st.ch.sizes
         outer = "".join(x for x in letters if x != inner)
-        if all("[r]" in dest for dest, _ in updates):
+        if "[r]" in dest:
             outer += "r"  # the tile's rows just outside the inner loop: weights reused
         else:  # a weight gradient: the tile's rows are summed, unrolled
-            updates = [(dest, [[Ref(r.array.replace("[r]", f"[{i}]"), r.letters, r.layout)
-                                for r in prod] for i in range(self.tile) for prod in prods])
-                       for dest, prods in updates]
+            prods = [[Ref(r.array.replace("[r]", f"[{i}]"), r.letters, r.layout) for r in prod]
+                     for i in range(self.tile) for prod in prods]
+        # factors the inner loop does not change first: gcc hoists them
+        expr = " + ".join(" * ".join(self.at(r, sizes) for r in sorted(
+            prod, key=lambda r: inner in r.letters)) for prod in prods)
+        per_m = "[m]" in dest
+        rows = [(dest.replace("[m]", f"[{k}]"), [expr.replace("[m]", f"[{k}]")])
+                for k in range(dim)]
+        if not per_m:  # the components are summed into one destination
+            rows = [(dest, [text for _, (text,) in rows])]
+        self.update(rows, target, outer, inner, sizes, f"{coef} * " if coef else "")
+
+    def update(self, rows: list[tuple[str, list[str]]], target: str, outer: str, inner: str,
+               sizes: dict[str, int], scale: str) -> None:
+        """The loops of :meth:`contraction`: ``dest += scale * (a + b …)`` per row."""
+        em = self.em
         with self.loops(outer, sizes):
             if not inner or inner in target:
                 with self.loops(inner, sizes):
-                    for dest, prods in updates:
-                        # factors the inner loop does not change first: gcc hoists them
-                        terms = [" * ".join(([coef] if coef else []) + [
-                            self.at(r, sizes) for r in sorted(prod, key=lambda r: inner in
-                                                              r.letters)
-                        ]) for prod in prods]
-                        update_line(self.em, dest, terms)
+                    for dest, terms in rows:
+                        update_line(em, dest, [scale + t for t in terms])
                 return
-            rows = [(dest, " + ".join(" * ".join(self.at(r, sizes) for r in prod)
-                                      for prod in prods)) for dest, prods in updates]
-            scale = f"{coef} * " if coef else ""
             if not outer:  # a block of its own, so the sums' names stay local
-                self.em.line("{")
-                self.em.depth += 1
+                em.line("{")
+                em.depth += 1
             sums = [f"s{i}" for i in range(len(rows))]
-            self.em.line(f"real {' = 0, '.join(sums)} = 0;")
-            self.em.line(f"#pragma omp simd reduction(+:{', '.join(sums)})")
+            em.line(f"real {' = 0, '.join(sums)} = 0;")
+            em.line(f"#pragma omp simd reduction(+:{', '.join(sums)})")
             with self.loops(inner, sizes):
-                for s, (_, expr) in zip(sums, rows):
-                    self.em.line(f"{s} += {expr};")
-            for s, (dest, _) in zip(sums, rows):
-                self.em.line(f"{dest} += {scale}{s};")
+                for sum_, (_, terms) in zip(sums, rows):
+                    em.line(f"{sum_} += {' + '.join(terms)};")
+            for sum_, (dest, _) in zip(sums, rows):
+                em.line(f"{dest} += {scale}{sum_};")
             if not outer:
-                self.em.depth -= 1
-                self.em.line("}")
+                em.depth -= 1
+                em.line("}")
 
-    def fold(self, st: _Path) -> list[Ref | None] | None:
+    def fold(self, st: _Path) -> Msg | None:
         """The result's cotangent times the weights, when that contracts a channel letter.
 
         For an operand's gradient in ``uvw`` mode, ``Σ_w W[u,v,w] out[w]`` first (a
@@ -316,45 +331,38 @@ class CKernelWriter:
                      f"/* out ⊗ weights, summed over {summed} */")
         inner = self.inner_letter(st, kept, letters, True)
         w = self.weight_ref(st, inner)
-        updates = [(f"{name}[r][{k}][{index(kept, sizes)}]", [[w, self.leaf(st, "out", k)]])
-                   for k in range(dim)]
-        self.contraction(st, updates, kept, letters, inner, None)
-        return [Ref(f"{name}[r][{k}]", kept, kept) for k in range(dim)]
+        dest = f"{name}[r][m][{index(kept, sizes)}]"
+        self.contraction(st, dest, [[w, self.leaf(st, "out").at("m")]], kept, letters, inner,
+                         None, dim)
+        return Msg(name, kept, kept, dim)
 
-    def finish(self, st: _Path, root: list[Ref | None], weighted: bool) -> None:
+    def finish(self, st: _Path, root: Msg, weighted: bool) -> None:
         """Multiply by the weights (unless folded), sum the channels the target lacks."""
-        present = [(m, r) for m, r in enumerate(root) if r]
-        if not present:
-            return
         target = st.ch.of(self.target)
-        acc = self.accumulator(st, target)
+        acc = self.accumulator(st)
         sizes = st.ch.sizes
         weighted = weighted and st.ch.weight is not None and "w" in self.node.roles
         w_letters = set(st.ch.weight or "") if weighted else set()
-        letters = span({x for _, r in present for x in r.letters} | w_letters | set(target),
-                       sizes)
+        letters = span(set(root.letters) | w_letters | set(target), sizes)
         inner = self.inner_letter(st, target, letters, weighted)
-        w = self.weight_ref(st, inner) if weighted else None
-        updates = [(f"{acc}[r][{m}][{index(target, sizes)}]", [[r, w] if w else [r]])
-                   for m, r in present]
-        self.contraction(st, updates, target, letters, inner, f"K({st.p.coefficient!r})")
+        prod = [root.at("m"), *([self.weight_ref(st, inner)] if weighted else [])]
+        self.contraction(st, f"{acc}[r][m][{index(target, sizes)}]", [prod], target, letters,
+                         inner, f"K({st.p.coefficient!r})", root.dim)
 
-    def accumulator(self, st: _Path, letters: str) -> str:
-        """The local ``acc_<entry>[component][channel]`` array this path adds into."""
+    def accumulator(self, st: _Path) -> str:
+        """The local ``acc_<entry>[component][channel]`` array this path adds into.
+
+        The array has the entry's full ``[dim][mul]`` shape whatever the path's mode, so
+        paths of different modes into one entry (``uvw`` and ``uvu``) simply both add in.
+        """
         role = self.target
         entry = st.p.out_entry if role == "out" else st.p.inputs[int(role[1:])]
-        shape = "".join(f"{x}{st.ch.sizes[x]}" for x in letters)
-        if entry in self.accs:
-            if self.accs[entry][1] != shape:
-                raise CUnsupportedError.construct(
-                    f"paths into one entry with different channel shapes ({self.node.name})",
-                    self.node.name)
-        else:
+        if entry not in self.accs:
             layout = self.node.out if role == "out" else self.node.operands[int(role[1:])]
             name = f"{self.acc_prefix}_{entry}"
-            self.accs[entry] = (name, shape)
+            self.accs[entry] = name
             self.loads.line(f"real {name}[R][{layout[entry].ir.dim}][{layout[entry].mul}] = {{0}};")
-        return self.accs[entry][0]
+        return self.accs[entry]
 
     def store(self, result: str = "result") -> None:
         """Write the target's row: accumulated entries transposed back, other entries zero."""
@@ -370,7 +378,7 @@ class CKernelWriter:
                 if entry not in self.accs:
                     em.line(f"memset(resultz + {start}, 0, {mul * dim} * sizeof(real));")
                     continue
-                name = self.accs[entry][0]
+                name = self.accs[entry]
                 em.line(f"for (int c = 0; c < {mul}; ++c)")
                 em.line(f"    for (int m = 0; m < {dim}; ++m)")
                 em.line(f"        resultz[{start} + c * {dim} + m] = {name}[r][m][c];")
@@ -378,16 +386,15 @@ class CKernelWriter:
 
     def weight_gradient(self, st: _Path) -> None:
         """Close the diagram with the result's cotangent; sum what the weights lack."""
-        root = self.message(st, "out", st.tree.leaf_vertex("out"))
-        prods = [[r, self.leaf(st, "out", m)] for m, r in enumerate(root) if r]
-        if not prods or st.ch.weight is None:
+        if st.ch.weight is None:
             return
+        root = self.message(st, "out", st.tree.leaf_vertex("out"))
+        out = self.leaf(st, "out")
         sizes = st.ch.sizes
         weight = st.ch.weight or ""
-        letters = span({x for prod in prods for r in prod for x in r.letters} | set(weight),
-                       sizes)
+        letters = span(set(root.letters) | set(out.letters) | set(weight), sizes)
         base = "dw" if self.summed else "resultz"
         dest = f"{base}[{st.p.weight_offset} + {index(weight, sizes)}]"
         inner = (span(weight, sizes) or letters)[-1:]
-        self.contraction(st, [(dest, prods)], weight, letters, inner,
-                         f"K({st.p.coefficient!r})")
+        self.contraction(st, dest, [[root.at("m"), out.at("m")]], weight, letters, inner,
+                         f"K({st.p.coefficient!r})", root.dim)

@@ -16,6 +16,7 @@ import numpy as np
 from fusiondsl.backends.c.joint import JointGradientWriter, has_joint
 from fusiondsl.backends.c.kernels import CKernelWriter
 from fusiondsl.backends.c.support import require_support
+from fusiondsl.backends.c.tables import CTables
 from fusiondsl.backends.emit import Emitter, safe_text
 from fusiondsl.backends.forward import write_layer_class
 from fusiondsl.backends.kernel_paths import NodeInfo
@@ -57,19 +58,23 @@ class CLowering:
 
     def c_source(self) -> str:
         """The C file: header comment, prelude, one function per kernel set and role."""
-        em = Emitter()
+        em, tables = Emitter(), CTables()
         self.c_header(em)
         em.lines.extend(PRELUDE.split("\n"))
+        top = len(em.lines)
         for k, infos in enumerate(self.sets):
             for part, info in enumerate(infos):
                 em.line()
                 em.line(f"/* ---- {self.set_title(k, info, part)}  ({len(info.paths)} paths) */")
                 for role in sorted(info.roles, key=lambda r: r != "out"):  # forward first
                     em.line()
-                    em.lines.extend(CKernelWriter(info, role).render().rstrip("\n").split("\n"))
+                    text = CKernelWriter(info, role, tables).render()
+                    em.lines.extend(text.rstrip("\n").split("\n"))
                 if has_joint(info):
                     em.line()
-                    em.lines.extend(JointGradientWriter(info).render().rstrip("\n").split("\n"))
+                    text = JointGradientWriter(info, tables).render()
+                    em.lines.extend(text.rstrip("\n").split("\n"))
+        em.lines[top:top] = tables.source_lines()
         return em.source()
 
     def c_header(self, em: Emitter) -> None:

@@ -62,6 +62,20 @@ class Ref:
     layout: str  # the letters in the order of the array's flat channel index
 
 
+@dataclass(frozen=True)
+class Msg:
+    """A local ``name[R][dim][channels]`` array: a leaf copy, a message or a folded cotangent."""
+
+    array: str
+    letters: str
+    layout: str
+    dim: int
+
+    def at(self, comp: str) -> Ref:
+        """Component ``comp`` (a C expression) of the current row."""
+        return Ref(f"{self.array}[r][{comp}]", self.letters, self.layout)
+
+
 def index(letters: str, sizes: dict[str, int]) -> str:
     """Row-major flat index of ``letters`` in loop variables (letters of size 1 drop out)."""
     parts = []
@@ -81,27 +95,6 @@ def span(letters: set[str] | str, sizes: dict[str, int]) -> str:
 def cname(role: str) -> str:
     """The C name of a role's pointer (``w`` is a channel letter, so weights are ``weight``)."""
     return "weight" if role == "w" else role
-
-
-def term(value: float, factors: list[str], first: bool) -> str:
-    """``K(0.5) * a * b`` (first term) or ``- K(0.5) * a * b`` (later terms)."""
-    body = " * ".join([f"K({abs(value)!r})", *factors])
-    if first:
-        return ("-" if value < 0 else "") + body
-    return ("- " if value < 0 else "+ ") + body
-
-
-def sum_line(em: Emitter, dest: str, terms: list[tuple[float, list[str]]]) -> None:
-    """``dest = K(c1) * a * b + …`` (one term per line when there are several)."""
-    texts = [term(v, f, i == 0) for i, (v, f) in enumerate(terms)]
-    if len(texts) == 1:
-        em.line(f"{dest} = {texts[0]};")
-        return
-    em.line(f"{dest} =")
-    with em.indent():
-        for t in texts[:-1]:
-            em.line(t)
-        em.line(texts[-1] + ";")
 
 
 def update_line(em: Emitter, dest: str, terms: list[str]) -> None:
