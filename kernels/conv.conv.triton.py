@@ -65,7 +65,7 @@ table_m = PathTable('O3', 2, (
 def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: forward (17 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
+    """m: forward (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -112,7 +112,7 @@ def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: gradient w.r.t. operand x0 (17 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
+    """m: gradient w.r.t. operand x0 (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -159,7 +159,7 @@ def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: gradient w.r.t. operand x1 (17 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m: gradient w.r.t. operand x1 (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -206,7 +206,7 @@ def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: weight gradient (17 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m: weight gradient (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -53,7 +53,7 @@ table_z = PathTable('O3', 2, (
 def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: forward (11 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """z: forward (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -78,7 +78,8 @@ def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
             wr = tl.arange(0, 16)[:, None]
             wc = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
             w2 = tl.load(w_ptr + w_at + (wr // 1 % 16) * 16 + (wr // 1 % 1) * 16 + wc, mask=(wc < 16), other=0.0).to(ACC)
-        wt = tl.load(w_ptr + w_at + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
+        else:
+            wt = tl.load(w_ptr + w_at + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
         for k in range(0, out_dim):
             lo = tl.load(tab_ptr + first + k)
             hi = tl.load(tab_ptr + first + k + 1)
@@ -109,7 +110,7 @@ def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: gradient w.r.t. operand x0 (11 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """z: gradient w.r.t. operand x0 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -134,7 +135,8 @@ def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
             wr = tl.arange(0, 16)[:, None]
             wc = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
             w2 = tl.load(w_ptr + w_at + wc * 16 + (wr // 16 % 1) * 16 + (wr // 1 % 16), mask=(wc < 16), other=0.0).to(ACC)
-        wt = tl.load(w_ptr + w_at + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
+        else:
+            wt = tl.load(w_ptr + w_at + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
         for k in range(0, x0_dim):
             lo = tl.load(tab_ptr + first + k)
             hi = tl.load(tab_ptr + first + k + 1)
@@ -165,7 +167,7 @@ def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: gradient w.r.t. operand x1 (11 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """z: gradient w.r.t. operand x1 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -213,7 +215,7 @@ def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: weight gradient (11 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """z: weight gradient (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

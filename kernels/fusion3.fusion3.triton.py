@@ -58,7 +58,7 @@ table_U1_t = PathTable('O3', 2, (
 def U1_t_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """U1_t: forward (13 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """U1_t: forward (13 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -102,7 +102,7 @@ def U1_t_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def U1_t_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """U1_t: gradient w.r.t. operand x0 (13 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """U1_t: gradient w.r.t. operand x0 (13 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -146,7 +146,7 @@ def U1_t_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def U1_t_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """U1_t: gradient w.r.t. operand x1 (13 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """U1_t: gradient w.r.t. operand x1 (13 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -295,7 +295,7 @@ table_o = PathTable('O3', 2, (
 def o_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: forward (45 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """o: forward (45 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -341,7 +341,7 @@ def o_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def o_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x0 (45 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """o: gradient w.r.t. operand x0 (45 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -387,7 +387,7 @@ def o_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def o_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x1 (45 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """o: gradient w.r.t. operand x1 (45 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -433,7 +433,7 @@ def o_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def o_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: weight gradient (45 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """o: weight gradient (45 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -685,7 +685,7 @@ table_o = PathTable('O3', 4, (
 def o_out(x0_ptr, x1_ptr, x2_ptr, x3_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: forward (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
+    """o: forward (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -739,7 +739,7 @@ def o_out(x0_ptr, x1_ptr, x2_ptr, x3_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, c
 def o_x0(x1_ptr, x2_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x0 (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
+    """o: gradient w.r.t. operand x0 (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -793,7 +793,7 @@ def o_x0(x1_ptr, x2_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, c
 def o_x1(x0_ptr, x2_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x1 (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
+    """o: gradient w.r.t. operand x1 (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -847,7 +847,7 @@ def o_x1(x0_ptr, x2_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, c
 def o_x2(x0_ptr, x1_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x2 (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
+    """o: gradient w.r.t. operand x2 (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -901,7 +901,7 @@ def o_x2(x0_ptr, x1_ptr, x3_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, c
 def o_x3(x0_ptr, x1_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: gradient w.r.t. operand x3 (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
+    """o: gradient w.r.t. operand x3 (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 4."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -955,7 +955,7 @@ def o_x3(x0_ptr, x1_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, c
 def o_w(x0_ptr, x1_ptr, x2_ptr, x3_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """o: weight gradient (327 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """o: weight gradient (327 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

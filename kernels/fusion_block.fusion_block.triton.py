@@ -77,7 +77,7 @@ table_m_pre = PathTable('O3', 2, (
 def m_pre_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m_pre: forward (19 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """m_pre: forward (19 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -121,7 +121,7 @@ def m_pre_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_pre_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m_pre: gradient w.r.t. operand x0 (19 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """m_pre: gradient w.r.t. operand x0 (19 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -165,7 +165,7 @@ def m_pre_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_pre_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m_pre: gradient w.r.t. operand x1 (19 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m_pre: gradient w.r.t. operand x1 (19 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -334,7 +334,7 @@ table_m = PathTable('O3', 2, (
 def m_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: forward (55 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """m: forward (55 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -378,7 +378,7 @@ def m_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: gradient w.r.t. operand x0 (55 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """m: gradient w.r.t. operand x0 (55 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -422,7 +422,7 @@ def m_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m: gradient w.r.t. operand x1 (55 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+    """m: gradient w.r.t. operand x1 (55 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -49,7 +49,7 @@ table__f0 = PathTable('O3', 2, (
 def _f0_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f0: forward (3 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f0: forward (3 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -93,7 +93,7 @@ def _f0_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f0_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f0: gradient w.r.t. operand x0 (3 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f0: gradient w.r.t. operand x0 (3 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -137,7 +137,7 @@ def _f0_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f0_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f0: gradient w.r.t. operand x1 (3 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f0: gradient w.r.t. operand x1 (3 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -214,7 +214,7 @@ table_m0 = PathTable('O3', 2, (
 def m0_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m0: forward (9 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m0: forward (9 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -260,7 +260,7 @@ def m0_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m0_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m0: gradient w.r.t. operand x0 (9 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m0: gradient w.r.t. operand x0 (9 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -306,7 +306,7 @@ def m0_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m0_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m0: gradient w.r.t. operand x1 (9 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m0: gradient w.r.t. operand x1 (9 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -352,7 +352,7 @@ def m0_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m0_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m0: weight gradient (9 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m0: weight gradient (9 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -419,7 +419,7 @@ table__f2 = PathTable('O3', 2, (
 def _f2_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f2: forward (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f2: forward (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -463,7 +463,7 @@ def _f2_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f2_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f2: gradient w.r.t. operand x0 (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f2: gradient w.r.t. operand x0 (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -507,7 +507,7 @@ def _f2_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f2_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f2: gradient w.r.t. operand x1 (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f2: gradient w.r.t. operand x1 (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -598,7 +598,7 @@ table_m1 = PathTable('O3', 2, (
 def m1_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m1: forward (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m1: forward (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -644,7 +644,7 @@ def m1_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m1_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m1: gradient w.r.t. operand x0 (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m1: gradient w.r.t. operand x0 (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -690,7 +690,7 @@ def m1_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m1_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m1: gradient w.r.t. operand x1 (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m1: gradient w.r.t. operand x1 (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -736,7 +736,7 @@ def m1_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m1_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m1: weight gradient (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m1: weight gradient (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -803,7 +803,7 @@ table__f4 = PathTable('O3', 2, (
 def _f4_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f4: forward (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f4: forward (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -847,7 +847,7 @@ def _f4_out(x0_ptr, x1_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f4_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f4: gradient w.r.t. operand x0 (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f4: gradient w.r.t. operand x0 (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -891,7 +891,7 @@ def _f4_x0(x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def _f4_x1(x0_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """_f4: gradient w.r.t. operand x1 (4 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """_f4: gradient w.r.t. operand x1 (4 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -982,7 +982,7 @@ table_m2 = PathTable('O3', 2, (
 def m2_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m2: forward (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m2: forward (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -1028,7 +1028,7 @@ def m2_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m2_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m2: gradient w.r.t. operand x0 (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """m2: gradient w.r.t. operand x0 (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -1074,7 +1074,7 @@ def m2_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m2_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m2: gradient w.r.t. operand x1 (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m2: gradient w.r.t. operand x1 (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -1120,7 +1120,7 @@ def m2_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def m2_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """m2: weight gradient (16 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """m2: weight gradient (16 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -51,7 +51,7 @@ table_B = PathTable('O3', 3, (
 def B_out(x0_ptr, x1_ptr, x2_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """B: forward (10 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """B: forward (10 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -101,7 +101,7 @@ def B_out(x0_ptr, x1_ptr, x2_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def B_x0(x1_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """B: gradient w.r.t. operand x0 (10 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """B: gradient w.r.t. operand x0 (10 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -151,7 +151,7 @@ def B_x0(x1_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def B_x1(x0_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """B: gradient w.r.t. operand x1 (10 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """B: gradient w.r.t. operand x1 (10 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -201,7 +201,7 @@ def B_x1(x0_ptr, x2_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def B_x2(x0_ptr, x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """B: gradient w.r.t. operand x2 (10 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """B: gradient w.r.t. operand x2 (10 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -251,7 +251,7 @@ def B_x2(x0_ptr, x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def B_w(x0_ptr, x1_ptr, x2_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """B: weight gradient (10 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """B: weight gradient (10 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -61,7 +61,7 @@ table_z = PathTable('SO3', 2, (
 def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: forward (15 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """z: forward (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -109,7 +109,7 @@ def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: gradient w.r.t. operand x0 (15 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """z: gradient w.r.t. operand x0 (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -157,7 +157,7 @@ def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: gradient w.r.t. operand x1 (15 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+    """z: gradient w.r.t. operand x1 (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
@@ -205,7 +205,7 @@ def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
 def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
         Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
         BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
-    """z: weight gradient (15 paths, 1 classes); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+    """z: weight gradient (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]

@@ -128,7 +128,8 @@ class KernelWriter:
         n, t = self.node, self.target
         what = {"out": "forward", "w": "weight gradient"}.get(t, f"gradient w.r.t. operand {t}")
         grid = f"grid (cdiv(Z, BLOCK_Z), {self.grid_c}), BLOCK_C = {self.block_c}"
-        return f"{n.name}: {what} ({len(n.paths)} paths, {len(self.classes)} classes); {grid}."
+        classes = f"{len(self.classes)} class" + ("es" if len(self.classes) > 1 else "")
+        return f"{n.name}: {what} ({len(n.paths)} paths, {classes}); {grid}."
 
     def prologue(self) -> None:
         """Program ids and the batch rows of this program."""
@@ -262,11 +263,16 @@ class KernelWriter:
         leaves = {x for r in self.others for x in c.ch.of(r)}
         axes = [AXES[x] for x in (leaves | set(weight or "")) - set(c.ch.of(target))]
         dot = self.dot_shape(c, leaves, weight)
+        wt = None
         if dot is not None:
             em.line("if USE_DOT:")
             with em.indent():
                 w2 = self.weight_matrix(c, names, dot[0])
-        wt = self.weight_tile(c, names) if weight is not None else None
+            em.line("else:")
+            with em.indent():
+                wt = self.weight_tile(c, names)
+        elif weight is not None:
+            wt = self.weight_tile(c, names)
         em.line(f"for k in range(0, {target}_dim):")
         with em.indent():
             self.products(c, names, self.others, "k")
