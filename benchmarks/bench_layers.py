@@ -19,6 +19,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -42,7 +43,34 @@ def c_layer(name: str, dtype: torch.dtype, batch: int) -> Built | None:
     return layer, inputs_for(layer.irreps_in, batch, dtype, layer.external_weight_numel)
 
 
-ALL = {"fusiondsl-c": c_layer, **IMPLS}
+def triton_layer(name: str, dtype: torch.dtype, batch: int) -> Built | None:
+    """The layer compiled with the Triton backend (``None`` unless the device is CUDA)."""
+    if DEVICE.type != "cuda":
+        return None
+    layer = fusiondsl.loads(SPECS[name]).compile(backend="triton").to(dtype)
+    return layer, inputs_for(layer.irreps_in, batch, dtype, layer.external_weight_numel)
+
+
+ALL = {"fusiondsl-c": c_layer, "fusiondsl-triton": triton_layer, **IMPLS}
+DEVICE = torch.device("cpu")  # --device; layers and inputs move there before timing
+
+
+def _on_device(built: Built) -> Built:
+    module, xs = built
+    xs = [x.detach().to(DEVICE).requires_grad_(x.requires_grad) for x in xs]
+    return module.to(DEVICE), xs
+
+
+def _synced(run: Callable[[], object]) -> Callable[[], object]:
+    """``run`` followed by a CUDA synchronize, so that wall times cover the kernels."""
+    if DEVICE.type != "cuda":
+        return run
+
+    def timed() -> None:
+        run()
+        torch.cuda.synchronize()
+
+    return timed
 
 
 def measure(layer: str, impl: str, dtype: torch.dtype, batch: int, kind: str,
@@ -51,8 +79,8 @@ def measure(layer: str, impl: str, dtype: torch.dtype, batch: int, kind: str,
     built = ALL[impl](layer, dtype, batch)
     if built is None:
         return None
-    module, xs = built
-    return median_ms(make_pass(module, xs, kind), repeats=repeats)
+    module, xs = _on_device(built)
+    return median_ms(_synced(make_pass(module, xs, kind)), repeats=repeats)
 
 
 def peak_memory_mb(layer: str, impl: str, batch: int) -> float | None:
@@ -163,6 +191,7 @@ def main() -> None:
     """Run everything and save the results."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda adds fusiondsl-triton)")
     p.add_argument("--layers", nargs="*", default=list(SPECS))
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--passes", nargs="*", default=list(PASSES), choices=PASSES)
@@ -181,6 +210,8 @@ def main() -> None:
         _memory_child(args.memory[0], args.memory[1], int(args.memory[2]))
         return
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.dtypes = ["float32"]

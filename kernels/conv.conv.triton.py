@@ -16,1951 +16,233 @@ import triton.language as tl
 
 from fusiondsl.backends.triton.runtime import NodeKernels
 from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.tables import PathTable
 
 
 # ---- m = fuse(h, y) weights uvu external  (17 paths)
 
+# one row per path: operand irreps, intermediate labels, result, coefficient,
+# entry offsets of the operands and the result in their rows, weight offset
+table_m = PathTable('O3', 2, (
+    # path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32)
+    (('0e', '0e'), (), '0e', 0.5773502691896257, (0, 0, 0), 0),
+    # path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32)
+    (('0e', '1o'), (), '1o', 0.7745966692414834, (0, 1, 32), 32),
+    # path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32)
+    (('0e', '2e'), (), '2e', 1.0, (0, 4, 128), 64),
+    # path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32)
+    (('0e', '3o'), (), '3o', 1.3228756555322954, (0, 9, 288), 96),
+    # path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32)
+    (('1o', '0e'), (), '1o', 0.7745966692414834, (32, 0, 32), 128),
+    # path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32)
+    (('1o', '1o'), (), '0e', 0.5773502691896257, (32, 1, 0), 160),
+    # path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32)
+    (('1o', '1o'), (), '2e', 1.0, (32, 1, 128), 192),
+    # path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32)
+    (('1o', '2e'), (), '1o', 0.7745966692414834, (32, 4, 32), 224),
+    # path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32)
+    (('1o', '2e'), (), '3o', 1.3228756555322954, (32, 4, 288), 256),
+    # path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32)
+    (('1o', '3o'), (), '2e', 1.0, (32, 9, 128), 288),
+    # path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32)
+    (('2e', '0e'), (), '2e', 1.0, (128, 0, 128), 320),
+    # path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32)
+    (('2e', '1o'), (), '1o', 0.7745966692414834, (128, 1, 32), 352),
+    # path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32)
+    (('2e', '1o'), (), '3o', 1.3228756555322954, (128, 1, 288), 384),
+    # path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32)
+    (('2e', '2e'), (), '0e', 0.5773502691896257, (128, 4, 0), 416),
+    # path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32)
+    (('2e', '2e'), (), '2e', 1.0, (128, 4, 128), 448),
+    # path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32)
+    (('2e', '3o'), (), '1o', 0.7745966692414834, (128, 9, 32), 480),
+    # path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32)
+    (('2e', '3o'), (), '3o', 1.3228756555322954, (128, 9, 288), 512),
+))
+
 
 @triton.jit
-def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: forward (17 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
+def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: forward (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32)
+    # class 0: uvu, u=32 v=1: rows 0-16 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 288 + 0 + (u_b), mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 16 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    wt0 = tl.load(w_ptr + z * 544 + 0 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = 0.5773502691896257 * tl.sum(p0_out_0 * wt0, axis=2, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    x1_1_0 = tl.load(x1_ptr + z * 16 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 16 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 16 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    wt1 = tl.load(w_ptr + z * 544 + 32 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = 0.7745966692414834 * tl.sum(p1_out_0 * wt1, axis=2, keep_dims=True)
-    acc_1_1 = 0.7745966692414834 * tl.sum(p1_out_1 * wt1, axis=2, keep_dims=True)
-    acc_1_2 = 0.7745966692414834 * tl.sum(p1_out_2 * wt1, axis=2, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    x1_2_0 = tl.load(x1_ptr + z * 16 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 16 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 16 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 16 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 16 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    wt2 = tl.load(w_ptr + z * 544 + 64 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = 1.0 * tl.sum(p2_out_0 * wt2, axis=2, keep_dims=True)
-    acc_2_1 = 1.0 * tl.sum(p2_out_1 * wt2, axis=2, keep_dims=True)
-    acc_2_2 = 1.0 * tl.sum(p2_out_2 * wt2, axis=2, keep_dims=True)
-    acc_2_3 = 1.0 * tl.sum(p2_out_3 * wt2, axis=2, keep_dims=True)
-    acc_2_4 = 1.0 * tl.sum(p2_out_4 * wt2, axis=2, keep_dims=True)
-
-    # path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    x1_3_0 = tl.load(x1_ptr + z * 16 + 9 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_1 = tl.load(x1_ptr + z * 16 + 10 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_2 = tl.load(x1_ptr + z * 16 + 11 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_3 = tl.load(x1_ptr + z * 16 + 12 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_4 = tl.load(x1_ptr + z * 16 + 13 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_5 = tl.load(x1_ptr + z * 16 + 14 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_6 = tl.load(x1_ptr + z * 16 + 15 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.3779644730092272 * x0_0_0 * x1_3_0
-    p3_out_1 = 0.3779644730092272 * x0_0_0 * x1_3_1
-    p3_out_2 = 0.3779644730092272 * x0_0_0 * x1_3_2
-    p3_out_3 = 0.3779644730092272 * x0_0_0 * x1_3_3
-    p3_out_4 = 0.3779644730092272 * x0_0_0 * x1_3_4
-    p3_out_5 = 0.3779644730092272 * x0_0_0 * x1_3_5
-    p3_out_6 = 0.3779644730092272 * x0_0_0 * x1_3_6
-    wt3 = tl.load(w_ptr + z * 544 + 96 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_3_0 = 1.3228756555322954 * tl.sum(p3_out_0 * wt3, axis=2, keep_dims=True)
-    acc_3_1 = 1.3228756555322954 * tl.sum(p3_out_1 * wt3, axis=2, keep_dims=True)
-    acc_3_2 = 1.3228756555322954 * tl.sum(p3_out_2 * wt3, axis=2, keep_dims=True)
-    acc_3_3 = 1.3228756555322954 * tl.sum(p3_out_3 * wt3, axis=2, keep_dims=True)
-    acc_3_4 = 1.3228756555322954 * tl.sum(p3_out_4 * wt3, axis=2, keep_dims=True)
-    acc_3_5 = 1.3228756555322954 * tl.sum(p3_out_5 * wt3, axis=2, keep_dims=True)
-    acc_3_6 = 1.3228756555322954 * tl.sum(p3_out_6 * wt3, axis=2, keep_dims=True)
-
-    # path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32)
-    x0_1_0 = tl.load(x0_ptr + z * 288 + 32 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 288 + 33 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 288 + 34 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p4_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p4_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p4_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    wt4 = tl.load(w_ptr + z * 544 + 128 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p4_out_0 * wt4, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p4_out_1 * wt4, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p4_out_2 * wt4, axis=2, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32)
-    p5_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    wt5 = tl.load(w_ptr + z * 544 + 160 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.5773502691896257 * tl.sum(p5_out_0 * wt5, axis=2, keep_dims=True)
-
-    # path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32)
-    p6_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p6_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p6_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p6_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    wt6 = tl.load(w_ptr + z * 544 + 192 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p6_out_0 * wt6, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p6_out_1 * wt6, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p6_out_2 * wt6, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p6_out_3 * wt6, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p6_out_4 * wt6, axis=2, keep_dims=True)
-
-    # path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32)
-    p7_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p7_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p7_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    wt7 = tl.load(w_ptr + z * 544 + 224 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p7_out_0 * wt7, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p7_out_1 * wt7, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p7_out_2 * wt7, axis=2, keep_dims=True)
-
-    # path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32)
-    p8_out_0 = (
-        0.26726124191242434 * x0_1_0 * x1_2_4
-        + 0.26726124191242434 * x0_1_2 * x1_2_0
-    )
-    p8_out_1 = (
-        0.21821789023599236 * x0_1_0 * x1_2_3
-        + 0.21821789023599236 * x0_1_1 * x1_2_0
-        + 0.21821789023599236 * x0_1_2 * x1_2_1
-    )
-    p8_out_2 = (
-        0.23904572186687872 * x0_1_0 * x1_2_2
-        + 0.06900655593423542 * x0_1_0 * x1_2_4
-        + 0.2760262237369417 * x0_1_1 * x1_2_1
-        - 0.06900655593423542 * x0_1_2 * x1_2_0
-    )
-    p8_out_3 = (
-        -0.1690308509457033 * x0_1_0 * x1_2_1
-        + 0.2927700218845599 * x0_1_1 * x1_2_2
-        - 0.1690308509457033 * x0_1_2 * x1_2_3
-    )
-    p8_out_4 = (
-        -0.06900655593423542 * x0_1_0 * x1_2_0
-        + 0.2760262237369417 * x0_1_1 * x1_2_3
-        + 0.23904572186687872 * x0_1_2 * x1_2_2
-        - 0.06900655593423542 * x0_1_2 * x1_2_4
-    )
-    p8_out_5 = (
-        -0.21821789023599236 * x0_1_0 * x1_2_1
-        + 0.21821789023599236 * x0_1_1 * x1_2_4
-        + 0.21821789023599236 * x0_1_2 * x1_2_3
-    )
-    p8_out_6 = (
-        -0.26726124191242434 * x0_1_0 * x1_2_0
-        + 0.26726124191242434 * x0_1_2 * x1_2_4
-    )
-    wt8 = tl.load(w_ptr + z * 544 + 256 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 1.3228756555322954 * tl.sum(p8_out_0 * wt8, axis=2, keep_dims=True)
-    acc_3_1 = acc_3_1 + 1.3228756555322954 * tl.sum(p8_out_1 * wt8, axis=2, keep_dims=True)
-    acc_3_2 = acc_3_2 + 1.3228756555322954 * tl.sum(p8_out_2 * wt8, axis=2, keep_dims=True)
-    acc_3_3 = acc_3_3 + 1.3228756555322954 * tl.sum(p8_out_3 * wt8, axis=2, keep_dims=True)
-    acc_3_4 = acc_3_4 + 1.3228756555322954 * tl.sum(p8_out_4 * wt8, axis=2, keep_dims=True)
-    acc_3_5 = acc_3_5 + 1.3228756555322954 * tl.sum(p8_out_5 * wt8, axis=2, keep_dims=True)
-    acc_3_6 = acc_3_6 + 1.3228756555322954 * tl.sum(p8_out_6 * wt8, axis=2, keep_dims=True)
-
-    # path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32)
-    p9_out_0 = (
-        -0.06900655593423542 * x0_1_0 * x1_3_4
-        - 0.26726124191242434 * x0_1_0 * x1_3_6
-        + 0.21821789023599236 * x0_1_1 * x1_3_1
-        + 0.26726124191242434 * x0_1_2 * x1_3_0
-        - 0.06900655593423542 * x0_1_2 * x1_3_2
-    )
-    p9_out_1 = (
-        -0.1690308509457033 * x0_1_0 * x1_3_3
-        - 0.21821789023599236 * x0_1_0 * x1_3_5
-        + 0.2760262237369417 * x0_1_1 * x1_3_2
-        + 0.21821789023599236 * x0_1_2 * x1_3_1
-    )
-    p9_out_2 = (
-        0.23904572186687872 * x0_1_0 * x1_3_2
-        + 0.2927700218845599 * x0_1_1 * x1_3_3
-        + 0.23904572186687872 * x0_1_2 * x1_3_4
-    )
-    p9_out_3 = (
-        0.21821789023599236 * x0_1_0 * x1_3_1
-        + 0.2760262237369417 * x0_1_1 * x1_3_4
-        - 0.1690308509457033 * x0_1_2 * x1_3_3
-        + 0.21821789023599236 * x0_1_2 * x1_3_5
-    )
-    p9_out_4 = (
-        0.26726124191242434 * x0_1_0 * x1_3_0
-        + 0.06900655593423542 * x0_1_0 * x1_3_2
-        + 0.21821789023599236 * x0_1_1 * x1_3_5
-        - 0.06900655593423542 * x0_1_2 * x1_3_4
-        + 0.26726124191242434 * x0_1_2 * x1_3_6
-    )
-    wt9 = tl.load(w_ptr + z * 544 + 288 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p9_out_0 * wt9, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p9_out_1 * wt9, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p9_out_2 * wt9, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p9_out_3 * wt9, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p9_out_4 * wt9, axis=2, keep_dims=True)
-
-    # path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32)
-    x0_2_0 = tl.load(x0_ptr + z * 288 + 128 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 288 + 129 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 288 + 130 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 288 + 131 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 288 + 132 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p10_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p10_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p10_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p10_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p10_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    wt10 = tl.load(w_ptr + z * 544 + 320 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p10_out_0 * wt10, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p10_out_1 * wt10, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p10_out_2 * wt10, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p10_out_3 * wt10, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p10_out_4 * wt10, axis=2, keep_dims=True)
-
-    # path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    p11_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p11_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p11_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    wt11 = tl.load(w_ptr + z * 544 + 352 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p11_out_0 * wt11, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p11_out_1 * wt11, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p11_out_2 * wt11, axis=2, keep_dims=True)
-
-    # path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32)
-    p12_out_0 = (
-        0.26726124191242434 * x0_2_0 * x1_1_2
-        + 0.26726124191242434 * x0_2_4 * x1_1_0
-    )
-    p12_out_1 = (
-        0.21821789023599236 * x0_2_0 * x1_1_1
-        + 0.21821789023599236 * x0_2_1 * x1_1_2
-        + 0.21821789023599236 * x0_2_3 * x1_1_0
-    )
-    p12_out_2 = (
-        -0.06900655593423542 * x0_2_0 * x1_1_2
-        + 0.2760262237369417 * x0_2_1 * x1_1_1
-        + 0.23904572186687872 * x0_2_2 * x1_1_0
-        + 0.06900655593423542 * x0_2_4 * x1_1_0
-    )
-    p12_out_3 = (
-        -0.1690308509457033 * x0_2_1 * x1_1_0
-        + 0.2927700218845599 * x0_2_2 * x1_1_1
-        - 0.1690308509457033 * x0_2_3 * x1_1_2
-    )
-    p12_out_4 = (
-        -0.06900655593423542 * x0_2_0 * x1_1_0
-        + 0.23904572186687872 * x0_2_2 * x1_1_2
-        + 0.2760262237369417 * x0_2_3 * x1_1_1
-        - 0.06900655593423542 * x0_2_4 * x1_1_2
-    )
-    p12_out_5 = (
-        -0.21821789023599236 * x0_2_1 * x1_1_0
-        + 0.21821789023599236 * x0_2_3 * x1_1_2
-        + 0.21821789023599236 * x0_2_4 * x1_1_1
-    )
-    p12_out_6 = (
-        -0.26726124191242434 * x0_2_0 * x1_1_0
-        + 0.26726124191242434 * x0_2_4 * x1_1_2
-    )
-    wt12 = tl.load(w_ptr + z * 544 + 384 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 1.3228756555322954 * tl.sum(p12_out_0 * wt12, axis=2, keep_dims=True)
-    acc_3_1 = acc_3_1 + 1.3228756555322954 * tl.sum(p12_out_1 * wt12, axis=2, keep_dims=True)
-    acc_3_2 = acc_3_2 + 1.3228756555322954 * tl.sum(p12_out_2 * wt12, axis=2, keep_dims=True)
-    acc_3_3 = acc_3_3 + 1.3228756555322954 * tl.sum(p12_out_3 * wt12, axis=2, keep_dims=True)
-    acc_3_4 = acc_3_4 + 1.3228756555322954 * tl.sum(p12_out_4 * wt12, axis=2, keep_dims=True)
-    acc_3_5 = acc_3_5 + 1.3228756555322954 * tl.sum(p12_out_5 * wt12, axis=2, keep_dims=True)
-    acc_3_6 = acc_3_6 + 1.3228756555322954 * tl.sum(p12_out_6 * wt12, axis=2, keep_dims=True)
-
-    # path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32)
-    p13_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    wt13 = tl.load(w_ptr + z * 544 + 416 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.5773502691896257 * tl.sum(p13_out_0 * wt13, axis=2, keep_dims=True)
-
-    # path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    p14_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p14_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p14_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p14_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p14_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    wt14 = tl.load(w_ptr + z * 544 + 448 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p14_out_0 * wt14, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p14_out_1 * wt14, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p14_out_2 * wt14, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p14_out_3 * wt14, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p14_out_4 * wt14, axis=2, keep_dims=True)
-
-    # path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32)
-    p15_out_0 = (
-        -0.06900655593423542 * x0_2_0 * x1_3_4
-        - 0.26726124191242434 * x0_2_0 * x1_3_6
-        - 0.1690308509457033 * x0_2_1 * x1_3_3
-        - 0.21821789023599236 * x0_2_1 * x1_3_5
-        + 0.23904572186687872 * x0_2_2 * x1_3_2
-        + 0.21821789023599236 * x0_2_3 * x1_3_1
-        + 0.26726124191242434 * x0_2_4 * x1_3_0
-        + 0.06900655593423542 * x0_2_4 * x1_3_2
-    )
-    p15_out_1 = (
-        0.21821789023599236 * x0_2_0 * x1_3_1
-        + 0.2760262237369417 * x0_2_1 * x1_3_2
-        + 0.2927700218845599 * x0_2_2 * x1_3_3
-        + 0.2760262237369417 * x0_2_3 * x1_3_4
-        + 0.21821789023599236 * x0_2_4 * x1_3_5
-    )
-    p15_out_2 = (
-        0.26726124191242434 * x0_2_0 * x1_3_0
-        - 0.06900655593423542 * x0_2_0 * x1_3_2
-        + 0.21821789023599236 * x0_2_1 * x1_3_1
-        + 0.23904572186687872 * x0_2_2 * x1_3_4
-        - 0.1690308509457033 * x0_2_3 * x1_3_3
-        + 0.21821789023599236 * x0_2_3 * x1_3_5
-        - 0.06900655593423542 * x0_2_4 * x1_3_4
-        + 0.26726124191242434 * x0_2_4 * x1_3_6
-    )
-    wt15 = tl.load(w_ptr + z * 544 + 480 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p15_out_0 * wt15, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p15_out_1 * wt15, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p15_out_2 * wt15, axis=2, keep_dims=True)
-
-    # path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    p16_out_0 = (
-        -0.10910894511799618 * x0_2_0 * x1_3_4
-        + 0.17251638983558854 * x0_2_1 * x1_3_5
-        - 0.24397501823713327 * x0_2_2 * x1_3_0
-        + 0.17251638983558854 * x0_2_3 * x1_3_1
-        - 0.10910894511799618 * x0_2_4 * x1_3_2
-    )
-    p16_out_1 = (
-        -0.21821789023599236 * x0_2_0 * x1_3_3
-        + 0.13363062095621217 * x0_2_1 * x1_3_4
-        - 0.17251638983558854 * x0_2_1 * x1_3_6
-        + 0.17251638983558854 * x0_2_3 * x1_3_0
-        + 0.13363062095621217 * x0_2_3 * x1_3_2
-    )
-    p16_out_2 = (
-        0.1690308509457033 * x0_2_0 * x1_3_4
-        + 0.10910894511799618 * x0_2_0 * x1_3_6
-        + 0.06900655593423542 * x0_2_1 * x1_3_3
-        - 0.13363062095621217 * x0_2_1 * x1_3_5
-        + 0.14638501094227996 * x0_2_2 * x1_3_2
-        + 0.13363062095621217 * x0_2_3 * x1_3_1
-        - 0.10910894511799618 * x0_2_4 * x1_3_0
-        - 0.1690308509457033 * x0_2_4 * x1_3_2
-    )
-    p16_out_3 = (
-        -0.21821789023599236 * x0_2_0 * x1_3_1
-        + 0.06900655593423542 * x0_2_1 * x1_3_2
-        + 0.19518001458970666 * x0_2_2 * x1_3_3
-        + 0.06900655593423542 * x0_2_3 * x1_3_4
-        - 0.21821789023599236 * x0_2_4 * x1_3_5
-    )
-    p16_out_4 = (
-        -0.10910894511799618 * x0_2_0 * x1_3_0
-        + 0.1690308509457033 * x0_2_0 * x1_3_2
-        + 0.13363062095621217 * x0_2_1 * x1_3_1
-        + 0.14638501094227996 * x0_2_2 * x1_3_4
-        + 0.06900655593423542 * x0_2_3 * x1_3_3
-        + 0.13363062095621217 * x0_2_3 * x1_3_5
-        + 0.1690308509457033 * x0_2_4 * x1_3_4
-        - 0.10910894511799618 * x0_2_4 * x1_3_6
-    )
-    p16_out_5 = (
-        0.17251638983558854 * x0_2_1 * x1_3_0
-        - 0.13363062095621217 * x0_2_1 * x1_3_2
-        + 0.13363062095621217 * x0_2_3 * x1_3_4
-        + 0.17251638983558854 * x0_2_3 * x1_3_6
-        - 0.21821789023599236 * x0_2_4 * x1_3_3
-    )
-    p16_out_6 = (
-        0.10910894511799618 * x0_2_0 * x1_3_2
-        - 0.17251638983558854 * x0_2_1 * x1_3_1
-        - 0.24397501823713327 * x0_2_2 * x1_3_6
-        + 0.17251638983558854 * x0_2_3 * x1_3_5
-        - 0.10910894511799618 * x0_2_4 * x1_3_4
-    )
-    wt16 = tl.load(w_ptr + z * 544 + 512 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 1.3228756555322954 * tl.sum(p16_out_0 * wt16, axis=2, keep_dims=True)
-    acc_3_1 = acc_3_1 + 1.3228756555322954 * tl.sum(p16_out_1 * wt16, axis=2, keep_dims=True)
-    acc_3_2 = acc_3_2 + 1.3228756555322954 * tl.sum(p16_out_2 * wt16, axis=2, keep_dims=True)
-    acc_3_3 = acc_3_3 + 1.3228756555322954 * tl.sum(p16_out_3 * wt16, axis=2, keep_dims=True)
-    acc_3_4 = acc_3_4 + 1.3228756555322954 * tl.sum(p16_out_4 * wt16, axis=2, keep_dims=True)
-    acc_3_5 = acc_3_5 + 1.3228756555322954 * tl.sum(p16_out_5 * wt16, axis=2, keep_dims=True)
-    acc_3_6 = acc_3_6 + 1.3228756555322954 * tl.sum(p16_out_6 * wt16, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 512 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 32 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 33 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 34 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 128 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 129 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 130 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 131 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 132 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 288 + (u_b) * 7, acc_3_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 289 + (u_b) * 7, acc_3_1, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 290 + (u_b) * 7, acc_3_2, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 291 + (u_b) * 7, acc_3_3, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 292 + (u_b) * 7, acc_3_4, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 293 + (u_b) * 7, acc_3_5, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 512 + 294 + (u_b) * 7, acc_3_6, mask=zmask & (u_b < 32))
+    for q in range(0, 17):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + z * 544 + w_at + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
+        for k in range(0, out_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 288 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u_b) * x0_dim,
+                            mask=emask & zmask & (u_b < 32), other=0.0).to(ACC)
+                x1 = tl.load(x1_ptr + z * 16 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * x1, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 512 + out_at + k + (u_b) * out_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 32), other=0.0) + s, mask=zmask & (u_b < 32))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: gradient w.r.t. operand x0 (17 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
+def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: gradient w.r.t. operand x0 (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 32."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32)
+    # class 0: uvu, u=32 v=1: rows 0-16 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x1_0_0 = tl.load(x1_ptr + z * 16 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 512 + 0 + (u_b), mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p0_x0_0 = 1.0 * x1_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + z * 544 + 0 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = 0.5773502691896257 * tl.sum(p0_x0_0 * wt0, axis=2, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    x1_1_0 = tl.load(x1_ptr + z * 16 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 16 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 16 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_0 = tl.load(out_ptr + z * 512 + 32 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 512 + 33 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 512 + 34 + (u_b) * 3, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p1_x0_0 = (
-        0.5773502691896257 * x1_1_0 * out_1_0
-        + 0.5773502691896257 * x1_1_1 * out_1_1
-        + 0.5773502691896257 * x1_1_2 * out_1_2
-    )
-    wt1 = tl.load(w_ptr + z * 544 + 32 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.7745966692414834 * tl.sum(p1_x0_0 * wt1, axis=2, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    x1_2_0 = tl.load(x1_ptr + z * 16 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 16 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 16 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 16 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 16 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_0 = tl.load(out_ptr + z * 512 + 128 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 512 + 129 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 512 + 130 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 512 + 131 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 512 + 132 + (u_b) * 5, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p2_x0_0 = (
-        0.447213595499958 * x1_2_0 * out_2_0
-        + 0.447213595499958 * x1_2_1 * out_2_1
-        + 0.447213595499958 * x1_2_2 * out_2_2
-        + 0.447213595499958 * x1_2_3 * out_2_3
-        + 0.447213595499958 * x1_2_4 * out_2_4
-    )
-    wt2 = tl.load(w_ptr + z * 544 + 64 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 1.0 * tl.sum(p2_x0_0 * wt2, axis=2, keep_dims=True)
-
-    # path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    x1_3_0 = tl.load(x1_ptr + z * 16 + 9 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_1 = tl.load(x1_ptr + z * 16 + 10 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_2 = tl.load(x1_ptr + z * 16 + 11 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_3 = tl.load(x1_ptr + z * 16 + 12 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_4 = tl.load(x1_ptr + z * 16 + 13 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_5 = tl.load(x1_ptr + z * 16 + 14 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_6 = tl.load(x1_ptr + z * 16 + 15 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_0 = tl.load(out_ptr + z * 512 + 288 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 512 + 289 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 512 + 290 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_3 = tl.load(out_ptr + z * 512 + 291 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_4 = tl.load(out_ptr + z * 512 + 292 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_5 = tl.load(out_ptr + z * 512 + 293 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    out_3_6 = tl.load(out_ptr + z * 512 + 294 + (u_b) * 7, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    p3_x0_0 = (
-        0.3779644730092272 * x1_3_0 * out_3_0
-        + 0.3779644730092272 * x1_3_1 * out_3_1
-        + 0.3779644730092272 * x1_3_2 * out_3_2
-        + 0.3779644730092272 * x1_3_3 * out_3_3
-        + 0.3779644730092272 * x1_3_4 * out_3_4
-        + 0.3779644730092272 * x1_3_5 * out_3_5
-        + 0.3779644730092272 * x1_3_6 * out_3_6
-    )
-    wt3 = tl.load(w_ptr + z * 544 + 96 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 1.3228756555322954 * tl.sum(p3_x0_0 * wt3, axis=2, keep_dims=True)
-
-    # path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32)
-    p4_x0_0 = 0.5773502691896257 * x1_0_0 * out_1_0
-    p4_x0_1 = 0.5773502691896257 * x1_0_0 * out_1_1
-    p4_x0_2 = 0.5773502691896257 * x1_0_0 * out_1_2
-    wt4 = tl.load(w_ptr + z * 544 + 128 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = 0.7745966692414834 * tl.sum(p4_x0_0 * wt4, axis=2, keep_dims=True)
-    acc_1_1 = 0.7745966692414834 * tl.sum(p4_x0_1 * wt4, axis=2, keep_dims=True)
-    acc_1_2 = 0.7745966692414834 * tl.sum(p4_x0_2 * wt4, axis=2, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32)
-    p5_x0_0 = 0.5773502691896257 * x1_1_0 * out_0_0
-    p5_x0_1 = 0.5773502691896257 * x1_1_1 * out_0_0
-    p5_x0_2 = 0.5773502691896257 * x1_1_2 * out_0_0
-    wt5 = tl.load(w_ptr + z * 544 + 160 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.5773502691896257 * tl.sum(p5_x0_0 * wt5, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.5773502691896257 * tl.sum(p5_x0_1 * wt5, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.5773502691896257 * tl.sum(p5_x0_2 * wt5, axis=2, keep_dims=True)
-
-    # path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32)
-    p6_x0_0 = (
-        -0.18257418583505536 * x1_1_0 * out_2_2
-        - 0.316227766016838 * x1_1_0 * out_2_4
-        + 0.316227766016838 * x1_1_1 * out_2_1
-        + 0.316227766016838 * x1_1_2 * out_2_0
-    )
-    p6_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_2_1
-        + 0.3651483716701107 * x1_1_1 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_3
-    )
-    p6_x0_2 = (
-        0.316227766016838 * x1_1_0 * out_2_0
-        + 0.316227766016838 * x1_1_1 * out_2_3
-        - 0.18257418583505536 * x1_1_2 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_4
-    )
-    wt6 = tl.load(w_ptr + z * 544 + 192 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.0 * tl.sum(p6_x0_0 * wt6, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.0 * tl.sum(p6_x0_1 * wt6, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.0 * tl.sum(p6_x0_2 * wt6, axis=2, keep_dims=True)
-
-    # path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32)
-    p7_x0_0 = (
-        0.316227766016838 * x1_2_0 * out_1_2
-        + 0.316227766016838 * x1_2_1 * out_1_1
-        - 0.18257418583505536 * x1_2_2 * out_1_0
-        - 0.316227766016838 * x1_2_4 * out_1_0
-    )
-    p7_x0_1 = (
-        0.316227766016838 * x1_2_1 * out_1_0
-        + 0.3651483716701107 * x1_2_2 * out_1_1
-        + 0.316227766016838 * x1_2_3 * out_1_2
-    )
-    p7_x0_2 = (
-        0.316227766016838 * x1_2_0 * out_1_0
-        - 0.18257418583505536 * x1_2_2 * out_1_2
-        + 0.316227766016838 * x1_2_3 * out_1_1
-        + 0.316227766016838 * x1_2_4 * out_1_2
-    )
-    wt7 = tl.load(w_ptr + z * 544 + 224 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p7_x0_0 * wt7, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p7_x0_1 * wt7, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p7_x0_2 * wt7, axis=2, keep_dims=True)
-
-    # path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32)
-    p8_x0_0 = (
-        -0.06900655593423542 * x1_2_0 * out_3_4
-        - 0.26726124191242434 * x1_2_0 * out_3_6
-        - 0.1690308509457033 * x1_2_1 * out_3_3
-        - 0.21821789023599236 * x1_2_1 * out_3_5
-        + 0.23904572186687872 * x1_2_2 * out_3_2
-        + 0.21821789023599236 * x1_2_3 * out_3_1
-        + 0.26726124191242434 * x1_2_4 * out_3_0
-        + 0.06900655593423542 * x1_2_4 * out_3_2
-    )
-    p8_x0_1 = (
-        0.21821789023599236 * x1_2_0 * out_3_1
-        + 0.2760262237369417 * x1_2_1 * out_3_2
-        + 0.2927700218845599 * x1_2_2 * out_3_3
-        + 0.2760262237369417 * x1_2_3 * out_3_4
-        + 0.21821789023599236 * x1_2_4 * out_3_5
-    )
-    p8_x0_2 = (
-        0.26726124191242434 * x1_2_0 * out_3_0
-        - 0.06900655593423542 * x1_2_0 * out_3_2
-        + 0.21821789023599236 * x1_2_1 * out_3_1
-        + 0.23904572186687872 * x1_2_2 * out_3_4
-        - 0.1690308509457033 * x1_2_3 * out_3_3
-        + 0.21821789023599236 * x1_2_3 * out_3_5
-        - 0.06900655593423542 * x1_2_4 * out_3_4
-        + 0.26726124191242434 * x1_2_4 * out_3_6
-    )
-    wt8 = tl.load(w_ptr + z * 544 + 256 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.3228756555322954 * tl.sum(p8_x0_0 * wt8, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.3228756555322954 * tl.sum(p8_x0_1 * wt8, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.3228756555322954 * tl.sum(p8_x0_2 * wt8, axis=2, keep_dims=True)
-
-    # path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32)
-    p9_x0_0 = (
-        0.26726124191242434 * x1_3_0 * out_2_4
-        + 0.21821789023599236 * x1_3_1 * out_2_3
-        + 0.23904572186687872 * x1_3_2 * out_2_2
-        + 0.06900655593423542 * x1_3_2 * out_2_4
-        - 0.1690308509457033 * x1_3_3 * out_2_1
-        - 0.06900655593423542 * x1_3_4 * out_2_0
-        - 0.21821789023599236 * x1_3_5 * out_2_1
-        - 0.26726124191242434 * x1_3_6 * out_2_0
-    )
-    p9_x0_1 = (
-        0.21821789023599236 * x1_3_1 * out_2_0
-        + 0.2760262237369417 * x1_3_2 * out_2_1
-        + 0.2927700218845599 * x1_3_3 * out_2_2
-        + 0.2760262237369417 * x1_3_4 * out_2_3
-        + 0.21821789023599236 * x1_3_5 * out_2_4
-    )
-    p9_x0_2 = (
-        0.26726124191242434 * x1_3_0 * out_2_0
-        + 0.21821789023599236 * x1_3_1 * out_2_1
-        - 0.06900655593423542 * x1_3_2 * out_2_0
-        - 0.1690308509457033 * x1_3_3 * out_2_3
-        + 0.23904572186687872 * x1_3_4 * out_2_2
-        - 0.06900655593423542 * x1_3_4 * out_2_4
-        + 0.21821789023599236 * x1_3_5 * out_2_3
-        + 0.26726124191242434 * x1_3_6 * out_2_4
-    )
-    wt9 = tl.load(w_ptr + z * 544 + 288 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.0 * tl.sum(p9_x0_0 * wt9, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.0 * tl.sum(p9_x0_1 * wt9, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.0 * tl.sum(p9_x0_2 * wt9, axis=2, keep_dims=True)
-
-    # path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32)
-    p10_x0_0 = 0.447213595499958 * x1_0_0 * out_2_0
-    p10_x0_1 = 0.447213595499958 * x1_0_0 * out_2_1
-    p10_x0_2 = 0.447213595499958 * x1_0_0 * out_2_2
-    p10_x0_3 = 0.447213595499958 * x1_0_0 * out_2_3
-    p10_x0_4 = 0.447213595499958 * x1_0_0 * out_2_4
-    wt10 = tl.load(w_ptr + z * 544 + 320 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = 1.0 * tl.sum(p10_x0_0 * wt10, axis=2, keep_dims=True)
-    acc_2_1 = 1.0 * tl.sum(p10_x0_1 * wt10, axis=2, keep_dims=True)
-    acc_2_2 = 1.0 * tl.sum(p10_x0_2 * wt10, axis=2, keep_dims=True)
-    acc_2_3 = 1.0 * tl.sum(p10_x0_3 * wt10, axis=2, keep_dims=True)
-    acc_2_4 = 1.0 * tl.sum(p10_x0_4 * wt10, axis=2, keep_dims=True)
-
-    # path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    p11_x0_0 = (
-        0.316227766016838 * x1_1_0 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_0
-    )
-    p11_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_1_1
-        + 0.316227766016838 * x1_1_1 * out_1_0
-    )
-    p11_x0_2 = (
-        -0.18257418583505536 * x1_1_0 * out_1_0
-        + 0.3651483716701107 * x1_1_1 * out_1_1
-        - 0.18257418583505536 * x1_1_2 * out_1_2
-    )
-    p11_x0_3 = (
-        0.316227766016838 * x1_1_1 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_1
-    )
-    p11_x0_4 = (
-        -0.316227766016838 * x1_1_0 * out_1_0
-        + 0.316227766016838 * x1_1_2 * out_1_2
-    )
-    wt11 = tl.load(w_ptr + z * 544 + 352 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.7745966692414834 * tl.sum(p11_x0_0 * wt11, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.7745966692414834 * tl.sum(p11_x0_1 * wt11, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.7745966692414834 * tl.sum(p11_x0_2 * wt11, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.7745966692414834 * tl.sum(p11_x0_3 * wt11, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.7745966692414834 * tl.sum(p11_x0_4 * wt11, axis=2, keep_dims=True)
-
-    # path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32)
-    p12_x0_0 = (
-        -0.06900655593423542 * x1_1_0 * out_3_4
-        - 0.26726124191242434 * x1_1_0 * out_3_6
-        + 0.21821789023599236 * x1_1_1 * out_3_1
-        + 0.26726124191242434 * x1_1_2 * out_3_0
-        - 0.06900655593423542 * x1_1_2 * out_3_2
-    )
-    p12_x0_1 = (
-        -0.1690308509457033 * x1_1_0 * out_3_3
-        - 0.21821789023599236 * x1_1_0 * out_3_5
-        + 0.2760262237369417 * x1_1_1 * out_3_2
-        + 0.21821789023599236 * x1_1_2 * out_3_1
-    )
-    p12_x0_2 = (
-        0.23904572186687872 * x1_1_0 * out_3_2
-        + 0.2927700218845599 * x1_1_1 * out_3_3
-        + 0.23904572186687872 * x1_1_2 * out_3_4
-    )
-    p12_x0_3 = (
-        0.21821789023599236 * x1_1_0 * out_3_1
-        + 0.2760262237369417 * x1_1_1 * out_3_4
-        - 0.1690308509457033 * x1_1_2 * out_3_3
-        + 0.21821789023599236 * x1_1_2 * out_3_5
-    )
-    p12_x0_4 = (
-        0.26726124191242434 * x1_1_0 * out_3_0
-        + 0.06900655593423542 * x1_1_0 * out_3_2
-        + 0.21821789023599236 * x1_1_1 * out_3_5
-        - 0.06900655593423542 * x1_1_2 * out_3_4
-        + 0.26726124191242434 * x1_1_2 * out_3_6
-    )
-    wt12 = tl.load(w_ptr + z * 544 + 384 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.3228756555322954 * tl.sum(p12_x0_0 * wt12, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.3228756555322954 * tl.sum(p12_x0_1 * wt12, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.3228756555322954 * tl.sum(p12_x0_2 * wt12, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.3228756555322954 * tl.sum(p12_x0_3 * wt12, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.3228756555322954 * tl.sum(p12_x0_4 * wt12, axis=2, keep_dims=True)
-
-    # path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32)
-    p13_x0_0 = 0.447213595499958 * x1_2_0 * out_0_0
-    p13_x0_1 = 0.447213595499958 * x1_2_1 * out_0_0
-    p13_x0_2 = 0.447213595499958 * x1_2_2 * out_0_0
-    p13_x0_3 = 0.447213595499958 * x1_2_3 * out_0_0
-    p13_x0_4 = 0.447213595499958 * x1_2_4 * out_0_0
-    wt13 = tl.load(w_ptr + z * 544 + 416 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.5773502691896257 * tl.sum(p13_x0_0 * wt13, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.5773502691896257 * tl.sum(p13_x0_1 * wt13, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.5773502691896257 * tl.sum(p13_x0_2 * wt13, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.5773502691896257 * tl.sum(p13_x0_3 * wt13, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.5773502691896257 * tl.sum(p13_x0_4 * wt13, axis=2, keep_dims=True)
-
-    # path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    p14_x0_0 = (
-        -0.23904572186687872 * x1_2_0 * out_2_2
-        + 0.20701966780270625 * x1_2_1 * out_2_3
-        - 0.23904572186687872 * x1_2_2 * out_2_0
-        + 0.20701966780270625 * x1_2_3 * out_2_1
-    )
-    p14_x0_1 = (
-        0.20701966780270625 * x1_2_0 * out_2_3
-        + 0.11952286093343936 * x1_2_1 * out_2_2
-        - 0.20701966780270625 * x1_2_1 * out_2_4
-        + 0.11952286093343936 * x1_2_2 * out_2_1
-        + 0.20701966780270625 * x1_2_3 * out_2_0
-        - 0.20701966780270625 * x1_2_4 * out_2_1
-    )
-    p14_x0_2 = (
-        -0.23904572186687872 * x1_2_0 * out_2_0
-        + 0.11952286093343936 * x1_2_1 * out_2_1
-        + 0.23904572186687872 * x1_2_2 * out_2_2
-        + 0.11952286093343936 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_4
-    )
-    p14_x0_3 = (
-        0.20701966780270625 * x1_2_0 * out_2_1
-        + 0.20701966780270625 * x1_2_1 * out_2_0
-        + 0.11952286093343936 * x1_2_2 * out_2_3
-        + 0.11952286093343936 * x1_2_3 * out_2_2
-        + 0.20701966780270625 * x1_2_3 * out_2_4
-        + 0.20701966780270625 * x1_2_4 * out_2_3
-    )
-    p14_x0_4 = (
-        -0.20701966780270625 * x1_2_1 * out_2_1
-        - 0.23904572186687872 * x1_2_2 * out_2_4
-        + 0.20701966780270625 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_2
-    )
-    wt14 = tl.load(w_ptr + z * 544 + 448 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p14_x0_0 * wt14, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p14_x0_1 * wt14, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p14_x0_2 * wt14, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p14_x0_3 * wt14, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p14_x0_4 * wt14, axis=2, keep_dims=True)
-
-    # path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32)
-    p15_x0_0 = (
-        0.26726124191242434 * x1_3_0 * out_1_2
-        + 0.21821789023599236 * x1_3_1 * out_1_1
-        - 0.06900655593423542 * x1_3_2 * out_1_2
-        - 0.06900655593423542 * x1_3_4 * out_1_0
-        - 0.26726124191242434 * x1_3_6 * out_1_0
-    )
-    p15_x0_1 = (
-        0.21821789023599236 * x1_3_1 * out_1_2
-        + 0.2760262237369417 * x1_3_2 * out_1_1
-        - 0.1690308509457033 * x1_3_3 * out_1_0
-        - 0.21821789023599236 * x1_3_5 * out_1_0
-    )
-    p15_x0_2 = (
-        0.23904572186687872 * x1_3_2 * out_1_0
-        + 0.2927700218845599 * x1_3_3 * out_1_1
-        + 0.23904572186687872 * x1_3_4 * out_1_2
-    )
-    p15_x0_3 = (
-        0.21821789023599236 * x1_3_1 * out_1_0
-        - 0.1690308509457033 * x1_3_3 * out_1_2
-        + 0.2760262237369417 * x1_3_4 * out_1_1
-        + 0.21821789023599236 * x1_3_5 * out_1_2
-    )
-    p15_x0_4 = (
-        0.26726124191242434 * x1_3_0 * out_1_0
-        + 0.06900655593423542 * x1_3_2 * out_1_0
-        - 0.06900655593423542 * x1_3_4 * out_1_2
-        + 0.21821789023599236 * x1_3_5 * out_1_1
-        + 0.26726124191242434 * x1_3_6 * out_1_2
-    )
-    wt15 = tl.load(w_ptr + z * 544 + 480 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.7745966692414834 * tl.sum(p15_x0_0 * wt15, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.7745966692414834 * tl.sum(p15_x0_1 * wt15, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.7745966692414834 * tl.sum(p15_x0_2 * wt15, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.7745966692414834 * tl.sum(p15_x0_3 * wt15, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.7745966692414834 * tl.sum(p15_x0_4 * wt15, axis=2, keep_dims=True)
-
-    # path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    p16_x0_0 = (
-        -0.10910894511799618 * x1_3_0 * out_3_4
-        - 0.21821789023599236 * x1_3_1 * out_3_3
-        + 0.1690308509457033 * x1_3_2 * out_3_4
-        + 0.10910894511799618 * x1_3_2 * out_3_6
-        - 0.21821789023599236 * x1_3_3 * out_3_1
-        - 0.10910894511799618 * x1_3_4 * out_3_0
-        + 0.1690308509457033 * x1_3_4 * out_3_2
-        + 0.10910894511799618 * x1_3_6 * out_3_2
-    )
-    p16_x0_1 = (
-        0.17251638983558854 * x1_3_0 * out_3_5
-        + 0.13363062095621217 * x1_3_1 * out_3_4
-        - 0.17251638983558854 * x1_3_1 * out_3_6
-        + 0.06900655593423542 * x1_3_2 * out_3_3
-        - 0.13363062095621217 * x1_3_2 * out_3_5
-        + 0.06900655593423542 * x1_3_3 * out_3_2
-        + 0.13363062095621217 * x1_3_4 * out_3_1
-        + 0.17251638983558854 * x1_3_5 * out_3_0
-        - 0.13363062095621217 * x1_3_5 * out_3_2
-        - 0.17251638983558854 * x1_3_6 * out_3_1
-    )
-    p16_x0_2 = (
-        -0.24397501823713327 * x1_3_0 * out_3_0
-        + 0.14638501094227996 * x1_3_2 * out_3_2
-        + 0.19518001458970666 * x1_3_3 * out_3_3
-        + 0.14638501094227996 * x1_3_4 * out_3_4
-        - 0.24397501823713327 * x1_3_6 * out_3_6
-    )
-    p16_x0_3 = (
-        0.17251638983558854 * x1_3_0 * out_3_1
-        + 0.17251638983558854 * x1_3_1 * out_3_0
-        + 0.13363062095621217 * x1_3_1 * out_3_2
-        + 0.13363062095621217 * x1_3_2 * out_3_1
-        + 0.06900655593423542 * x1_3_3 * out_3_4
-        + 0.06900655593423542 * x1_3_4 * out_3_3
-        + 0.13363062095621217 * x1_3_4 * out_3_5
-        + 0.13363062095621217 * x1_3_5 * out_3_4
-        + 0.17251638983558854 * x1_3_5 * out_3_6
-        + 0.17251638983558854 * x1_3_6 * out_3_5
-    )
-    p16_x0_4 = (
-        -0.10910894511799618 * x1_3_0 * out_3_2
-        - 0.10910894511799618 * x1_3_2 * out_3_0
-        - 0.1690308509457033 * x1_3_2 * out_3_2
-        - 0.21821789023599236 * x1_3_3 * out_3_5
-        + 0.1690308509457033 * x1_3_4 * out_3_4
-        - 0.10910894511799618 * x1_3_4 * out_3_6
-        - 0.21821789023599236 * x1_3_5 * out_3_3
-        - 0.10910894511799618 * x1_3_6 * out_3_4
-    )
-    wt16 = tl.load(w_ptr + z * 544 + 512 + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.3228756555322954 * tl.sum(p16_x0_0 * wt16, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.3228756555322954 * tl.sum(p16_x0_1 * wt16, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.3228756555322954 * tl.sum(p16_x0_2 * wt16, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.3228756555322954 * tl.sum(p16_x0_3 * wt16, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.3228756555322954 * tl.sum(p16_x0_4 * wt16, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 288 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 32 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 33 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 34 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 128 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 129 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 130 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 131 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 32))
-    tl.store(result_ptr + z * 288 + 132 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 32))
+    for q in range(0, 17):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + z * 544 + w_at + u_b + v1, mask=zmask & (u_b < 32), other=0.0).to(ACC)
+        for k in range(0, x0_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x1 = tl.load(x1_ptr + z * 16 + x1_at + tl.load(ent + 0, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 512 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u_b) * out_dim,
+                            mask=emask & zmask & (u_b < 32), other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x1 * out, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 288 + x0_at + k + (u_b) * x0_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 32), other=0.0) + s, mask=zmask & (u_b < 32))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: gradient w.r.t. operand x1 (17 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: gradient w.r.t. operand x1 (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32)
+    # class 0: uvu, u=32 v=1: rows 0-16 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
     u32 = tl.arange(0, 32)[None, :, None, None]
     v_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 288 + 0 + (u32), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 512 + 0 + (u32), mask=zmask, other=0.0).to(ACC)
-    p0_x1_0 = 1.0 * x0_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + z * 544 + 0 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = 0.5773502691896257 * tl.sum(p0_x1_0 * wt0, axis=1, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    out_1_0 = tl.load(out_ptr + z * 512 + 32 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 512 + 33 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 512 + 34 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x1_0 = 0.5773502691896257 * x0_0_0 * out_1_0
-    p1_x1_1 = 0.5773502691896257 * x0_0_0 * out_1_1
-    p1_x1_2 = 0.5773502691896257 * x0_0_0 * out_1_2
-    wt1 = tl.load(w_ptr + z * 544 + 32 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = 0.7745966692414834 * tl.sum(p1_x1_0 * wt1, axis=1, keep_dims=True)
-    acc_1_1 = 0.7745966692414834 * tl.sum(p1_x1_1 * wt1, axis=1, keep_dims=True)
-    acc_1_2 = 0.7745966692414834 * tl.sum(p1_x1_2 * wt1, axis=1, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    out_2_0 = tl.load(out_ptr + z * 512 + 128 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 512 + 129 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 512 + 130 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 512 + 131 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 512 + 132 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x1_0 = 0.447213595499958 * x0_0_0 * out_2_0
-    p2_x1_1 = 0.447213595499958 * x0_0_0 * out_2_1
-    p2_x1_2 = 0.447213595499958 * x0_0_0 * out_2_2
-    p2_x1_3 = 0.447213595499958 * x0_0_0 * out_2_3
-    p2_x1_4 = 0.447213595499958 * x0_0_0 * out_2_4
-    wt2 = tl.load(w_ptr + z * 544 + 64 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = 1.0 * tl.sum(p2_x1_0 * wt2, axis=1, keep_dims=True)
-    acc_2_1 = 1.0 * tl.sum(p2_x1_1 * wt2, axis=1, keep_dims=True)
-    acc_2_2 = 1.0 * tl.sum(p2_x1_2 * wt2, axis=1, keep_dims=True)
-    acc_2_3 = 1.0 * tl.sum(p2_x1_3 * wt2, axis=1, keep_dims=True)
-    acc_2_4 = 1.0 * tl.sum(p2_x1_4 * wt2, axis=1, keep_dims=True)
-
-    # path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    out_3_0 = tl.load(out_ptr + z * 512 + 288 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 512 + 289 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 512 + 290 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_3 = tl.load(out_ptr + z * 512 + 291 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_4 = tl.load(out_ptr + z * 512 + 292 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_5 = tl.load(out_ptr + z * 512 + 293 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_6 = tl.load(out_ptr + z * 512 + 294 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    p3_x1_0 = 0.3779644730092272 * x0_0_0 * out_3_0
-    p3_x1_1 = 0.3779644730092272 * x0_0_0 * out_3_1
-    p3_x1_2 = 0.3779644730092272 * x0_0_0 * out_3_2
-    p3_x1_3 = 0.3779644730092272 * x0_0_0 * out_3_3
-    p3_x1_4 = 0.3779644730092272 * x0_0_0 * out_3_4
-    p3_x1_5 = 0.3779644730092272 * x0_0_0 * out_3_5
-    p3_x1_6 = 0.3779644730092272 * x0_0_0 * out_3_6
-    wt3 = tl.load(w_ptr + z * 544 + 96 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_3_0 = 1.3228756555322954 * tl.sum(p3_x1_0 * wt3, axis=1, keep_dims=True)
-    acc_3_1 = 1.3228756555322954 * tl.sum(p3_x1_1 * wt3, axis=1, keep_dims=True)
-    acc_3_2 = 1.3228756555322954 * tl.sum(p3_x1_2 * wt3, axis=1, keep_dims=True)
-    acc_3_3 = 1.3228756555322954 * tl.sum(p3_x1_3 * wt3, axis=1, keep_dims=True)
-    acc_3_4 = 1.3228756555322954 * tl.sum(p3_x1_4 * wt3, axis=1, keep_dims=True)
-    acc_3_5 = 1.3228756555322954 * tl.sum(p3_x1_5 * wt3, axis=1, keep_dims=True)
-    acc_3_6 = 1.3228756555322954 * tl.sum(p3_x1_6 * wt3, axis=1, keep_dims=True)
-
-    # path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32)
-    x0_1_0 = tl.load(x0_ptr + z * 288 + 32 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 288 + 33 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 288 + 34 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    p4_x1_0 = (
-        0.5773502691896257 * x0_1_0 * out_1_0
-        + 0.5773502691896257 * x0_1_1 * out_1_1
-        + 0.5773502691896257 * x0_1_2 * out_1_2
-    )
-    wt4 = tl.load(w_ptr + z * 544 + 128 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.7745966692414834 * tl.sum(p4_x1_0 * wt4, axis=1, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32)
-    p5_x1_0 = 0.5773502691896257 * x0_1_0 * out_0_0
-    p5_x1_1 = 0.5773502691896257 * x0_1_1 * out_0_0
-    p5_x1_2 = 0.5773502691896257 * x0_1_2 * out_0_0
-    wt5 = tl.load(w_ptr + z * 544 + 160 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.5773502691896257 * tl.sum(p5_x1_0 * wt5, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.5773502691896257 * tl.sum(p5_x1_1 * wt5, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.5773502691896257 * tl.sum(p5_x1_2 * wt5, axis=1, keep_dims=True)
-
-    # path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32)
-    p6_x1_0 = (
-        -0.18257418583505536 * x0_1_0 * out_2_2
-        - 0.316227766016838 * x0_1_0 * out_2_4
-        + 0.316227766016838 * x0_1_1 * out_2_1
-        + 0.316227766016838 * x0_1_2 * out_2_0
-    )
-    p6_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_2_1
-        + 0.3651483716701107 * x0_1_1 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_3
-    )
-    p6_x1_2 = (
-        0.316227766016838 * x0_1_0 * out_2_0
-        + 0.316227766016838 * x0_1_1 * out_2_3
-        - 0.18257418583505536 * x0_1_2 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_4
-    )
-    wt6 = tl.load(w_ptr + z * 544 + 192 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.0 * tl.sum(p6_x1_0 * wt6, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.0 * tl.sum(p6_x1_1 * wt6, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.0 * tl.sum(p6_x1_2 * wt6, axis=1, keep_dims=True)
-
-    # path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32)
-    p7_x1_0 = (
-        0.316227766016838 * x0_1_0 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_0
-    )
-    p7_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_1_1
-        + 0.316227766016838 * x0_1_1 * out_1_0
-    )
-    p7_x1_2 = (
-        -0.18257418583505536 * x0_1_0 * out_1_0
-        + 0.3651483716701107 * x0_1_1 * out_1_1
-        - 0.18257418583505536 * x0_1_2 * out_1_2
-    )
-    p7_x1_3 = (
-        0.316227766016838 * x0_1_1 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_1
-    )
-    p7_x1_4 = (
-        -0.316227766016838 * x0_1_0 * out_1_0
-        + 0.316227766016838 * x0_1_2 * out_1_2
-    )
-    wt7 = tl.load(w_ptr + z * 544 + 224 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.7745966692414834 * tl.sum(p7_x1_0 * wt7, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.7745966692414834 * tl.sum(p7_x1_1 * wt7, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.7745966692414834 * tl.sum(p7_x1_2 * wt7, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.7745966692414834 * tl.sum(p7_x1_3 * wt7, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.7745966692414834 * tl.sum(p7_x1_4 * wt7, axis=1, keep_dims=True)
-
-    # path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32)
-    p8_x1_0 = (
-        -0.06900655593423542 * x0_1_0 * out_3_4
-        - 0.26726124191242434 * x0_1_0 * out_3_6
-        + 0.21821789023599236 * x0_1_1 * out_3_1
-        + 0.26726124191242434 * x0_1_2 * out_3_0
-        - 0.06900655593423542 * x0_1_2 * out_3_2
-    )
-    p8_x1_1 = (
-        -0.1690308509457033 * x0_1_0 * out_3_3
-        - 0.21821789023599236 * x0_1_0 * out_3_5
-        + 0.2760262237369417 * x0_1_1 * out_3_2
-        + 0.21821789023599236 * x0_1_2 * out_3_1
-    )
-    p8_x1_2 = (
-        0.23904572186687872 * x0_1_0 * out_3_2
-        + 0.2927700218845599 * x0_1_1 * out_3_3
-        + 0.23904572186687872 * x0_1_2 * out_3_4
-    )
-    p8_x1_3 = (
-        0.21821789023599236 * x0_1_0 * out_3_1
-        + 0.2760262237369417 * x0_1_1 * out_3_4
-        - 0.1690308509457033 * x0_1_2 * out_3_3
-        + 0.21821789023599236 * x0_1_2 * out_3_5
-    )
-    p8_x1_4 = (
-        0.26726124191242434 * x0_1_0 * out_3_0
-        + 0.06900655593423542 * x0_1_0 * out_3_2
-        + 0.21821789023599236 * x0_1_1 * out_3_5
-        - 0.06900655593423542 * x0_1_2 * out_3_4
-        + 0.26726124191242434 * x0_1_2 * out_3_6
-    )
-    wt8 = tl.load(w_ptr + z * 544 + 256 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.3228756555322954 * tl.sum(p8_x1_0 * wt8, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.3228756555322954 * tl.sum(p8_x1_1 * wt8, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.3228756555322954 * tl.sum(p8_x1_2 * wt8, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.3228756555322954 * tl.sum(p8_x1_3 * wt8, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.3228756555322954 * tl.sum(p8_x1_4 * wt8, axis=1, keep_dims=True)
-
-    # path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32)
-    p9_x1_0 = (
-        0.26726124191242434 * x0_1_0 * out_2_4
-        + 0.26726124191242434 * x0_1_2 * out_2_0
-    )
-    p9_x1_1 = (
-        0.21821789023599236 * x0_1_0 * out_2_3
-        + 0.21821789023599236 * x0_1_1 * out_2_0
-        + 0.21821789023599236 * x0_1_2 * out_2_1
-    )
-    p9_x1_2 = (
-        0.23904572186687872 * x0_1_0 * out_2_2
-        + 0.06900655593423542 * x0_1_0 * out_2_4
-        + 0.2760262237369417 * x0_1_1 * out_2_1
-        - 0.06900655593423542 * x0_1_2 * out_2_0
-    )
-    p9_x1_3 = (
-        -0.1690308509457033 * x0_1_0 * out_2_1
-        + 0.2927700218845599 * x0_1_1 * out_2_2
-        - 0.1690308509457033 * x0_1_2 * out_2_3
-    )
-    p9_x1_4 = (
-        -0.06900655593423542 * x0_1_0 * out_2_0
-        + 0.2760262237369417 * x0_1_1 * out_2_3
-        + 0.23904572186687872 * x0_1_2 * out_2_2
-        - 0.06900655593423542 * x0_1_2 * out_2_4
-    )
-    p9_x1_5 = (
-        -0.21821789023599236 * x0_1_0 * out_2_1
-        + 0.21821789023599236 * x0_1_1 * out_2_4
-        + 0.21821789023599236 * x0_1_2 * out_2_3
-    )
-    p9_x1_6 = (
-        -0.26726124191242434 * x0_1_0 * out_2_0
-        + 0.26726124191242434 * x0_1_2 * out_2_4
-    )
-    wt9 = tl.load(w_ptr + z * 544 + 288 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 1.0 * tl.sum(p9_x1_0 * wt9, axis=1, keep_dims=True)
-    acc_3_1 = acc_3_1 + 1.0 * tl.sum(p9_x1_1 * wt9, axis=1, keep_dims=True)
-    acc_3_2 = acc_3_2 + 1.0 * tl.sum(p9_x1_2 * wt9, axis=1, keep_dims=True)
-    acc_3_3 = acc_3_3 + 1.0 * tl.sum(p9_x1_3 * wt9, axis=1, keep_dims=True)
-    acc_3_4 = acc_3_4 + 1.0 * tl.sum(p9_x1_4 * wt9, axis=1, keep_dims=True)
-    acc_3_5 = acc_3_5 + 1.0 * tl.sum(p9_x1_5 * wt9, axis=1, keep_dims=True)
-    acc_3_6 = acc_3_6 + 1.0 * tl.sum(p9_x1_6 * wt9, axis=1, keep_dims=True)
-
-    # path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32)
-    x0_2_0 = tl.load(x0_ptr + z * 288 + 128 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 288 + 129 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 288 + 130 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 288 + 131 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 288 + 132 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    p10_x1_0 = (
-        0.447213595499958 * x0_2_0 * out_2_0
-        + 0.447213595499958 * x0_2_1 * out_2_1
-        + 0.447213595499958 * x0_2_2 * out_2_2
-        + 0.447213595499958 * x0_2_3 * out_2_3
-        + 0.447213595499958 * x0_2_4 * out_2_4
-    )
-    wt10 = tl.load(w_ptr + z * 544 + 320 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 1.0 * tl.sum(p10_x1_0 * wt10, axis=1, keep_dims=True)
-
-    # path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    p11_x1_0 = (
-        0.316227766016838 * x0_2_0 * out_1_2
-        + 0.316227766016838 * x0_2_1 * out_1_1
-        - 0.18257418583505536 * x0_2_2 * out_1_0
-        - 0.316227766016838 * x0_2_4 * out_1_0
-    )
-    p11_x1_1 = (
-        0.316227766016838 * x0_2_1 * out_1_0
-        + 0.3651483716701107 * x0_2_2 * out_1_1
-        + 0.316227766016838 * x0_2_3 * out_1_2
-    )
-    p11_x1_2 = (
-        0.316227766016838 * x0_2_0 * out_1_0
-        - 0.18257418583505536 * x0_2_2 * out_1_2
-        + 0.316227766016838 * x0_2_3 * out_1_1
-        + 0.316227766016838 * x0_2_4 * out_1_2
-    )
-    wt11 = tl.load(w_ptr + z * 544 + 352 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.7745966692414834 * tl.sum(p11_x1_0 * wt11, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.7745966692414834 * tl.sum(p11_x1_1 * wt11, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.7745966692414834 * tl.sum(p11_x1_2 * wt11, axis=1, keep_dims=True)
-
-    # path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32)
-    p12_x1_0 = (
-        -0.06900655593423542 * x0_2_0 * out_3_4
-        - 0.26726124191242434 * x0_2_0 * out_3_6
-        - 0.1690308509457033 * x0_2_1 * out_3_3
-        - 0.21821789023599236 * x0_2_1 * out_3_5
-        + 0.23904572186687872 * x0_2_2 * out_3_2
-        + 0.21821789023599236 * x0_2_3 * out_3_1
-        + 0.26726124191242434 * x0_2_4 * out_3_0
-        + 0.06900655593423542 * x0_2_4 * out_3_2
-    )
-    p12_x1_1 = (
-        0.21821789023599236 * x0_2_0 * out_3_1
-        + 0.2760262237369417 * x0_2_1 * out_3_2
-        + 0.2927700218845599 * x0_2_2 * out_3_3
-        + 0.2760262237369417 * x0_2_3 * out_3_4
-        + 0.21821789023599236 * x0_2_4 * out_3_5
-    )
-    p12_x1_2 = (
-        0.26726124191242434 * x0_2_0 * out_3_0
-        - 0.06900655593423542 * x0_2_0 * out_3_2
-        + 0.21821789023599236 * x0_2_1 * out_3_1
-        + 0.23904572186687872 * x0_2_2 * out_3_4
-        - 0.1690308509457033 * x0_2_3 * out_3_3
-        + 0.21821789023599236 * x0_2_3 * out_3_5
-        - 0.06900655593423542 * x0_2_4 * out_3_4
-        + 0.26726124191242434 * x0_2_4 * out_3_6
-    )
-    wt12 = tl.load(w_ptr + z * 544 + 384 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.3228756555322954 * tl.sum(p12_x1_0 * wt12, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.3228756555322954 * tl.sum(p12_x1_1 * wt12, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.3228756555322954 * tl.sum(p12_x1_2 * wt12, axis=1, keep_dims=True)
-
-    # path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32)
-    p13_x1_0 = 0.447213595499958 * x0_2_0 * out_0_0
-    p13_x1_1 = 0.447213595499958 * x0_2_1 * out_0_0
-    p13_x1_2 = 0.447213595499958 * x0_2_2 * out_0_0
-    p13_x1_3 = 0.447213595499958 * x0_2_3 * out_0_0
-    p13_x1_4 = 0.447213595499958 * x0_2_4 * out_0_0
-    wt13 = tl.load(w_ptr + z * 544 + 416 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.5773502691896257 * tl.sum(p13_x1_0 * wt13, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.5773502691896257 * tl.sum(p13_x1_1 * wt13, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.5773502691896257 * tl.sum(p13_x1_2 * wt13, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.5773502691896257 * tl.sum(p13_x1_3 * wt13, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.5773502691896257 * tl.sum(p13_x1_4 * wt13, axis=1, keep_dims=True)
-
-    # path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    p14_x1_0 = (
-        -0.23904572186687872 * x0_2_0 * out_2_2
-        + 0.20701966780270625 * x0_2_1 * out_2_3
-        - 0.23904572186687872 * x0_2_2 * out_2_0
-        + 0.20701966780270625 * x0_2_3 * out_2_1
-    )
-    p14_x1_1 = (
-        0.20701966780270625 * x0_2_0 * out_2_3
-        + 0.11952286093343936 * x0_2_1 * out_2_2
-        - 0.20701966780270625 * x0_2_1 * out_2_4
-        + 0.11952286093343936 * x0_2_2 * out_2_1
-        + 0.20701966780270625 * x0_2_3 * out_2_0
-        - 0.20701966780270625 * x0_2_4 * out_2_1
-    )
-    p14_x1_2 = (
-        -0.23904572186687872 * x0_2_0 * out_2_0
-        + 0.11952286093343936 * x0_2_1 * out_2_1
-        + 0.23904572186687872 * x0_2_2 * out_2_2
-        + 0.11952286093343936 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_4
-    )
-    p14_x1_3 = (
-        0.20701966780270625 * x0_2_0 * out_2_1
-        + 0.20701966780270625 * x0_2_1 * out_2_0
-        + 0.11952286093343936 * x0_2_2 * out_2_3
-        + 0.11952286093343936 * x0_2_3 * out_2_2
-        + 0.20701966780270625 * x0_2_3 * out_2_4
-        + 0.20701966780270625 * x0_2_4 * out_2_3
-    )
-    p14_x1_4 = (
-        -0.20701966780270625 * x0_2_1 * out_2_1
-        - 0.23904572186687872 * x0_2_2 * out_2_4
-        + 0.20701966780270625 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_2
-    )
-    wt14 = tl.load(w_ptr + z * 544 + 448 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p14_x1_0 * wt14, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p14_x1_1 * wt14, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p14_x1_2 * wt14, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p14_x1_3 * wt14, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p14_x1_4 * wt14, axis=1, keep_dims=True)
-
-    # path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32)
-    p15_x1_0 = (
-        0.26726124191242434 * x0_2_0 * out_1_2
-        + 0.26726124191242434 * x0_2_4 * out_1_0
-    )
-    p15_x1_1 = (
-        0.21821789023599236 * x0_2_0 * out_1_1
-        + 0.21821789023599236 * x0_2_1 * out_1_2
-        + 0.21821789023599236 * x0_2_3 * out_1_0
-    )
-    p15_x1_2 = (
-        -0.06900655593423542 * x0_2_0 * out_1_2
-        + 0.2760262237369417 * x0_2_1 * out_1_1
-        + 0.23904572186687872 * x0_2_2 * out_1_0
-        + 0.06900655593423542 * x0_2_4 * out_1_0
-    )
-    p15_x1_3 = (
-        -0.1690308509457033 * x0_2_1 * out_1_0
-        + 0.2927700218845599 * x0_2_2 * out_1_1
-        - 0.1690308509457033 * x0_2_3 * out_1_2
-    )
-    p15_x1_4 = (
-        -0.06900655593423542 * x0_2_0 * out_1_0
-        + 0.23904572186687872 * x0_2_2 * out_1_2
-        + 0.2760262237369417 * x0_2_3 * out_1_1
-        - 0.06900655593423542 * x0_2_4 * out_1_2
-    )
-    p15_x1_5 = (
-        -0.21821789023599236 * x0_2_1 * out_1_0
-        + 0.21821789023599236 * x0_2_3 * out_1_2
-        + 0.21821789023599236 * x0_2_4 * out_1_1
-    )
-    p15_x1_6 = (
-        -0.26726124191242434 * x0_2_0 * out_1_0
-        + 0.26726124191242434 * x0_2_4 * out_1_2
-    )
-    wt15 = tl.load(w_ptr + z * 544 + 480 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 0.7745966692414834 * tl.sum(p15_x1_0 * wt15, axis=1, keep_dims=True)
-    acc_3_1 = acc_3_1 + 0.7745966692414834 * tl.sum(p15_x1_1 * wt15, axis=1, keep_dims=True)
-    acc_3_2 = acc_3_2 + 0.7745966692414834 * tl.sum(p15_x1_2 * wt15, axis=1, keep_dims=True)
-    acc_3_3 = acc_3_3 + 0.7745966692414834 * tl.sum(p15_x1_3 * wt15, axis=1, keep_dims=True)
-    acc_3_4 = acc_3_4 + 0.7745966692414834 * tl.sum(p15_x1_4 * wt15, axis=1, keep_dims=True)
-    acc_3_5 = acc_3_5 + 0.7745966692414834 * tl.sum(p15_x1_5 * wt15, axis=1, keep_dims=True)
-    acc_3_6 = acc_3_6 + 0.7745966692414834 * tl.sum(p15_x1_6 * wt15, axis=1, keep_dims=True)
-
-    # path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    p16_x1_0 = (
-        -0.10910894511799618 * x0_2_0 * out_3_4
-        + 0.17251638983558854 * x0_2_1 * out_3_5
-        - 0.24397501823713327 * x0_2_2 * out_3_0
-        + 0.17251638983558854 * x0_2_3 * out_3_1
-        - 0.10910894511799618 * x0_2_4 * out_3_2
-    )
-    p16_x1_1 = (
-        -0.21821789023599236 * x0_2_0 * out_3_3
-        + 0.13363062095621217 * x0_2_1 * out_3_4
-        - 0.17251638983558854 * x0_2_1 * out_3_6
-        + 0.17251638983558854 * x0_2_3 * out_3_0
-        + 0.13363062095621217 * x0_2_3 * out_3_2
-    )
-    p16_x1_2 = (
-        0.1690308509457033 * x0_2_0 * out_3_4
-        + 0.10910894511799618 * x0_2_0 * out_3_6
-        + 0.06900655593423542 * x0_2_1 * out_3_3
-        - 0.13363062095621217 * x0_2_1 * out_3_5
-        + 0.14638501094227996 * x0_2_2 * out_3_2
-        + 0.13363062095621217 * x0_2_3 * out_3_1
-        - 0.10910894511799618 * x0_2_4 * out_3_0
-        - 0.1690308509457033 * x0_2_4 * out_3_2
-    )
-    p16_x1_3 = (
-        -0.21821789023599236 * x0_2_0 * out_3_1
-        + 0.06900655593423542 * x0_2_1 * out_3_2
-        + 0.19518001458970666 * x0_2_2 * out_3_3
-        + 0.06900655593423542 * x0_2_3 * out_3_4
-        - 0.21821789023599236 * x0_2_4 * out_3_5
-    )
-    p16_x1_4 = (
-        -0.10910894511799618 * x0_2_0 * out_3_0
-        + 0.1690308509457033 * x0_2_0 * out_3_2
-        + 0.13363062095621217 * x0_2_1 * out_3_1
-        + 0.14638501094227996 * x0_2_2 * out_3_4
-        + 0.06900655593423542 * x0_2_3 * out_3_3
-        + 0.13363062095621217 * x0_2_3 * out_3_5
-        + 0.1690308509457033 * x0_2_4 * out_3_4
-        - 0.10910894511799618 * x0_2_4 * out_3_6
-    )
-    p16_x1_5 = (
-        0.17251638983558854 * x0_2_1 * out_3_0
-        - 0.13363062095621217 * x0_2_1 * out_3_2
-        + 0.13363062095621217 * x0_2_3 * out_3_4
-        + 0.17251638983558854 * x0_2_3 * out_3_6
-        - 0.21821789023599236 * x0_2_4 * out_3_3
-    )
-    p16_x1_6 = (
-        0.10910894511799618 * x0_2_0 * out_3_2
-        - 0.17251638983558854 * x0_2_1 * out_3_1
-        - 0.24397501823713327 * x0_2_2 * out_3_6
-        + 0.17251638983558854 * x0_2_3 * out_3_5
-        - 0.10910894511799618 * x0_2_4 * out_3_4
-    )
-    wt16 = tl.load(w_ptr + z * 544 + 512 + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
-    acc_3_0 = acc_3_0 + 1.3228756555322954 * tl.sum(p16_x1_0 * wt16, axis=1, keep_dims=True)
-    acc_3_1 = acc_3_1 + 1.3228756555322954 * tl.sum(p16_x1_1 * wt16, axis=1, keep_dims=True)
-    acc_3_2 = acc_3_2 + 1.3228756555322954 * tl.sum(p16_x1_2 * wt16, axis=1, keep_dims=True)
-    acc_3_3 = acc_3_3 + 1.3228756555322954 * tl.sum(p16_x1_3 * wt16, axis=1, keep_dims=True)
-    acc_3_4 = acc_3_4 + 1.3228756555322954 * tl.sum(p16_x1_4 * wt16, axis=1, keep_dims=True)
-    acc_3_5 = acc_3_5 + 1.3228756555322954 * tl.sum(p16_x1_5 * wt16, axis=1, keep_dims=True)
-    acc_3_6 = acc_3_6 + 1.3228756555322954 * tl.sum(p16_x1_6 * wt16, axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 16 + 0 + (v_b), acc_0_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 1 + (v_b) * 3, acc_1_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 2 + (v_b) * 3, acc_1_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 3 + (v_b) * 3, acc_1_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 4 + (v_b) * 5, acc_2_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 5 + (v_b) * 5, acc_2_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 6 + (v_b) * 5, acc_2_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 7 + (v_b) * 5, acc_2_3, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 8 + (v_b) * 5, acc_2_4, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 9 + (v_b) * 7, acc_3_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 10 + (v_b) * 7, acc_3_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 11 + (v_b) * 7, acc_3_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 12 + (v_b) * 7, acc_3_3, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 13 + (v_b) * 7, acc_3_4, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 14 + (v_b) * 7, acc_3_5, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 16 + 15 + (v_b) * 7, acc_3_6, mask=zmask & (v_b < 1))
+    for q in range(0, 17):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + z * 544 + w_at + u32 + v_b, mask=zmask & (v_b < 1), other=0.0).to(ACC)
+        for k in range(0, x1_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 32, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 288 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u32) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 512 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u32) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * out, axis=0)
+            s = tl.sum(t * wt, axis=1, keep_dims=True)
+            dst = result_ptr + z * 16 + x1_at + k + (v_b) * x1_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (v_b < 1), other=0.0) + s, mask=zmask & (v_b < 1))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_w(x0_ptr, x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: weight gradient (17 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def m_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: weight gradient (17 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32)
+    # class 0: uvu, u=32 v=1: rows 0-16 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
     u32 = tl.arange(0, 32)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 288 + 0 + (u32), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 16 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    out_0_0 = tl.load(out_ptr + z * 512 + 0 + (u32), mask=zmask, other=0.0).to(ACC)
-    p0_closed = 1.0 * p0_out_0 * out_0_0
-    tl.store(result_ptr + z * 544 + 0 + u32 + v1, 0.5773502691896257 * p0_closed, mask=zmask)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    x1_1_0 = tl.load(x1_ptr + z * 16 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 16 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 16 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    out_1_0 = tl.load(out_ptr + z * 512 + 32 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 512 + 33 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 512 + 34 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_closed = (
-        1.0 * p1_out_0 * out_1_0
-        + 1.0 * p1_out_1 * out_1_1
-        + 1.0 * p1_out_2 * out_1_2
-    )
-    tl.store(result_ptr + z * 544 + 32 + u32 + v1, 0.7745966692414834 * p1_closed, mask=zmask)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    x1_2_0 = tl.load(x1_ptr + z * 16 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 16 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 16 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 16 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 16 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    out_2_0 = tl.load(out_ptr + z * 512 + 128 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 512 + 129 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 512 + 130 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 512 + 131 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 512 + 132 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_closed = (
-        1.0 * p2_out_0 * out_2_0
-        + 1.0 * p2_out_1 * out_2_1
-        + 1.0 * p2_out_2 * out_2_2
-        + 1.0 * p2_out_3 * out_2_3
-        + 1.0 * p2_out_4 * out_2_4
-    )
-    tl.store(result_ptr + z * 544 + 64 + u32 + v1, 1.0 * p2_closed, mask=zmask)
-
-    # path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    x1_3_0 = tl.load(x1_ptr + z * 16 + 9 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_1 = tl.load(x1_ptr + z * 16 + 10 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_2 = tl.load(x1_ptr + z * 16 + 11 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_3 = tl.load(x1_ptr + z * 16 + 12 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_4 = tl.load(x1_ptr + z * 16 + 13 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_5 = tl.load(x1_ptr + z * 16 + 14 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    x1_3_6 = tl.load(x1_ptr + z * 16 + 15 + (v1) * 7, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.3779644730092272 * x0_0_0 * x1_3_0
-    p3_out_1 = 0.3779644730092272 * x0_0_0 * x1_3_1
-    p3_out_2 = 0.3779644730092272 * x0_0_0 * x1_3_2
-    p3_out_3 = 0.3779644730092272 * x0_0_0 * x1_3_3
-    p3_out_4 = 0.3779644730092272 * x0_0_0 * x1_3_4
-    p3_out_5 = 0.3779644730092272 * x0_0_0 * x1_3_5
-    p3_out_6 = 0.3779644730092272 * x0_0_0 * x1_3_6
-    out_3_0 = tl.load(out_ptr + z * 512 + 288 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 512 + 289 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 512 + 290 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_3 = tl.load(out_ptr + z * 512 + 291 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_4 = tl.load(out_ptr + z * 512 + 292 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_5 = tl.load(out_ptr + z * 512 + 293 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    out_3_6 = tl.load(out_ptr + z * 512 + 294 + (u32) * 7, mask=zmask, other=0.0).to(ACC)
-    p3_closed = (
-        1.0 * p3_out_0 * out_3_0
-        + 1.0 * p3_out_1 * out_3_1
-        + 1.0 * p3_out_2 * out_3_2
-        + 1.0 * p3_out_3 * out_3_3
-        + 1.0 * p3_out_4 * out_3_4
-        + 1.0 * p3_out_5 * out_3_5
-        + 1.0 * p3_out_6 * out_3_6
-    )
-    tl.store(result_ptr + z * 544 + 96 + u32 + v1, 1.3228756555322954 * p3_closed, mask=zmask)
-
-    # path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32)
-    x0_1_0 = tl.load(x0_ptr + z * 288 + 32 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 288 + 33 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 288 + 34 + (u32) * 3, mask=zmask, other=0.0).to(ACC)
-    p4_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p4_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p4_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    p4_closed = (
-        1.0 * p4_out_0 * out_1_0
-        + 1.0 * p4_out_1 * out_1_1
-        + 1.0 * p4_out_2 * out_1_2
-    )
-    tl.store(result_ptr + z * 544 + 128 + u32 + v1, 0.7745966692414834 * p4_closed, mask=zmask)
-
-    # path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32)
-    p5_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    p5_closed = 1.0 * p5_out_0 * out_0_0
-    tl.store(result_ptr + z * 544 + 160 + u32 + v1, 0.5773502691896257 * p5_closed, mask=zmask)
-
-    # path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32)
-    p6_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p6_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p6_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p6_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    p6_closed = (
-        1.0 * p6_out_0 * out_2_0
-        + 1.0 * p6_out_1 * out_2_1
-        + 1.0 * p6_out_2 * out_2_2
-        + 1.0 * p6_out_3 * out_2_3
-        + 1.0 * p6_out_4 * out_2_4
-    )
-    tl.store(result_ptr + z * 544 + 192 + u32 + v1, 1.0 * p6_closed, mask=zmask)
-
-    # path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32)
-    p7_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p7_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p7_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    p7_closed = (
-        1.0 * p7_out_0 * out_1_0
-        + 1.0 * p7_out_1 * out_1_1
-        + 1.0 * p7_out_2 * out_1_2
-    )
-    tl.store(result_ptr + z * 544 + 224 + u32 + v1, 0.7745966692414834 * p7_closed, mask=zmask)
-
-    # path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32)
-    p8_out_0 = (
-        0.26726124191242434 * x0_1_0 * x1_2_4
-        + 0.26726124191242434 * x0_1_2 * x1_2_0
-    )
-    p8_out_1 = (
-        0.21821789023599236 * x0_1_0 * x1_2_3
-        + 0.21821789023599236 * x0_1_1 * x1_2_0
-        + 0.21821789023599236 * x0_1_2 * x1_2_1
-    )
-    p8_out_2 = (
-        0.23904572186687872 * x0_1_0 * x1_2_2
-        + 0.06900655593423542 * x0_1_0 * x1_2_4
-        + 0.2760262237369417 * x0_1_1 * x1_2_1
-        - 0.06900655593423542 * x0_1_2 * x1_2_0
-    )
-    p8_out_3 = (
-        -0.1690308509457033 * x0_1_0 * x1_2_1
-        + 0.2927700218845599 * x0_1_1 * x1_2_2
-        - 0.1690308509457033 * x0_1_2 * x1_2_3
-    )
-    p8_out_4 = (
-        -0.06900655593423542 * x0_1_0 * x1_2_0
-        + 0.2760262237369417 * x0_1_1 * x1_2_3
-        + 0.23904572186687872 * x0_1_2 * x1_2_2
-        - 0.06900655593423542 * x0_1_2 * x1_2_4
-    )
-    p8_out_5 = (
-        -0.21821789023599236 * x0_1_0 * x1_2_1
-        + 0.21821789023599236 * x0_1_1 * x1_2_4
-        + 0.21821789023599236 * x0_1_2 * x1_2_3
-    )
-    p8_out_6 = (
-        -0.26726124191242434 * x0_1_0 * x1_2_0
-        + 0.26726124191242434 * x0_1_2 * x1_2_4
-    )
-    p8_closed = (
-        1.0 * p8_out_0 * out_3_0
-        + 1.0 * p8_out_1 * out_3_1
-        + 1.0 * p8_out_2 * out_3_2
-        + 1.0 * p8_out_3 * out_3_3
-        + 1.0 * p8_out_4 * out_3_4
-        + 1.0 * p8_out_5 * out_3_5
-        + 1.0 * p8_out_6 * out_3_6
-    )
-    tl.store(result_ptr + z * 544 + 256 + u32 + v1, 1.3228756555322954 * p8_closed, mask=zmask)
-
-    # path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32)
-    p9_out_0 = (
-        -0.06900655593423542 * x0_1_0 * x1_3_4
-        - 0.26726124191242434 * x0_1_0 * x1_3_6
-        + 0.21821789023599236 * x0_1_1 * x1_3_1
-        + 0.26726124191242434 * x0_1_2 * x1_3_0
-        - 0.06900655593423542 * x0_1_2 * x1_3_2
-    )
-    p9_out_1 = (
-        -0.1690308509457033 * x0_1_0 * x1_3_3
-        - 0.21821789023599236 * x0_1_0 * x1_3_5
-        + 0.2760262237369417 * x0_1_1 * x1_3_2
-        + 0.21821789023599236 * x0_1_2 * x1_3_1
-    )
-    p9_out_2 = (
-        0.23904572186687872 * x0_1_0 * x1_3_2
-        + 0.2927700218845599 * x0_1_1 * x1_3_3
-        + 0.23904572186687872 * x0_1_2 * x1_3_4
-    )
-    p9_out_3 = (
-        0.21821789023599236 * x0_1_0 * x1_3_1
-        + 0.2760262237369417 * x0_1_1 * x1_3_4
-        - 0.1690308509457033 * x0_1_2 * x1_3_3
-        + 0.21821789023599236 * x0_1_2 * x1_3_5
-    )
-    p9_out_4 = (
-        0.26726124191242434 * x0_1_0 * x1_3_0
-        + 0.06900655593423542 * x0_1_0 * x1_3_2
-        + 0.21821789023599236 * x0_1_1 * x1_3_5
-        - 0.06900655593423542 * x0_1_2 * x1_3_4
-        + 0.26726124191242434 * x0_1_2 * x1_3_6
-    )
-    p9_closed = (
-        1.0 * p9_out_0 * out_2_0
-        + 1.0 * p9_out_1 * out_2_1
-        + 1.0 * p9_out_2 * out_2_2
-        + 1.0 * p9_out_3 * out_2_3
-        + 1.0 * p9_out_4 * out_2_4
-    )
-    tl.store(result_ptr + z * 544 + 288 + u32 + v1, 1.0 * p9_closed, mask=zmask)
-
-    # path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32)
-    x0_2_0 = tl.load(x0_ptr + z * 288 + 128 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 288 + 129 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 288 + 130 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 288 + 131 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 288 + 132 + (u32) * 5, mask=zmask, other=0.0).to(ACC)
-    p10_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p10_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p10_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p10_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p10_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    p10_closed = (
-        1.0 * p10_out_0 * out_2_0
-        + 1.0 * p10_out_1 * out_2_1
-        + 1.0 * p10_out_2 * out_2_2
-        + 1.0 * p10_out_3 * out_2_3
-        + 1.0 * p10_out_4 * out_2_4
-    )
-    tl.store(result_ptr + z * 544 + 320 + u32 + v1, 1.0 * p10_closed, mask=zmask)
-
-    # path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32)
-    p11_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p11_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p11_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    p11_closed = (
-        1.0 * p11_out_0 * out_1_0
-        + 1.0 * p11_out_1 * out_1_1
-        + 1.0 * p11_out_2 * out_1_2
-    )
-    tl.store(result_ptr + z * 544 + 352 + u32 + v1, 0.7745966692414834 * p11_closed, mask=zmask)
-
-    # path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32)
-    p12_out_0 = (
-        0.26726124191242434 * x0_2_0 * x1_1_2
-        + 0.26726124191242434 * x0_2_4 * x1_1_0
-    )
-    p12_out_1 = (
-        0.21821789023599236 * x0_2_0 * x1_1_1
-        + 0.21821789023599236 * x0_2_1 * x1_1_2
-        + 0.21821789023599236 * x0_2_3 * x1_1_0
-    )
-    p12_out_2 = (
-        -0.06900655593423542 * x0_2_0 * x1_1_2
-        + 0.2760262237369417 * x0_2_1 * x1_1_1
-        + 0.23904572186687872 * x0_2_2 * x1_1_0
-        + 0.06900655593423542 * x0_2_4 * x1_1_0
-    )
-    p12_out_3 = (
-        -0.1690308509457033 * x0_2_1 * x1_1_0
-        + 0.2927700218845599 * x0_2_2 * x1_1_1
-        - 0.1690308509457033 * x0_2_3 * x1_1_2
-    )
-    p12_out_4 = (
-        -0.06900655593423542 * x0_2_0 * x1_1_0
-        + 0.23904572186687872 * x0_2_2 * x1_1_2
-        + 0.2760262237369417 * x0_2_3 * x1_1_1
-        - 0.06900655593423542 * x0_2_4 * x1_1_2
-    )
-    p12_out_5 = (
-        -0.21821789023599236 * x0_2_1 * x1_1_0
-        + 0.21821789023599236 * x0_2_3 * x1_1_2
-        + 0.21821789023599236 * x0_2_4 * x1_1_1
-    )
-    p12_out_6 = (
-        -0.26726124191242434 * x0_2_0 * x1_1_0
-        + 0.26726124191242434 * x0_2_4 * x1_1_2
-    )
-    p12_closed = (
-        1.0 * p12_out_0 * out_3_0
-        + 1.0 * p12_out_1 * out_3_1
-        + 1.0 * p12_out_2 * out_3_2
-        + 1.0 * p12_out_3 * out_3_3
-        + 1.0 * p12_out_4 * out_3_4
-        + 1.0 * p12_out_5 * out_3_5
-        + 1.0 * p12_out_6 * out_3_6
-    )
-    tl.store(result_ptr + z * 544 + 384 + u32 + v1, 1.3228756555322954 * p12_closed, mask=zmask)
-
-    # path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32)
-    p13_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    p13_closed = 1.0 * p13_out_0 * out_0_0
-    tl.store(result_ptr + z * 544 + 416 + u32 + v1, 0.5773502691896257 * p13_closed, mask=zmask)
-
-    # path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32)
-    p14_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p14_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p14_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p14_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p14_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    p14_closed = (
-        1.0 * p14_out_0 * out_2_0
-        + 1.0 * p14_out_1 * out_2_1
-        + 1.0 * p14_out_2 * out_2_2
-        + 1.0 * p14_out_3 * out_2_3
-        + 1.0 * p14_out_4 * out_2_4
-    )
-    tl.store(result_ptr + z * 544 + 448 + u32 + v1, 1.0 * p14_closed, mask=zmask)
-
-    # path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32)
-    p15_out_0 = (
-        -0.06900655593423542 * x0_2_0 * x1_3_4
-        - 0.26726124191242434 * x0_2_0 * x1_3_6
-        - 0.1690308509457033 * x0_2_1 * x1_3_3
-        - 0.21821789023599236 * x0_2_1 * x1_3_5
-        + 0.23904572186687872 * x0_2_2 * x1_3_2
-        + 0.21821789023599236 * x0_2_3 * x1_3_1
-        + 0.26726124191242434 * x0_2_4 * x1_3_0
-        + 0.06900655593423542 * x0_2_4 * x1_3_2
-    )
-    p15_out_1 = (
-        0.21821789023599236 * x0_2_0 * x1_3_1
-        + 0.2760262237369417 * x0_2_1 * x1_3_2
-        + 0.2927700218845599 * x0_2_2 * x1_3_3
-        + 0.2760262237369417 * x0_2_3 * x1_3_4
-        + 0.21821789023599236 * x0_2_4 * x1_3_5
-    )
-    p15_out_2 = (
-        0.26726124191242434 * x0_2_0 * x1_3_0
-        - 0.06900655593423542 * x0_2_0 * x1_3_2
-        + 0.21821789023599236 * x0_2_1 * x1_3_1
-        + 0.23904572186687872 * x0_2_2 * x1_3_4
-        - 0.1690308509457033 * x0_2_3 * x1_3_3
-        + 0.21821789023599236 * x0_2_3 * x1_3_5
-        - 0.06900655593423542 * x0_2_4 * x1_3_4
-        + 0.26726124191242434 * x0_2_4 * x1_3_6
-    )
-    p15_closed = (
-        1.0 * p15_out_0 * out_1_0
-        + 1.0 * p15_out_1 * out_1_1
-        + 1.0 * p15_out_2 * out_1_2
-    )
-    tl.store(result_ptr + z * 544 + 480 + u32 + v1, 0.7745966692414834 * p15_closed, mask=zmask)
-
-    # path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32)
-    p16_out_0 = (
-        -0.10910894511799618 * x0_2_0 * x1_3_4
-        + 0.17251638983558854 * x0_2_1 * x1_3_5
-        - 0.24397501823713327 * x0_2_2 * x1_3_0
-        + 0.17251638983558854 * x0_2_3 * x1_3_1
-        - 0.10910894511799618 * x0_2_4 * x1_3_2
-    )
-    p16_out_1 = (
-        -0.21821789023599236 * x0_2_0 * x1_3_3
-        + 0.13363062095621217 * x0_2_1 * x1_3_4
-        - 0.17251638983558854 * x0_2_1 * x1_3_6
-        + 0.17251638983558854 * x0_2_3 * x1_3_0
-        + 0.13363062095621217 * x0_2_3 * x1_3_2
-    )
-    p16_out_2 = (
-        0.1690308509457033 * x0_2_0 * x1_3_4
-        + 0.10910894511799618 * x0_2_0 * x1_3_6
-        + 0.06900655593423542 * x0_2_1 * x1_3_3
-        - 0.13363062095621217 * x0_2_1 * x1_3_5
-        + 0.14638501094227996 * x0_2_2 * x1_3_2
-        + 0.13363062095621217 * x0_2_3 * x1_3_1
-        - 0.10910894511799618 * x0_2_4 * x1_3_0
-        - 0.1690308509457033 * x0_2_4 * x1_3_2
-    )
-    p16_out_3 = (
-        -0.21821789023599236 * x0_2_0 * x1_3_1
-        + 0.06900655593423542 * x0_2_1 * x1_3_2
-        + 0.19518001458970666 * x0_2_2 * x1_3_3
-        + 0.06900655593423542 * x0_2_3 * x1_3_4
-        - 0.21821789023599236 * x0_2_4 * x1_3_5
-    )
-    p16_out_4 = (
-        -0.10910894511799618 * x0_2_0 * x1_3_0
-        + 0.1690308509457033 * x0_2_0 * x1_3_2
-        + 0.13363062095621217 * x0_2_1 * x1_3_1
-        + 0.14638501094227996 * x0_2_2 * x1_3_4
-        + 0.06900655593423542 * x0_2_3 * x1_3_3
-        + 0.13363062095621217 * x0_2_3 * x1_3_5
-        + 0.1690308509457033 * x0_2_4 * x1_3_4
-        - 0.10910894511799618 * x0_2_4 * x1_3_6
-    )
-    p16_out_5 = (
-        0.17251638983558854 * x0_2_1 * x1_3_0
-        - 0.13363062095621217 * x0_2_1 * x1_3_2
-        + 0.13363062095621217 * x0_2_3 * x1_3_4
-        + 0.17251638983558854 * x0_2_3 * x1_3_6
-        - 0.21821789023599236 * x0_2_4 * x1_3_3
-    )
-    p16_out_6 = (
-        0.10910894511799618 * x0_2_0 * x1_3_2
-        - 0.17251638983558854 * x0_2_1 * x1_3_1
-        - 0.24397501823713327 * x0_2_2 * x1_3_6
-        + 0.17251638983558854 * x0_2_3 * x1_3_5
-        - 0.10910894511799618 * x0_2_4 * x1_3_4
-    )
-    p16_closed = (
-        1.0 * p16_out_0 * out_3_0
-        + 1.0 * p16_out_1 * out_3_1
-        + 1.0 * p16_out_2 * out_3_2
-        + 1.0 * p16_out_3 * out_3_3
-        + 1.0 * p16_out_4 * out_3_4
-        + 1.0 * p16_out_5 * out_3_5
-        + 1.0 * p16_out_6 * out_3_6
-    )
-    tl.store(result_ptr + z * 544 + 512 + u32 + v1, 1.3228756555322954 * p16_closed, mask=zmask)
+    for q in range(0, 17):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        lo = tl.load(tab_ptr + first + 0)
+        hi = tl.load(tab_ptr + first + 0 + 1)
+        t = tl.zeros((BLOCK_Z, 32, 1, 1), dtype=ACC)
+        for e0 in range(lo, hi, BLOCK_E):
+            # BLOCK_E entries at once, on a leading axis summed away
+            e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+            emask = e < hi
+            ent = idx_ptr + e * 3
+            x0 = tl.load(x0_ptr + z * 288 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u32) * x0_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            x1 = tl.load(x1_ptr + z * 16 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            out = tl.load(out_ptr + z * 512 + out_at + tl.load(ent + 2, mask=emask, other=0) + (u32) * out_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+            t += tl.sum(coef * x0 * x1 * out, axis=0)
+        tl.store(result_ptr + z * 544 + w_at + u32 + v1, t, mask=zmask)
 
 
 kernels_m = NodeKernels('m', ('x0', 'x1', 'out', 'w'), (288, 16, 512, 544), True, {
@@ -1968,7 +250,7 @@ kernels_m = NodeKernels('m', ('x0', 'x1', 'out', 'w'), (288, 16, 512, 544), True
     "x0": (m_x0, 32, 1),
     "x1": (m_x1, 1, 1),
     "w": (m_w, 1, 1),
-})
+}, table_m)
 
 
 class Conv(torch.nn.Module):

@@ -16,1120 +16,244 @@ import triton.language as tl
 
 from fusiondsl.backends.triton.runtime import NodeKernels
 from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.tables import PathTable
 
 
 # ---- z = fuse(x, y) weights uvw  (11 paths)
 
+# one row per path: operand irreps, intermediate labels, result, coefficient,
+# entry offsets of the operands and the result in their rows, weight offset
+table_z = PathTable('O3', 2, (
+    # path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)
+    (('0e', '0e'), (), '0e', 0.14433756729740643, (0, 0, 0), 0),
+    # path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16)
+    (('0e', '1o'), (), '1o', 0.21650635094610965, (0, 1, 16), 256),
+    # path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16)
+    (('0e', '2e'), (), '2e', 0.2795084971874737, (0, 4, 64), 512),
+    # path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16)
+    (('1o', '0e'), (), '1o', 0.21650635094610965, (16, 0, 16), 768),
+    # path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16)
+    (('1o', '1o'), (), '0e', 0.14433756729740643, (16, 1, 0), 1024),
+    # path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16)
+    (('1o', '1o'), (), '2e', 0.2795084971874737, (16, 1, 64), 1280),
+    # path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)
+    (('1o', '2e'), (), '1o', 0.21650635094610965, (16, 4, 16), 1536),
+    # path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16)
+    (('2e', '0e'), (), '2e', 0.2795084971874737, (64, 0, 64), 1792),
+    # path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16)
+    (('2e', '1o'), (), '1o', 0.21650635094610965, (64, 1, 16), 2048),
+    # path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16)
+    (('2e', '2e'), (), '0e', 0.14433756729740643, (64, 4, 0), 2304),
+    # path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16)
+    (('2e', '2e'), (), '2e', 0.2795084971874737, (64, 4, 64), 2560),
+))
+
 
 @triton.jit
-def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: forward (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: forward (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)
+    # class 0: uvw, u=16 v=1 w=16: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u16 = tl.arange(0, 16)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
     w_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 144 + 0 + (u16), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    if USE_DOT:
-        r0 = tl.arange(0, 16)[:, None]
-        c0 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt0_2d = tl.load(w_ptr + 0 + (r0 // 1 % 16) * 16 + (r0 // 1 % 1) * 16 + c0, mask=(c0 < 16), other=0.0).to(ACC)
-        acc_0_0 = 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p0_out_0, (BLOCK_Z, 16)), wt0_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt0 = tl.load(w_ptr + 0 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_0_0 = 0.14433756729740643 * tl.sum(tl.sum(p0_out_0 * wt0, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    if USE_DOT:
-        r1 = tl.arange(0, 16)[:, None]
-        c1 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt1_2d = tl.load(w_ptr + 256 + (r1 // 1 % 16) * 16 + (r1 // 1 % 1) * 16 + c1, mask=(c1 < 16), other=0.0).to(ACC)
-        acc_1_0 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p1_out_0, (BLOCK_Z, 16)), wt1_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_1 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p1_out_1, (BLOCK_Z, 16)), wt1_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_2 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p1_out_2, (BLOCK_Z, 16)), wt1_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt1 = tl.load(w_ptr + 256 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_1_0 = 0.21650635094610965 * tl.sum(tl.sum(p1_out_0 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_1 = 0.21650635094610965 * tl.sum(tl.sum(p1_out_1 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_2 = 0.21650635094610965 * tl.sum(tl.sum(p1_out_2 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    if USE_DOT:
-        r2 = tl.arange(0, 16)[:, None]
-        c2 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt2_2d = tl.load(w_ptr + 512 + (r2 // 1 % 16) * 16 + (r2 // 1 % 1) * 16 + c2, mask=(c2 < 16), other=0.0).to(ACC)
-        acc_2_0 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_out_0, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_1 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_out_1, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_2 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_out_2, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_3 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_out_3, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_4 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_out_4, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt2 = tl.load(w_ptr + 512 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_2_0 = 0.2795084971874737 * tl.sum(tl.sum(p2_out_0 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_1 = 0.2795084971874737 * tl.sum(tl.sum(p2_out_1 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_2 = 0.2795084971874737 * tl.sum(tl.sum(p2_out_2 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_3 = 0.2795084971874737 * tl.sum(tl.sum(p2_out_3 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_4 = 0.2795084971874737 * tl.sum(tl.sum(p2_out_4 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16)
-    x0_1_0 = tl.load(x0_ptr + z * 144 + 16 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 144 + 17 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 144 + 18 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    if USE_DOT:
-        r3 = tl.arange(0, 16)[:, None]
-        c3 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt3_2d = tl.load(w_ptr + 768 + (r3 // 1 % 16) * 16 + (r3 // 1 % 1) * 16 + c3, mask=(c3 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_out_0, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_out_1, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_out_2, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt3 = tl.load(w_ptr + 768 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.sum(tl.sum(p3_out_0 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.sum(tl.sum(p3_out_1 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.sum(tl.sum(p3_out_2 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    if USE_DOT:
-        r4 = tl.arange(0, 16)[:, None]
-        c4 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt4_2d = tl.load(w_ptr + 1024 + (r4 // 1 % 16) * 16 + (r4 // 1 % 1) * 16 + c4, mask=(c4 < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p4_out_0, (BLOCK_Z, 16)), wt4_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt4 = tl.load(w_ptr + 1024 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.14433756729740643 * tl.sum(tl.sum(p4_out_0 * wt4, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16)
-    p5_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p5_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p5_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p5_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p5_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    if USE_DOT:
-        r5 = tl.arange(0, 16)[:, None]
-        c5 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt5_2d = tl.load(w_ptr + 1280 + (r5 // 1 % 16) * 16 + (r5 // 1 % 1) * 16 + c5, mask=(c5 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_out_0, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_out_1, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_out_2, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_out_3, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_out_4, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt5 = tl.load(w_ptr + 1280 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.sum(tl.sum(p5_out_0 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.sum(tl.sum(p5_out_1 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.sum(tl.sum(p5_out_2 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.sum(tl.sum(p5_out_3 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.sum(tl.sum(p5_out_4 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)
-    p6_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p6_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    if USE_DOT:
-        r6 = tl.arange(0, 16)[:, None]
-        c6 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt6_2d = tl.load(w_ptr + 1536 + (r6 // 1 % 16) * 16 + (r6 // 1 % 1) * 16 + c6, mask=(c6 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_out_0, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_out_1, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_out_2, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt6 = tl.load(w_ptr + 1536 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.sum(tl.sum(p6_out_0 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.sum(tl.sum(p6_out_1 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.sum(tl.sum(p6_out_2 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16)
-    x0_2_0 = tl.load(x0_ptr + z * 144 + 64 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 144 + 65 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 144 + 66 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 144 + 67 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 144 + 68 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p7_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p7_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p7_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p7_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    if USE_DOT:
-        r7 = tl.arange(0, 16)[:, None]
-        c7 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt7_2d = tl.load(w_ptr + 1792 + (r7 // 1 % 16) * 16 + (r7 // 1 % 1) * 16 + c7, mask=(c7 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_out_0, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_out_1, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_out_2, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_out_3, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_out_4, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt7 = tl.load(w_ptr + 1792 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.sum(tl.sum(p7_out_0 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.sum(tl.sum(p7_out_1 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.sum(tl.sum(p7_out_2 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.sum(tl.sum(p7_out_3 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.sum(tl.sum(p7_out_4 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    p8_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p8_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p8_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    if USE_DOT:
-        r8 = tl.arange(0, 16)[:, None]
-        c8 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt8_2d = tl.load(w_ptr + 2048 + (r8 // 1 % 16) * 16 + (r8 // 1 % 1) * 16 + c8, mask=(c8 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_out_0, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_out_1, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_out_2, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt8 = tl.load(w_ptr + 2048 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.sum(tl.sum(p8_out_0 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.sum(tl.sum(p8_out_1 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.sum(tl.sum(p8_out_2 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16)
-    p9_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    if USE_DOT:
-        r9 = tl.arange(0, 16)[:, None]
-        c9 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt9_2d = tl.load(w_ptr + 2304 + (r9 // 1 % 16) * 16 + (r9 // 1 % 1) * 16 + c9, mask=(c9 < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_out_0, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt9 = tl.load(w_ptr + 2304 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.14433756729740643 * tl.sum(tl.sum(p9_out_0 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    p10_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p10_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p10_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p10_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p10_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    if USE_DOT:
-        r10 = tl.arange(0, 16)[:, None]
-        c10 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt10_2d = tl.load(w_ptr + 2560 + (r10 // 1 % 16) * 16 + (r10 // 1 % 1) * 16 + c10, mask=(c10 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_out_0, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_out_1, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_out_2, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_out_3, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_out_4, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, 1, 1, BLOCK_C))
-    else:
-        wt10 = tl.load(w_ptr + 2560 + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.sum(tl.sum(p10_out_0 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.sum(tl.sum(p10_out_1 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.sum(tl.sum(p10_out_2 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.sum(tl.sum(p10_out_3 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.sum(tl.sum(p10_out_4 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 144 + 0 + (w_b), acc_0_0, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 16 + (w_b) * 3, acc_1_0, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 17 + (w_b) * 3, acc_1_1, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 18 + (w_b) * 3, acc_1_2, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 64 + (w_b) * 5, acc_2_0, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 65 + (w_b) * 5, acc_2_1, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 66 + (w_b) * 5, acc_2_2, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 67 + (w_b) * 5, acc_2_3, mask=zmask & (w_b < 16))
-    tl.store(result_ptr + z * 144 + 68 + (w_b) * 5, acc_2_4, mask=zmask & (w_b < 16))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        if USE_DOT:
+            wr = tl.arange(0, 16)[:, None]
+            wc = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
+            w2 = tl.load(w_ptr + w_at + (wr // 1 % 16) * 16 + (wr // 1 % 1) * 16 + wc, mask=(wc < 16), other=0.0).to(ACC)
+        else:
+            wt = tl.load(w_ptr + w_at + u16 * 16 + v1 * 16 + w_b, mask=(w_b < 16), other=0.0).to(ACC)
+        for k in range(0, out_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 16, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 144 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u16) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * x1, axis=0)
+            if USE_DOT:
+                s = tl.dot(tl.reshape(t, (BLOCK_Z, 16)), w2, input_precision="ieee")
+                s = tl.reshape(s, (BLOCK_Z, 1, 1, BLOCK_C))
+            else:
+                s = tl.sum(tl.sum(t * wt, axis=2, keep_dims=True), axis=1, keep_dims=True)
+            dst = result_ptr + z * 144 + out_at + k + (w_b) * out_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (w_b < 16), other=0.0) + s, mask=zmask & (w_b < 16))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x0 (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
+def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x0 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 16."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)
+    # class 0: uvw, u=16 v=1 w=16: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
     w16 = tl.arange(0, 16)[None, None, None, :]
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 144 + 0 + (w16), mask=zmask, other=0.0).to(ACC)
-    p0_x0_0 = 1.0 * x1_0_0 * out_0_0
-    if USE_DOT:
-        r0 = tl.arange(0, 16)[:, None]
-        c0 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt0_2d = tl.load(w_ptr + 0 + c0 * 16 + (r0 // 16 % 1) * 16 + (r0 // 1 % 16), mask=(c0 < 16), other=0.0).to(ACC)
-        acc_0_0 = 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p0_x0_0, (BLOCK_Z, 16)), wt0_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt0 = tl.load(w_ptr + 0 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_0_0 = 0.14433756729740643 * tl.sum(tl.sum(p0_x0_0 * wt0, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_0 = tl.load(out_ptr + z * 144 + 16 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 144 + 17 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 144 + 18 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x0_0 = (
-        0.5773502691896257 * x1_1_0 * out_1_0
-        + 0.5773502691896257 * x1_1_1 * out_1_1
-        + 0.5773502691896257 * x1_1_2 * out_1_2
-    )
-    if USE_DOT:
-        r1 = tl.arange(0, 16)[:, None]
-        c1 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt1_2d = tl.load(w_ptr + 256 + c1 * 16 + (r1 // 16 % 1) * 16 + (r1 // 1 % 16), mask=(c1 < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p1_x0_0, (BLOCK_Z, 16)), wt1_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt1 = tl.load(w_ptr + 256 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.21650635094610965 * tl.sum(tl.sum(p1_x0_0 * wt1, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_0 = tl.load(out_ptr + z * 144 + 64 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 144 + 65 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 144 + 66 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 144 + 67 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 144 + 68 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x0_0 = (
-        0.447213595499958 * x1_2_0 * out_2_0
-        + 0.447213595499958 * x1_2_1 * out_2_1
-        + 0.447213595499958 * x1_2_2 * out_2_2
-        + 0.447213595499958 * x1_2_3 * out_2_3
-        + 0.447213595499958 * x1_2_4 * out_2_4
-    )
-    if USE_DOT:
-        r2 = tl.arange(0, 16)[:, None]
-        c2 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt2_2d = tl.load(w_ptr + 512 + c2 * 16 + (r2 // 16 % 1) * 16 + (r2 // 1 % 16), mask=(c2 < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p2_x0_0, (BLOCK_Z, 16)), wt2_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt2 = tl.load(w_ptr + 512 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_0_0 = acc_0_0 + 0.2795084971874737 * tl.sum(tl.sum(p2_x0_0 * wt2, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16)
-    p3_x0_0 = 0.5773502691896257 * x1_0_0 * out_1_0
-    p3_x0_1 = 0.5773502691896257 * x1_0_0 * out_1_1
-    p3_x0_2 = 0.5773502691896257 * x1_0_0 * out_1_2
-    if USE_DOT:
-        r3 = tl.arange(0, 16)[:, None]
-        c3 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt3_2d = tl.load(w_ptr + 768 + c3 * 16 + (r3 // 16 % 1) * 16 + (r3 // 1 % 16), mask=(c3 < 16), other=0.0).to(ACC)
-        acc_1_0 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_x0_0, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_1 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_x0_1, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_2 = 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p3_x0_2, (BLOCK_Z, 16)), wt3_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt3 = tl.load(w_ptr + 768 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_1_0 = 0.21650635094610965 * tl.sum(tl.sum(p3_x0_0 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_1 = 0.21650635094610965 * tl.sum(tl.sum(p3_x0_1 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_2 = 0.21650635094610965 * tl.sum(tl.sum(p3_x0_2 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16)
-    p4_x0_0 = 0.5773502691896257 * x1_1_0 * out_0_0
-    p4_x0_1 = 0.5773502691896257 * x1_1_1 * out_0_0
-    p4_x0_2 = 0.5773502691896257 * x1_1_2 * out_0_0
-    if USE_DOT:
-        r4 = tl.arange(0, 16)[:, None]
-        c4 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt4_2d = tl.load(w_ptr + 1024 + c4 * 16 + (r4 // 16 % 1) * 16 + (r4 // 1 % 16), mask=(c4 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p4_x0_0, (BLOCK_Z, 16)), wt4_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_1 = acc_1_1 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p4_x0_1, (BLOCK_Z, 16)), wt4_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_2 = acc_1_2 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p4_x0_2, (BLOCK_Z, 16)), wt4_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt4 = tl.load(w_ptr + 1024 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.14433756729740643 * tl.sum(tl.sum(p4_x0_0 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.14433756729740643 * tl.sum(tl.sum(p4_x0_1 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.14433756729740643 * tl.sum(tl.sum(p4_x0_2 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16)
-    p5_x0_0 = (
-        -0.18257418583505536 * x1_1_0 * out_2_2
-        - 0.316227766016838 * x1_1_0 * out_2_4
-        + 0.316227766016838 * x1_1_1 * out_2_1
-        + 0.316227766016838 * x1_1_2 * out_2_0
-    )
-    p5_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_2_1
-        + 0.3651483716701107 * x1_1_1 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_3
-    )
-    p5_x0_2 = (
-        0.316227766016838 * x1_1_0 * out_2_0
-        + 0.316227766016838 * x1_1_1 * out_2_3
-        - 0.18257418583505536 * x1_1_2 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_4
-    )
-    if USE_DOT:
-        r5 = tl.arange(0, 16)[:, None]
-        c5 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt5_2d = tl.load(w_ptr + 1280 + c5 * 16 + (r5 // 16 % 1) * 16 + (r5 // 1 % 16), mask=(c5 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_x0_0, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_1 = acc_1_1 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_x0_1, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_2 = acc_1_2 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p5_x0_2, (BLOCK_Z, 16)), wt5_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt5 = tl.load(w_ptr + 1280 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.2795084971874737 * tl.sum(tl.sum(p5_x0_0 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.2795084971874737 * tl.sum(tl.sum(p5_x0_1 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.2795084971874737 * tl.sum(tl.sum(p5_x0_2 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)
-    p6_x0_0 = (
-        0.316227766016838 * x1_2_0 * out_1_2
-        + 0.316227766016838 * x1_2_1 * out_1_1
-        - 0.18257418583505536 * x1_2_2 * out_1_0
-        - 0.316227766016838 * x1_2_4 * out_1_0
-    )
-    p6_x0_1 = (
-        0.316227766016838 * x1_2_1 * out_1_0
-        + 0.3651483716701107 * x1_2_2 * out_1_1
-        + 0.316227766016838 * x1_2_3 * out_1_2
-    )
-    p6_x0_2 = (
-        0.316227766016838 * x1_2_0 * out_1_0
-        - 0.18257418583505536 * x1_2_2 * out_1_2
-        + 0.316227766016838 * x1_2_3 * out_1_1
-        + 0.316227766016838 * x1_2_4 * out_1_2
-    )
-    if USE_DOT:
-        r6 = tl.arange(0, 16)[:, None]
-        c6 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt6_2d = tl.load(w_ptr + 1536 + c6 * 16 + (r6 // 16 % 1) * 16 + (r6 // 1 % 16), mask=(c6 < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_x0_0, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_x0_1, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p6_x0_2, (BLOCK_Z, 16)), wt6_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt6 = tl.load(w_ptr + 1536 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.sum(tl.sum(p6_x0_0 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.sum(tl.sum(p6_x0_1 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.sum(tl.sum(p6_x0_2 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16)
-    p7_x0_0 = 0.447213595499958 * x1_0_0 * out_2_0
-    p7_x0_1 = 0.447213595499958 * x1_0_0 * out_2_1
-    p7_x0_2 = 0.447213595499958 * x1_0_0 * out_2_2
-    p7_x0_3 = 0.447213595499958 * x1_0_0 * out_2_3
-    p7_x0_4 = 0.447213595499958 * x1_0_0 * out_2_4
-    if USE_DOT:
-        r7 = tl.arange(0, 16)[:, None]
-        c7 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt7_2d = tl.load(w_ptr + 1792 + c7 * 16 + (r7 // 16 % 1) * 16 + (r7 // 1 % 16), mask=(c7 < 16), other=0.0).to(ACC)
-        acc_2_0 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_x0_0, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_1 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_x0_1, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_2 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_x0_2, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_3 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_x0_3, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_4 = 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p7_x0_4, (BLOCK_Z, 16)), wt7_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt7 = tl.load(w_ptr + 1792 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_2_0 = 0.2795084971874737 * tl.sum(tl.sum(p7_x0_0 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_1 = 0.2795084971874737 * tl.sum(tl.sum(p7_x0_1 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_2 = 0.2795084971874737 * tl.sum(tl.sum(p7_x0_2 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_3 = 0.2795084971874737 * tl.sum(tl.sum(p7_x0_3 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_4 = 0.2795084971874737 * tl.sum(tl.sum(p7_x0_4 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    p8_x0_0 = (
-        0.316227766016838 * x1_1_0 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_0
-    )
-    p8_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_1_1
-        + 0.316227766016838 * x1_1_1 * out_1_0
-    )
-    p8_x0_2 = (
-        -0.18257418583505536 * x1_1_0 * out_1_0
-        + 0.3651483716701107 * x1_1_1 * out_1_1
-        - 0.18257418583505536 * x1_1_2 * out_1_2
-    )
-    p8_x0_3 = (
-        0.316227766016838 * x1_1_1 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_1
-    )
-    p8_x0_4 = (
-        -0.316227766016838 * x1_1_0 * out_1_0
-        + 0.316227766016838 * x1_1_2 * out_1_2
-    )
-    if USE_DOT:
-        r8 = tl.arange(0, 16)[:, None]
-        c8 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt8_2d = tl.load(w_ptr + 2048 + c8 * 16 + (r8 // 16 % 1) * 16 + (r8 // 1 % 16), mask=(c8 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_x0_0, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_1 = acc_2_1 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_x0_1, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_2 = acc_2_2 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_x0_2, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_3 = acc_2_3 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_x0_3, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_4 = acc_2_4 + 0.21650635094610965 * tl.reshape(tl.dot(tl.reshape(p8_x0_4, (BLOCK_Z, 16)), wt8_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt8 = tl.load(w_ptr + 2048 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.21650635094610965 * tl.sum(tl.sum(p8_x0_0 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.21650635094610965 * tl.sum(tl.sum(p8_x0_1 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.21650635094610965 * tl.sum(tl.sum(p8_x0_2 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.21650635094610965 * tl.sum(tl.sum(p8_x0_3 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.21650635094610965 * tl.sum(tl.sum(p8_x0_4 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16)
-    p9_x0_0 = 0.447213595499958 * x1_2_0 * out_0_0
-    p9_x0_1 = 0.447213595499958 * x1_2_1 * out_0_0
-    p9_x0_2 = 0.447213595499958 * x1_2_2 * out_0_0
-    p9_x0_3 = 0.447213595499958 * x1_2_3 * out_0_0
-    p9_x0_4 = 0.447213595499958 * x1_2_4 * out_0_0
-    if USE_DOT:
-        r9 = tl.arange(0, 16)[:, None]
-        c9 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt9_2d = tl.load(w_ptr + 2304 + c9 * 16 + (r9 // 16 % 1) * 16 + (r9 // 1 % 16), mask=(c9 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_x0_0, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_1 = acc_2_1 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_x0_1, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_2 = acc_2_2 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_x0_2, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_3 = acc_2_3 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_x0_3, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_4 = acc_2_4 + 0.14433756729740643 * tl.reshape(tl.dot(tl.reshape(p9_x0_4, (BLOCK_Z, 16)), wt9_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt9 = tl.load(w_ptr + 2304 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.14433756729740643 * tl.sum(tl.sum(p9_x0_0 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.14433756729740643 * tl.sum(tl.sum(p9_x0_1 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.14433756729740643 * tl.sum(tl.sum(p9_x0_2 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.14433756729740643 * tl.sum(tl.sum(p9_x0_3 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.14433756729740643 * tl.sum(tl.sum(p9_x0_4 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    p10_x0_0 = (
-        -0.23904572186687872 * x1_2_0 * out_2_2
-        + 0.20701966780270625 * x1_2_1 * out_2_3
-        - 0.23904572186687872 * x1_2_2 * out_2_0
-        + 0.20701966780270625 * x1_2_3 * out_2_1
-    )
-    p10_x0_1 = (
-        0.20701966780270625 * x1_2_0 * out_2_3
-        + 0.11952286093343936 * x1_2_1 * out_2_2
-        - 0.20701966780270625 * x1_2_1 * out_2_4
-        + 0.11952286093343936 * x1_2_2 * out_2_1
-        + 0.20701966780270625 * x1_2_3 * out_2_0
-        - 0.20701966780270625 * x1_2_4 * out_2_1
-    )
-    p10_x0_2 = (
-        -0.23904572186687872 * x1_2_0 * out_2_0
-        + 0.11952286093343936 * x1_2_1 * out_2_1
-        + 0.23904572186687872 * x1_2_2 * out_2_2
-        + 0.11952286093343936 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_4
-    )
-    p10_x0_3 = (
-        0.20701966780270625 * x1_2_0 * out_2_1
-        + 0.20701966780270625 * x1_2_1 * out_2_0
-        + 0.11952286093343936 * x1_2_2 * out_2_3
-        + 0.11952286093343936 * x1_2_3 * out_2_2
-        + 0.20701966780270625 * x1_2_3 * out_2_4
-        + 0.20701966780270625 * x1_2_4 * out_2_3
-    )
-    p10_x0_4 = (
-        -0.20701966780270625 * x1_2_1 * out_2_1
-        - 0.23904572186687872 * x1_2_2 * out_2_4
-        + 0.20701966780270625 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_2
-    )
-    if USE_DOT:
-        r10 = tl.arange(0, 16)[:, None]
-        c10 = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
-        wt10_2d = tl.load(w_ptr + 2560 + c10 * 16 + (r10 // 16 % 1) * 16 + (r10 // 1 % 16), mask=(c10 < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_x0_0, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_x0_1, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_x0_2, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_x0_3, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.reshape(tl.dot(tl.reshape(p10_x0_4, (BLOCK_Z, 16)), wt10_2d, input_precision="ieee"), (BLOCK_Z, BLOCK_C, 1, 1))
-    else:
-        wt10 = tl.load(w_ptr + 2560 + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
-        acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.sum(tl.sum(p10_x0_0 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.sum(tl.sum(p10_x0_1 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.sum(tl.sum(p10_x0_2 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.sum(tl.sum(p10_x0_3 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-        acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.sum(tl.sum(p10_x0_4 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 144 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 16 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 17 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 18 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 64 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 65 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 66 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 67 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 16))
-    tl.store(result_ptr + z * 144 + 68 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 16))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        if USE_DOT:
+            wr = tl.arange(0, 16)[:, None]
+            wc = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]
+            w2 = tl.load(w_ptr + w_at + wc * 16 + (wr // 16 % 1) * 16 + (wr // 1 % 16), mask=(wc < 16), other=0.0).to(ACC)
+        else:
+            wt = tl.load(w_ptr + w_at + u_b * 16 + v1 * 16 + w16, mask=(u_b < 16), other=0.0).to(ACC)
+        for k in range(0, x0_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 1, 1, 16), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 0, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 144 + out_at + tl.load(ent + 1, mask=emask, other=0) + (w16) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x1 * out, axis=0)
+            if USE_DOT:
+                s = tl.dot(tl.reshape(t, (BLOCK_Z, 16)), w2, input_precision="ieee")
+                s = tl.reshape(s, (BLOCK_Z, BLOCK_C, 1, 1))
+            else:
+                s = tl.sum(tl.sum(t * wt, axis=3, keep_dims=True), axis=2, keep_dims=True)
+            dst = result_ptr + z * 144 + x0_at + k + (u_b) * x0_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 16), other=0.0) + s, mask=zmask & (u_b < 16))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x1 (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x1 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)
+    # class 0: uvw, u=16 v=1 w=16: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u16 = tl.arange(0, 16)[None, :, None, None]
     v_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, :, None]
     w16 = tl.arange(0, 16)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 144 + 0 + (u16), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 144 + 0 + (w16), mask=zmask, other=0.0).to(ACC)
-    p0_x1_0 = 1.0 * x0_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + 0 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = 0.14433756729740643 * tl.sum(tl.sum(p0_x1_0 * wt0, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    out_1_0 = tl.load(out_ptr + z * 144 + 16 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 144 + 17 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 144 + 18 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x1_0 = 0.5773502691896257 * x0_0_0 * out_1_0
-    p1_x1_1 = 0.5773502691896257 * x0_0_0 * out_1_1
-    p1_x1_2 = 0.5773502691896257 * x0_0_0 * out_1_2
-    wt1 = tl.load(w_ptr + 256 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = 0.21650635094610965 * tl.sum(tl.sum(p1_x1_0 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = 0.21650635094610965 * tl.sum(tl.sum(p1_x1_1 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = 0.21650635094610965 * tl.sum(tl.sum(p1_x1_2 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    out_2_0 = tl.load(out_ptr + z * 144 + 64 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 144 + 65 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 144 + 66 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 144 + 67 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 144 + 68 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x1_0 = 0.447213595499958 * x0_0_0 * out_2_0
-    p2_x1_1 = 0.447213595499958 * x0_0_0 * out_2_1
-    p2_x1_2 = 0.447213595499958 * x0_0_0 * out_2_2
-    p2_x1_3 = 0.447213595499958 * x0_0_0 * out_2_3
-    p2_x1_4 = 0.447213595499958 * x0_0_0 * out_2_4
-    wt2 = tl.load(w_ptr + 512 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = 0.2795084971874737 * tl.sum(tl.sum(p2_x1_0 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = 0.2795084971874737 * tl.sum(tl.sum(p2_x1_1 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = 0.2795084971874737 * tl.sum(tl.sum(p2_x1_2 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = 0.2795084971874737 * tl.sum(tl.sum(p2_x1_3 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = 0.2795084971874737 * tl.sum(tl.sum(p2_x1_4 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16)
-    x0_1_0 = tl.load(x0_ptr + z * 144 + 16 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 144 + 17 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 144 + 18 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_x1_0 = (
-        0.5773502691896257 * x0_1_0 * out_1_0
-        + 0.5773502691896257 * x0_1_1 * out_1_1
-        + 0.5773502691896257 * x0_1_2 * out_1_2
-    )
-    wt3 = tl.load(w_ptr + 768 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.21650635094610965 * tl.sum(tl.sum(p3_x1_0 * wt3, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16)
-    p4_x1_0 = 0.5773502691896257 * x0_1_0 * out_0_0
-    p4_x1_1 = 0.5773502691896257 * x0_1_1 * out_0_0
-    p4_x1_2 = 0.5773502691896257 * x0_1_2 * out_0_0
-    wt4 = tl.load(w_ptr + 1024 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.14433756729740643 * tl.sum(tl.sum(p4_x1_0 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.14433756729740643 * tl.sum(tl.sum(p4_x1_1 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.14433756729740643 * tl.sum(tl.sum(p4_x1_2 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16)
-    p5_x1_0 = (
-        -0.18257418583505536 * x0_1_0 * out_2_2
-        - 0.316227766016838 * x0_1_0 * out_2_4
-        + 0.316227766016838 * x0_1_1 * out_2_1
-        + 0.316227766016838 * x0_1_2 * out_2_0
-    )
-    p5_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_2_1
-        + 0.3651483716701107 * x0_1_1 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_3
-    )
-    p5_x1_2 = (
-        0.316227766016838 * x0_1_0 * out_2_0
-        + 0.316227766016838 * x0_1_1 * out_2_3
-        - 0.18257418583505536 * x0_1_2 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_4
-    )
-    wt5 = tl.load(w_ptr + 1280 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.2795084971874737 * tl.sum(tl.sum(p5_x1_0 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.2795084971874737 * tl.sum(tl.sum(p5_x1_1 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.2795084971874737 * tl.sum(tl.sum(p5_x1_2 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)
-    p6_x1_0 = (
-        0.316227766016838 * x0_1_0 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_0
-    )
-    p6_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_1_1
-        + 0.316227766016838 * x0_1_1 * out_1_0
-    )
-    p6_x1_2 = (
-        -0.18257418583505536 * x0_1_0 * out_1_0
-        + 0.3651483716701107 * x0_1_1 * out_1_1
-        - 0.18257418583505536 * x0_1_2 * out_1_2
-    )
-    p6_x1_3 = (
-        0.316227766016838 * x0_1_1 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_1
-    )
-    p6_x1_4 = (
-        -0.316227766016838 * x0_1_0 * out_1_0
-        + 0.316227766016838 * x0_1_2 * out_1_2
-    )
-    wt6 = tl.load(w_ptr + 1536 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.21650635094610965 * tl.sum(tl.sum(p6_x1_0 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.21650635094610965 * tl.sum(tl.sum(p6_x1_1 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.21650635094610965 * tl.sum(tl.sum(p6_x1_2 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.21650635094610965 * tl.sum(tl.sum(p6_x1_3 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.21650635094610965 * tl.sum(tl.sum(p6_x1_4 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16)
-    x0_2_0 = tl.load(x0_ptr + z * 144 + 64 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 144 + 65 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 144 + 66 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 144 + 67 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 144 + 68 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_x1_0 = (
-        0.447213595499958 * x0_2_0 * out_2_0
-        + 0.447213595499958 * x0_2_1 * out_2_1
-        + 0.447213595499958 * x0_2_2 * out_2_2
-        + 0.447213595499958 * x0_2_3 * out_2_3
-        + 0.447213595499958 * x0_2_4 * out_2_4
-    )
-    wt7 = tl.load(w_ptr + 1792 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.2795084971874737 * tl.sum(tl.sum(p7_x1_0 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    p8_x1_0 = (
-        0.316227766016838 * x0_2_0 * out_1_2
-        + 0.316227766016838 * x0_2_1 * out_1_1
-        - 0.18257418583505536 * x0_2_2 * out_1_0
-        - 0.316227766016838 * x0_2_4 * out_1_0
-    )
-    p8_x1_1 = (
-        0.316227766016838 * x0_2_1 * out_1_0
-        + 0.3651483716701107 * x0_2_2 * out_1_1
-        + 0.316227766016838 * x0_2_3 * out_1_2
-    )
-    p8_x1_2 = (
-        0.316227766016838 * x0_2_0 * out_1_0
-        - 0.18257418583505536 * x0_2_2 * out_1_2
-        + 0.316227766016838 * x0_2_3 * out_1_1
-        + 0.316227766016838 * x0_2_4 * out_1_2
-    )
-    wt8 = tl.load(w_ptr + 2048 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.21650635094610965 * tl.sum(tl.sum(p8_x1_0 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.21650635094610965 * tl.sum(tl.sum(p8_x1_1 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.21650635094610965 * tl.sum(tl.sum(p8_x1_2 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16)
-    p9_x1_0 = 0.447213595499958 * x0_2_0 * out_0_0
-    p9_x1_1 = 0.447213595499958 * x0_2_1 * out_0_0
-    p9_x1_2 = 0.447213595499958 * x0_2_2 * out_0_0
-    p9_x1_3 = 0.447213595499958 * x0_2_3 * out_0_0
-    p9_x1_4 = 0.447213595499958 * x0_2_4 * out_0_0
-    wt9 = tl.load(w_ptr + 2304 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.14433756729740643 * tl.sum(tl.sum(p9_x1_0 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.14433756729740643 * tl.sum(tl.sum(p9_x1_1 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.14433756729740643 * tl.sum(tl.sum(p9_x1_2 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.14433756729740643 * tl.sum(tl.sum(p9_x1_3 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.14433756729740643 * tl.sum(tl.sum(p9_x1_4 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    p10_x1_0 = (
-        -0.23904572186687872 * x0_2_0 * out_2_2
-        + 0.20701966780270625 * x0_2_1 * out_2_3
-        - 0.23904572186687872 * x0_2_2 * out_2_0
-        + 0.20701966780270625 * x0_2_3 * out_2_1
-    )
-    p10_x1_1 = (
-        0.20701966780270625 * x0_2_0 * out_2_3
-        + 0.11952286093343936 * x0_2_1 * out_2_2
-        - 0.20701966780270625 * x0_2_1 * out_2_4
-        + 0.11952286093343936 * x0_2_2 * out_2_1
-        + 0.20701966780270625 * x0_2_3 * out_2_0
-        - 0.20701966780270625 * x0_2_4 * out_2_1
-    )
-    p10_x1_2 = (
-        -0.23904572186687872 * x0_2_0 * out_2_0
-        + 0.11952286093343936 * x0_2_1 * out_2_1
-        + 0.23904572186687872 * x0_2_2 * out_2_2
-        + 0.11952286093343936 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_4
-    )
-    p10_x1_3 = (
-        0.20701966780270625 * x0_2_0 * out_2_1
-        + 0.20701966780270625 * x0_2_1 * out_2_0
-        + 0.11952286093343936 * x0_2_2 * out_2_3
-        + 0.11952286093343936 * x0_2_3 * out_2_2
-        + 0.20701966780270625 * x0_2_3 * out_2_4
-        + 0.20701966780270625 * x0_2_4 * out_2_3
-    )
-    p10_x1_4 = (
-        -0.20701966780270625 * x0_2_1 * out_2_1
-        - 0.23904572186687872 * x0_2_2 * out_2_4
-        + 0.20701966780270625 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_2
-    )
-    wt10 = tl.load(w_ptr + 2560 + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.2795084971874737 * tl.sum(tl.sum(p10_x1_0 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.2795084971874737 * tl.sum(tl.sum(p10_x1_1 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.2795084971874737 * tl.sum(tl.sum(p10_x1_2 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.2795084971874737 * tl.sum(tl.sum(p10_x1_3 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.2795084971874737 * tl.sum(tl.sum(p10_x1_4 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 9 + 0 + (v_b), acc_0_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 1 + (v_b) * 3, acc_1_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 2 + (v_b) * 3, acc_1_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 3 + (v_b) * 3, acc_1_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 4 + (v_b) * 5, acc_2_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 5 + (v_b) * 5, acc_2_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 6 + (v_b) * 5, acc_2_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 7 + (v_b) * 5, acc_2_3, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 8 + (v_b) * 5, acc_2_4, mask=zmask & (v_b < 1))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u16 * 16 + v_b * 16 + w16, mask=(v_b < 1), other=0.0).to(ACC)
+        for k in range(0, x1_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 16, 1, 16), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 144 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u16) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 144 + out_at + tl.load(ent + 1, mask=emask, other=0) + (w16) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * out, axis=0)
+            s = tl.sum(tl.sum(t * wt, axis=3, keep_dims=True), axis=1, keep_dims=True)
+            dst = result_ptr + z * 9 + x1_at + k + (v_b) * x1_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (v_b < 1), other=0.0) + s, mask=zmask & (v_b < 1))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: weight gradient (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: weight gradient (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
+    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)
+    # class 0: uvw, u=16 v=1 w=16: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u16 = tl.arange(0, 16)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
     w16 = tl.arange(0, 16)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 144 + 0 + (u16), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    out_0_0 = tl.load(out_ptr + z * 144 + 0 + (w16), mask=zmask, other=0.0).to(ACC)
-    p0_closed = 1.0 * p0_out_0 * out_0_0
-    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
-    tl.store(result_ptr + origin + pid_z * 2816 + 0 + u16 * 16 + v1 * 16 + w16, 0.14433756729740643 * tl.sum(p0_closed, axis=0, keep_dims=True))
-
-    # path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    out_1_0 = tl.load(out_ptr + z * 144 + 16 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 144 + 17 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 144 + 18 + (w16) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_closed = (
-        1.0 * p1_out_0 * out_1_0
-        + 1.0 * p1_out_1 * out_1_1
-        + 1.0 * p1_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 256 + u16 * 16 + v1 * 16 + w16, 0.21650635094610965 * tl.sum(p1_closed, axis=0, keep_dims=True))
-
-    # path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    out_2_0 = tl.load(out_ptr + z * 144 + 64 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 144 + 65 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 144 + 66 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 144 + 67 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 144 + 68 + (w16) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_closed = (
-        1.0 * p2_out_0 * out_2_0
-        + 1.0 * p2_out_1 * out_2_1
-        + 1.0 * p2_out_2 * out_2_2
-        + 1.0 * p2_out_3 * out_2_3
-        + 1.0 * p2_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 512 + u16 * 16 + v1 * 16 + w16, 0.2795084971874737 * tl.sum(p2_closed, axis=0, keep_dims=True))
-
-    # path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16)
-    x0_1_0 = tl.load(x0_ptr + z * 144 + 16 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 144 + 17 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 144 + 18 + (u16) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    p3_closed = (
-        1.0 * p3_out_0 * out_1_0
-        + 1.0 * p3_out_1 * out_1_1
-        + 1.0 * p3_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 768 + u16 * 16 + v1 * 16 + w16, 0.21650635094610965 * tl.sum(p3_closed, axis=0, keep_dims=True))
-
-    # path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    p4_closed = 1.0 * p4_out_0 * out_0_0
-    tl.store(result_ptr + origin + pid_z * 2816 + 1024 + u16 * 16 + v1 * 16 + w16, 0.14433756729740643 * tl.sum(p4_closed, axis=0, keep_dims=True))
-
-    # path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16)
-    p5_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p5_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p5_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p5_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p5_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    p5_closed = (
-        1.0 * p5_out_0 * out_2_0
-        + 1.0 * p5_out_1 * out_2_1
-        + 1.0 * p5_out_2 * out_2_2
-        + 1.0 * p5_out_3 * out_2_3
-        + 1.0 * p5_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 1280 + u16 * 16 + v1 * 16 + w16, 0.2795084971874737 * tl.sum(p5_closed, axis=0, keep_dims=True))
-
-    # path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16)
-    p6_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p6_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    p6_closed = (
-        1.0 * p6_out_0 * out_1_0
-        + 1.0 * p6_out_1 * out_1_1
-        + 1.0 * p6_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 1536 + u16 * 16 + v1 * 16 + w16, 0.21650635094610965 * tl.sum(p6_closed, axis=0, keep_dims=True))
-
-    # path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16)
-    x0_2_0 = tl.load(x0_ptr + z * 144 + 64 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 144 + 65 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 144 + 66 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 144 + 67 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 144 + 68 + (u16) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p7_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p7_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p7_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p7_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    p7_closed = (
-        1.0 * p7_out_0 * out_2_0
-        + 1.0 * p7_out_1 * out_2_1
-        + 1.0 * p7_out_2 * out_2_2
-        + 1.0 * p7_out_3 * out_2_3
-        + 1.0 * p7_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 1792 + u16 * 16 + v1 * 16 + w16, 0.2795084971874737 * tl.sum(p7_closed, axis=0, keep_dims=True))
-
-    # path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16)
-    p8_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p8_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p8_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    p8_closed = (
-        1.0 * p8_out_0 * out_1_0
-        + 1.0 * p8_out_1 * out_1_1
-        + 1.0 * p8_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 2048 + u16 * 16 + v1 * 16 + w16, 0.21650635094610965 * tl.sum(p8_closed, axis=0, keep_dims=True))
-
-    # path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16)
-    p9_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    p9_closed = 1.0 * p9_out_0 * out_0_0
-    tl.store(result_ptr + origin + pid_z * 2816 + 2304 + u16 * 16 + v1 * 16 + w16, 0.14433756729740643 * tl.sum(p9_closed, axis=0, keep_dims=True))
-
-    # path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16)
-    p10_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p10_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p10_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p10_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p10_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    p10_closed = (
-        1.0 * p10_out_0 * out_2_0
-        + 1.0 * p10_out_1 * out_2_1
-        + 1.0 * p10_out_2 * out_2_2
-        + 1.0 * p10_out_3 * out_2_3
-        + 1.0 * p10_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 2816 + 2560 + u16 * 16 + v1 * 16 + w16, 0.2795084971874737 * tl.sum(p10_closed, axis=0, keep_dims=True))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        lo = tl.load(tab_ptr + first + 0)
+        hi = tl.load(tab_ptr + first + 0 + 1)
+        t = tl.zeros((BLOCK_Z, 16, 1, 16), dtype=ACC)
+        for e0 in range(lo, hi, BLOCK_E):
+            # BLOCK_E entries at once, on a leading axis summed away
+            e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+            emask = e < hi
+            ent = idx_ptr + e * 3
+            x0 = tl.load(x0_ptr + z * 144 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u16) * x0_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            out = tl.load(out_ptr + z * 144 + out_at + tl.load(ent + 2, mask=emask, other=0) + (w16) * out_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+            t += tl.sum(coef * x0 * x1 * out, axis=0)
+        tl.store(result_ptr + origin + pid_z * 2816 + w_at + u16 * 16 + v1 * 16 + w16, tl.sum(t, axis=0, keep_dims=True))
 
 
 kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (144, 9, 144, 2816), False, {
@@ -1137,7 +261,7 @@ kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (144, 9, 144, 2816), Fals
     "x0": (z_x0, 16, 1),
     "x1": (z_x1, 1, 1),
     "w": (z_w, 1, 1),
-})
+}, table_z)
 
 
 class Fctp(torch.nn.Module):

@@ -22,1042 +22,224 @@ import triton.language as tl
 
 from fusiondsl.backends.triton.runtime import NodeKernels
 from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.tables import PathTable
 from fusiondsl.backends.triton.runtime import gate as _gate
 from fusiondsl.backends.triton.runtime import scatter_sum as _scatter_sum
 
 
 # ---- m = sum_j fuse(h[j], y) -> 1x0e+1x1o+1x2e weights uvu  (11 paths)
 
+# one row per path: operand irreps, intermediate labels, result, coefficient,
+# entry offsets of the operands and the result in their rows, weight offset
+table_m = PathTable('O3', 2, (
+    # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+    (('0e', '0e'), (), '0e', 1.0, (0, 0, 0), 0),
+    # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
+    (('0e', '1o'), (), '1o', 1.7320508075688772, (0, 1, 8), 8),
+    # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
+    (('0e', '2e'), (), '2e', 2.23606797749979, (0, 4, 32), 16),
+    # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
+    (('1o', '0e'), (), '1o', 1.7320508075688772, (8, 0, 72), 24),
+    # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
+    (('1o', '1o'), (), '0e', 1.0, (8, 1, 96), 32),
+    # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
+    (('1o', '1o'), (), '2e', 2.23606797749979, (8, 1, 104), 40),
+    # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
+    (('1o', '2e'), (), '1o', 1.7320508075688772, (8, 4, 144), 48),
+    # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
+    (('2e', '0e'), (), '2e', 2.23606797749979, (32, 0, 168), 56),
+    # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
+    (('2e', '1o'), (), '1o', 1.7320508075688772, (32, 1, 208), 64),
+    # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
+    (('2e', '2e'), (), '0e', 1.0, (32, 4, 232), 72),
+    # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
+    (('2e', '2e'), (), '2e', 2.23606797749979, (32, 4, 240), 80),
+))
+
 
 @triton.jit
-def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: forward (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def m_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: forward (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u_b), mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    wt0 = tl.load(w_ptr + 0 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 1.0 * tl.sum(p0_out_0 * wt0, axis=2, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    wt1 = tl.load(w_ptr + 8 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = 1.7320508075688772 * tl.sum(p1_out_0 * wt1, axis=2, keep_dims=True)
-    acc_1_1 = 1.7320508075688772 * tl.sum(p1_out_1 * wt1, axis=2, keep_dims=True)
-    acc_1_2 = 1.7320508075688772 * tl.sum(p1_out_2 * wt1, axis=2, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    wt2 = tl.load(w_ptr + 16 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = 2.23606797749979 * tl.sum(p2_out_0 * wt2, axis=2, keep_dims=True)
-    acc_2_1 = 2.23606797749979 * tl.sum(p2_out_1 * wt2, axis=2, keep_dims=True)
-    acc_2_2 = 2.23606797749979 * tl.sum(p2_out_2 * wt2, axis=2, keep_dims=True)
-    acc_2_3 = 2.23606797749979 * tl.sum(p2_out_3 * wt2, axis=2, keep_dims=True)
-    acc_2_4 = 2.23606797749979 * tl.sum(p2_out_4 * wt2, axis=2, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    wt3 = tl.load(w_ptr + 24 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_3_0 = 1.7320508075688772 * tl.sum(p3_out_0 * wt3, axis=2, keep_dims=True)
-    acc_3_1 = 1.7320508075688772 * tl.sum(p3_out_1 * wt3, axis=2, keep_dims=True)
-    acc_3_2 = 1.7320508075688772 * tl.sum(p3_out_2 * wt3, axis=2, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    wt4 = tl.load(w_ptr + 32 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_4_0 = 1.0 * tl.sum(p4_out_0 * wt4, axis=2, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
-    p5_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p5_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p5_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p5_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p5_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    wt5 = tl.load(w_ptr + 40 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_5_0 = 2.23606797749979 * tl.sum(p5_out_0 * wt5, axis=2, keep_dims=True)
-    acc_5_1 = 2.23606797749979 * tl.sum(p5_out_1 * wt5, axis=2, keep_dims=True)
-    acc_5_2 = 2.23606797749979 * tl.sum(p5_out_2 * wt5, axis=2, keep_dims=True)
-    acc_5_3 = 2.23606797749979 * tl.sum(p5_out_3 * wt5, axis=2, keep_dims=True)
-    acc_5_4 = 2.23606797749979 * tl.sum(p5_out_4 * wt5, axis=2, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
-    p6_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p6_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    wt6 = tl.load(w_ptr + 48 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_6_0 = 1.7320508075688772 * tl.sum(p6_out_0 * wt6, axis=2, keep_dims=True)
-    acc_6_1 = 1.7320508075688772 * tl.sum(p6_out_1 * wt6, axis=2, keep_dims=True)
-    acc_6_2 = 1.7320508075688772 * tl.sum(p6_out_2 * wt6, axis=2, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p7_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p7_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p7_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p7_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p7_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    wt7 = tl.load(w_ptr + 56 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_7_0 = 2.23606797749979 * tl.sum(p7_out_0 * wt7, axis=2, keep_dims=True)
-    acc_7_1 = 2.23606797749979 * tl.sum(p7_out_1 * wt7, axis=2, keep_dims=True)
-    acc_7_2 = 2.23606797749979 * tl.sum(p7_out_2 * wt7, axis=2, keep_dims=True)
-    acc_7_3 = 2.23606797749979 * tl.sum(p7_out_3 * wt7, axis=2, keep_dims=True)
-    acc_7_4 = 2.23606797749979 * tl.sum(p7_out_4 * wt7, axis=2, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    p8_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p8_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p8_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    wt8 = tl.load(w_ptr + 64 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_8_0 = 1.7320508075688772 * tl.sum(p8_out_0 * wt8, axis=2, keep_dims=True)
-    acc_8_1 = 1.7320508075688772 * tl.sum(p8_out_1 * wt8, axis=2, keep_dims=True)
-    acc_8_2 = 1.7320508075688772 * tl.sum(p8_out_2 * wt8, axis=2, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-    p9_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    wt9 = tl.load(w_ptr + 72 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_9_0 = 1.0 * tl.sum(p9_out_0 * wt9, axis=2, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    p10_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p10_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p10_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p10_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p10_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    wt10 = tl.load(w_ptr + 80 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_10_0 = 2.23606797749979 * tl.sum(p10_out_0 * wt10, axis=2, keep_dims=True)
-    acc_10_1 = 2.23606797749979 * tl.sum(p10_out_1 * wt10, axis=2, keep_dims=True)
-    acc_10_2 = 2.23606797749979 * tl.sum(p10_out_2 * wt10, axis=2, keep_dims=True)
-    acc_10_3 = 2.23606797749979 * tl.sum(p10_out_3 * wt10, axis=2, keep_dims=True)
-    acc_10_4 = 2.23606797749979 * tl.sum(p10_out_4 * wt10, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 280 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 8 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 9 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 10 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 32 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 33 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 34 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 35 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 36 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 72 + (u_b) * 3, acc_3_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 73 + (u_b) * 3, acc_3_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 74 + (u_b) * 3, acc_3_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 96 + (u_b), acc_4_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 104 + (u_b) * 5, acc_5_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 105 + (u_b) * 5, acc_5_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 106 + (u_b) * 5, acc_5_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 107 + (u_b) * 5, acc_5_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 108 + (u_b) * 5, acc_5_4, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 144 + (u_b) * 3, acc_6_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 145 + (u_b) * 3, acc_6_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 146 + (u_b) * 3, acc_6_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 168 + (u_b) * 5, acc_7_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 169 + (u_b) * 5, acc_7_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 170 + (u_b) * 5, acc_7_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 171 + (u_b) * 5, acc_7_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 172 + (u_b) * 5, acc_7_4, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 208 + (u_b) * 3, acc_8_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 209 + (u_b) * 3, acc_8_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 210 + (u_b) * 3, acc_8_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 232 + (u_b), acc_9_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 240 + (u_b) * 5, acc_10_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 241 + (u_b) * 5, acc_10_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 242 + (u_b) * 5, acc_10_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 243 + (u_b) * 5, acc_10_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 280 + 244 + (u_b) * 5, acc_10_4, mask=zmask & (u_b < 8))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
+        for k in range(0, out_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u_b) * x0_dim,
+                            mask=emask & zmask & (u_b < 8), other=0.0).to(ACC)
+                x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * x1, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 280 + out_at + k + (u_b) * out_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 8), other=0.0) + s, mask=zmask & (u_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: gradient w.r.t. operand x0 (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def m_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: gradient w.r.t. operand x0 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 280 + 0 + (u_b), mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p0_x0_0 = 1.0 * x1_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + 0 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 1.0 * tl.sum(p0_x0_0 * wt0, axis=2, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_0 = tl.load(out_ptr + z * 280 + 8 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 280 + 9 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 280 + 10 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p1_x0_0 = (
-        0.5773502691896257 * x1_1_0 * out_1_0
-        + 0.5773502691896257 * x1_1_1 * out_1_1
-        + 0.5773502691896257 * x1_1_2 * out_1_2
-    )
-    wt1 = tl.load(w_ptr + 8 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 1.7320508075688772 * tl.sum(p1_x0_0 * wt1, axis=2, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_0 = tl.load(out_ptr + z * 280 + 32 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 280 + 33 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 280 + 34 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 280 + 35 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 280 + 36 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p2_x0_0 = (
-        0.447213595499958 * x1_2_0 * out_2_0
-        + 0.447213595499958 * x1_2_1 * out_2_1
-        + 0.447213595499958 * x1_2_2 * out_2_2
-        + 0.447213595499958 * x1_2_3 * out_2_3
-        + 0.447213595499958 * x1_2_4 * out_2_4
-    )
-    wt2 = tl.load(w_ptr + 16 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 2.23606797749979 * tl.sum(p2_x0_0 * wt2, axis=2, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
-    out_3_0 = tl.load(out_ptr + z * 280 + 72 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 280 + 73 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 280 + 74 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p3_x0_0 = 0.5773502691896257 * x1_0_0 * out_3_0
-    p3_x0_1 = 0.5773502691896257 * x1_0_0 * out_3_1
-    p3_x0_2 = 0.5773502691896257 * x1_0_0 * out_3_2
-    wt3 = tl.load(w_ptr + 24 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = 1.7320508075688772 * tl.sum(p3_x0_0 * wt3, axis=2, keep_dims=True)
-    acc_1_1 = 1.7320508075688772 * tl.sum(p3_x0_1 * wt3, axis=2, keep_dims=True)
-    acc_1_2 = 1.7320508075688772 * tl.sum(p3_x0_2 * wt3, axis=2, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-    out_4_0 = tl.load(out_ptr + z * 280 + 96 + (u_b), mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p4_x0_0 = 0.5773502691896257 * x1_1_0 * out_4_0
-    p4_x0_1 = 0.5773502691896257 * x1_1_1 * out_4_0
-    p4_x0_2 = 0.5773502691896257 * x1_1_2 * out_4_0
-    wt4 = tl.load(w_ptr + 32 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.0 * tl.sum(p4_x0_0 * wt4, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.0 * tl.sum(p4_x0_1 * wt4, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.0 * tl.sum(p4_x0_2 * wt4, axis=2, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
-    out_5_0 = tl.load(out_ptr + z * 280 + 104 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_5_1 = tl.load(out_ptr + z * 280 + 105 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_5_2 = tl.load(out_ptr + z * 280 + 106 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_5_3 = tl.load(out_ptr + z * 280 + 107 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_5_4 = tl.load(out_ptr + z * 280 + 108 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p5_x0_0 = (
-        -0.18257418583505536 * x1_1_0 * out_5_2
-        - 0.316227766016838 * x1_1_0 * out_5_4
-        + 0.316227766016838 * x1_1_1 * out_5_1
-        + 0.316227766016838 * x1_1_2 * out_5_0
-    )
-    p5_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_5_1
-        + 0.3651483716701107 * x1_1_1 * out_5_2
-        + 0.316227766016838 * x1_1_2 * out_5_3
-    )
-    p5_x0_2 = (
-        0.316227766016838 * x1_1_0 * out_5_0
-        + 0.316227766016838 * x1_1_1 * out_5_3
-        - 0.18257418583505536 * x1_1_2 * out_5_2
-        + 0.316227766016838 * x1_1_2 * out_5_4
-    )
-    wt5 = tl.load(w_ptr + 40 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 2.23606797749979 * tl.sum(p5_x0_0 * wt5, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 2.23606797749979 * tl.sum(p5_x0_1 * wt5, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 2.23606797749979 * tl.sum(p5_x0_2 * wt5, axis=2, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
-    out_6_0 = tl.load(out_ptr + z * 280 + 144 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_6_1 = tl.load(out_ptr + z * 280 + 145 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_6_2 = tl.load(out_ptr + z * 280 + 146 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p6_x0_0 = (
-        0.316227766016838 * x1_2_0 * out_6_2
-        + 0.316227766016838 * x1_2_1 * out_6_1
-        - 0.18257418583505536 * x1_2_2 * out_6_0
-        - 0.316227766016838 * x1_2_4 * out_6_0
-    )
-    p6_x0_1 = (
-        0.316227766016838 * x1_2_1 * out_6_0
-        + 0.3651483716701107 * x1_2_2 * out_6_1
-        + 0.316227766016838 * x1_2_3 * out_6_2
-    )
-    p6_x0_2 = (
-        0.316227766016838 * x1_2_0 * out_6_0
-        - 0.18257418583505536 * x1_2_2 * out_6_2
-        + 0.316227766016838 * x1_2_3 * out_6_1
-        + 0.316227766016838 * x1_2_4 * out_6_2
-    )
-    wt6 = tl.load(w_ptr + 48 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.7320508075688772 * tl.sum(p6_x0_0 * wt6, axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.7320508075688772 * tl.sum(p6_x0_1 * wt6, axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.7320508075688772 * tl.sum(p6_x0_2 * wt6, axis=2, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
-    out_7_0 = tl.load(out_ptr + z * 280 + 168 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_7_1 = tl.load(out_ptr + z * 280 + 169 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_7_2 = tl.load(out_ptr + z * 280 + 170 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_7_3 = tl.load(out_ptr + z * 280 + 171 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_7_4 = tl.load(out_ptr + z * 280 + 172 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p7_x0_0 = 0.447213595499958 * x1_0_0 * out_7_0
-    p7_x0_1 = 0.447213595499958 * x1_0_0 * out_7_1
-    p7_x0_2 = 0.447213595499958 * x1_0_0 * out_7_2
-    p7_x0_3 = 0.447213595499958 * x1_0_0 * out_7_3
-    p7_x0_4 = 0.447213595499958 * x1_0_0 * out_7_4
-    wt7 = tl.load(w_ptr + 56 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = 2.23606797749979 * tl.sum(p7_x0_0 * wt7, axis=2, keep_dims=True)
-    acc_2_1 = 2.23606797749979 * tl.sum(p7_x0_1 * wt7, axis=2, keep_dims=True)
-    acc_2_2 = 2.23606797749979 * tl.sum(p7_x0_2 * wt7, axis=2, keep_dims=True)
-    acc_2_3 = 2.23606797749979 * tl.sum(p7_x0_3 * wt7, axis=2, keep_dims=True)
-    acc_2_4 = 2.23606797749979 * tl.sum(p7_x0_4 * wt7, axis=2, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    out_8_0 = tl.load(out_ptr + z * 280 + 208 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_8_1 = tl.load(out_ptr + z * 280 + 209 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_8_2 = tl.load(out_ptr + z * 280 + 210 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p8_x0_0 = (
-        0.316227766016838 * x1_1_0 * out_8_2
-        + 0.316227766016838 * x1_1_2 * out_8_0
-    )
-    p8_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_8_1
-        + 0.316227766016838 * x1_1_1 * out_8_0
-    )
-    p8_x0_2 = (
-        -0.18257418583505536 * x1_1_0 * out_8_0
-        + 0.3651483716701107 * x1_1_1 * out_8_1
-        - 0.18257418583505536 * x1_1_2 * out_8_2
-    )
-    p8_x0_3 = (
-        0.316227766016838 * x1_1_1 * out_8_2
-        + 0.316227766016838 * x1_1_2 * out_8_1
-    )
-    p8_x0_4 = (
-        -0.316227766016838 * x1_1_0 * out_8_0
-        + 0.316227766016838 * x1_1_2 * out_8_2
-    )
-    wt8 = tl.load(w_ptr + 64 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.7320508075688772 * tl.sum(p8_x0_0 * wt8, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.7320508075688772 * tl.sum(p8_x0_1 * wt8, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.7320508075688772 * tl.sum(p8_x0_2 * wt8, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.7320508075688772 * tl.sum(p8_x0_3 * wt8, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.7320508075688772 * tl.sum(p8_x0_4 * wt8, axis=2, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-    out_9_0 = tl.load(out_ptr + z * 280 + 232 + (u_b), mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p9_x0_0 = 0.447213595499958 * x1_2_0 * out_9_0
-    p9_x0_1 = 0.447213595499958 * x1_2_1 * out_9_0
-    p9_x0_2 = 0.447213595499958 * x1_2_2 * out_9_0
-    p9_x0_3 = 0.447213595499958 * x1_2_3 * out_9_0
-    p9_x0_4 = 0.447213595499958 * x1_2_4 * out_9_0
-    wt9 = tl.load(w_ptr + 72 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p9_x0_0 * wt9, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p9_x0_1 * wt9, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p9_x0_2 * wt9, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p9_x0_3 * wt9, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p9_x0_4 * wt9, axis=2, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    out_10_0 = tl.load(out_ptr + z * 280 + 240 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_10_1 = tl.load(out_ptr + z * 280 + 241 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_10_2 = tl.load(out_ptr + z * 280 + 242 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_10_3 = tl.load(out_ptr + z * 280 + 243 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_10_4 = tl.load(out_ptr + z * 280 + 244 + (u_b) * 5, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p10_x0_0 = (
-        -0.23904572186687872 * x1_2_0 * out_10_2
-        + 0.20701966780270625 * x1_2_1 * out_10_3
-        - 0.23904572186687872 * x1_2_2 * out_10_0
-        + 0.20701966780270625 * x1_2_3 * out_10_1
-    )
-    p10_x0_1 = (
-        0.20701966780270625 * x1_2_0 * out_10_3
-        + 0.11952286093343936 * x1_2_1 * out_10_2
-        - 0.20701966780270625 * x1_2_1 * out_10_4
-        + 0.11952286093343936 * x1_2_2 * out_10_1
-        + 0.20701966780270625 * x1_2_3 * out_10_0
-        - 0.20701966780270625 * x1_2_4 * out_10_1
-    )
-    p10_x0_2 = (
-        -0.23904572186687872 * x1_2_0 * out_10_0
-        + 0.11952286093343936 * x1_2_1 * out_10_1
-        + 0.23904572186687872 * x1_2_2 * out_10_2
-        + 0.11952286093343936 * x1_2_3 * out_10_3
-        - 0.23904572186687872 * x1_2_4 * out_10_4
-    )
-    p10_x0_3 = (
-        0.20701966780270625 * x1_2_0 * out_10_1
-        + 0.20701966780270625 * x1_2_1 * out_10_0
-        + 0.11952286093343936 * x1_2_2 * out_10_3
-        + 0.11952286093343936 * x1_2_3 * out_10_2
-        + 0.20701966780270625 * x1_2_3 * out_10_4
-        + 0.20701966780270625 * x1_2_4 * out_10_3
-    )
-    p10_x0_4 = (
-        -0.20701966780270625 * x1_2_1 * out_10_1
-        - 0.23904572186687872 * x1_2_2 * out_10_4
-        + 0.20701966780270625 * x1_2_3 * out_10_3
-        - 0.23904572186687872 * x1_2_4 * out_10_2
-    )
-    wt10 = tl.load(w_ptr + 80 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 2.23606797749979 * tl.sum(p10_x0_0 * wt10, axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 2.23606797749979 * tl.sum(p10_x0_1 * wt10, axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 2.23606797749979 * tl.sum(p10_x0_2 * wt10, axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 2.23606797749979 * tl.sum(p10_x0_3 * wt10, axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 2.23606797749979 * tl.sum(p10_x0_4 * wt10, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 72 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 8 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 9 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 10 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 32 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 33 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 34 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 35 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 36 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 8))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
+        for k in range(0, x0_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 0, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 280 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u_b) * out_dim,
+                            mask=emask & zmask & (u_b < 8), other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x1 * out, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 72 + x0_at + k + (u_b) * x0_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 8), other=0.0) + s, mask=zmask & (u_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: gradient w.r.t. operand x1 (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def m_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: gradient w.r.t. operand x1 (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 280 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    p0_x1_0 = 1.0 * x0_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + 0 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = 1.0 * tl.sum(p0_x1_0 * wt0, axis=1, keep_dims=True)
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    out_1_0 = tl.load(out_ptr + z * 280 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 280 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 280 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x1_0 = 0.5773502691896257 * x0_0_0 * out_1_0
-    p1_x1_1 = 0.5773502691896257 * x0_0_0 * out_1_1
-    p1_x1_2 = 0.5773502691896257 * x0_0_0 * out_1_2
-    wt1 = tl.load(w_ptr + 8 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = 1.7320508075688772 * tl.sum(p1_x1_0 * wt1, axis=1, keep_dims=True)
-    acc_1_1 = 1.7320508075688772 * tl.sum(p1_x1_1 * wt1, axis=1, keep_dims=True)
-    acc_1_2 = 1.7320508075688772 * tl.sum(p1_x1_2 * wt1, axis=1, keep_dims=True)
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    out_2_0 = tl.load(out_ptr + z * 280 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 280 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 280 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 280 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 280 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x1_0 = 0.447213595499958 * x0_0_0 * out_2_0
-    p2_x1_1 = 0.447213595499958 * x0_0_0 * out_2_1
-    p2_x1_2 = 0.447213595499958 * x0_0_0 * out_2_2
-    p2_x1_3 = 0.447213595499958 * x0_0_0 * out_2_3
-    p2_x1_4 = 0.447213595499958 * x0_0_0 * out_2_4
-    wt2 = tl.load(w_ptr + 16 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = 2.23606797749979 * tl.sum(p2_x1_0 * wt2, axis=1, keep_dims=True)
-    acc_2_1 = 2.23606797749979 * tl.sum(p2_x1_1 * wt2, axis=1, keep_dims=True)
-    acc_2_2 = 2.23606797749979 * tl.sum(p2_x1_2 * wt2, axis=1, keep_dims=True)
-    acc_2_3 = 2.23606797749979 * tl.sum(p2_x1_3 * wt2, axis=1, keep_dims=True)
-    acc_2_4 = 2.23606797749979 * tl.sum(p2_x1_4 * wt2, axis=1, keep_dims=True)
-
-    # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_3_0 = tl.load(out_ptr + z * 280 + 72 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 280 + 73 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 280 + 74 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_x1_0 = (
-        0.5773502691896257 * x0_1_0 * out_3_0
-        + 0.5773502691896257 * x0_1_1 * out_3_1
-        + 0.5773502691896257 * x0_1_2 * out_3_2
-    )
-    wt3 = tl.load(w_ptr + 24 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 1.7320508075688772 * tl.sum(p3_x1_0 * wt3, axis=1, keep_dims=True)
-
-    # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-    out_4_0 = tl.load(out_ptr + z * 280 + 96 + (u8), mask=zmask, other=0.0).to(ACC)
-    p4_x1_0 = 0.5773502691896257 * x0_1_0 * out_4_0
-    p4_x1_1 = 0.5773502691896257 * x0_1_1 * out_4_0
-    p4_x1_2 = 0.5773502691896257 * x0_1_2 * out_4_0
-    wt4 = tl.load(w_ptr + 32 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.0 * tl.sum(p4_x1_0 * wt4, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.0 * tl.sum(p4_x1_1 * wt4, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.0 * tl.sum(p4_x1_2 * wt4, axis=1, keep_dims=True)
-
-    # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
-    out_5_0 = tl.load(out_ptr + z * 280 + 104 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_1 = tl.load(out_ptr + z * 280 + 105 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_2 = tl.load(out_ptr + z * 280 + 106 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_3 = tl.load(out_ptr + z * 280 + 107 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_4 = tl.load(out_ptr + z * 280 + 108 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p5_x1_0 = (
-        -0.18257418583505536 * x0_1_0 * out_5_2
-        - 0.316227766016838 * x0_1_0 * out_5_4
-        + 0.316227766016838 * x0_1_1 * out_5_1
-        + 0.316227766016838 * x0_1_2 * out_5_0
-    )
-    p5_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_5_1
-        + 0.3651483716701107 * x0_1_1 * out_5_2
-        + 0.316227766016838 * x0_1_2 * out_5_3
-    )
-    p5_x1_2 = (
-        0.316227766016838 * x0_1_0 * out_5_0
-        + 0.316227766016838 * x0_1_1 * out_5_3
-        - 0.18257418583505536 * x0_1_2 * out_5_2
-        + 0.316227766016838 * x0_1_2 * out_5_4
-    )
-    wt5 = tl.load(w_ptr + 40 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 2.23606797749979 * tl.sum(p5_x1_0 * wt5, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 2.23606797749979 * tl.sum(p5_x1_1 * wt5, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 2.23606797749979 * tl.sum(p5_x1_2 * wt5, axis=1, keep_dims=True)
-
-    # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
-    out_6_0 = tl.load(out_ptr + z * 280 + 144 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_6_1 = tl.load(out_ptr + z * 280 + 145 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_6_2 = tl.load(out_ptr + z * 280 + 146 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p6_x1_0 = (
-        0.316227766016838 * x0_1_0 * out_6_2
-        + 0.316227766016838 * x0_1_2 * out_6_0
-    )
-    p6_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_6_1
-        + 0.316227766016838 * x0_1_1 * out_6_0
-    )
-    p6_x1_2 = (
-        -0.18257418583505536 * x0_1_0 * out_6_0
-        + 0.3651483716701107 * x0_1_1 * out_6_1
-        - 0.18257418583505536 * x0_1_2 * out_6_2
-    )
-    p6_x1_3 = (
-        0.316227766016838 * x0_1_1 * out_6_2
-        + 0.316227766016838 * x0_1_2 * out_6_1
-    )
-    p6_x1_4 = (
-        -0.316227766016838 * x0_1_0 * out_6_0
-        + 0.316227766016838 * x0_1_2 * out_6_2
-    )
-    wt6 = tl.load(w_ptr + 48 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.7320508075688772 * tl.sum(p6_x1_0 * wt6, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.7320508075688772 * tl.sum(p6_x1_1 * wt6, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.7320508075688772 * tl.sum(p6_x1_2 * wt6, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.7320508075688772 * tl.sum(p6_x1_3 * wt6, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.7320508075688772 * tl.sum(p6_x1_4 * wt6, axis=1, keep_dims=True)
-
-    # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_0 = tl.load(out_ptr + z * 280 + 168 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_1 = tl.load(out_ptr + z * 280 + 169 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_2 = tl.load(out_ptr + z * 280 + 170 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_3 = tl.load(out_ptr + z * 280 + 171 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_4 = tl.load(out_ptr + z * 280 + 172 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_x1_0 = (
-        0.447213595499958 * x0_2_0 * out_7_0
-        + 0.447213595499958 * x0_2_1 * out_7_1
-        + 0.447213595499958 * x0_2_2 * out_7_2
-        + 0.447213595499958 * x0_2_3 * out_7_3
-        + 0.447213595499958 * x0_2_4 * out_7_4
-    )
-    wt7 = tl.load(w_ptr + 56 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 2.23606797749979 * tl.sum(p7_x1_0 * wt7, axis=1, keep_dims=True)
-
-    # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    out_8_0 = tl.load(out_ptr + z * 280 + 208 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_8_1 = tl.load(out_ptr + z * 280 + 209 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_8_2 = tl.load(out_ptr + z * 280 + 210 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p8_x1_0 = (
-        0.316227766016838 * x0_2_0 * out_8_2
-        + 0.316227766016838 * x0_2_1 * out_8_1
-        - 0.18257418583505536 * x0_2_2 * out_8_0
-        - 0.316227766016838 * x0_2_4 * out_8_0
-    )
-    p8_x1_1 = (
-        0.316227766016838 * x0_2_1 * out_8_0
-        + 0.3651483716701107 * x0_2_2 * out_8_1
-        + 0.316227766016838 * x0_2_3 * out_8_2
-    )
-    p8_x1_2 = (
-        0.316227766016838 * x0_2_0 * out_8_0
-        - 0.18257418583505536 * x0_2_2 * out_8_2
-        + 0.316227766016838 * x0_2_3 * out_8_1
-        + 0.316227766016838 * x0_2_4 * out_8_2
-    )
-    wt8 = tl.load(w_ptr + 64 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 1.7320508075688772 * tl.sum(p8_x1_0 * wt8, axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 1.7320508075688772 * tl.sum(p8_x1_1 * wt8, axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 1.7320508075688772 * tl.sum(p8_x1_2 * wt8, axis=1, keep_dims=True)
-
-    # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-    out_9_0 = tl.load(out_ptr + z * 280 + 232 + (u8), mask=zmask, other=0.0).to(ACC)
-    p9_x1_0 = 0.447213595499958 * x0_2_0 * out_9_0
-    p9_x1_1 = 0.447213595499958 * x0_2_1 * out_9_0
-    p9_x1_2 = 0.447213595499958 * x0_2_2 * out_9_0
-    p9_x1_3 = 0.447213595499958 * x0_2_3 * out_9_0
-    p9_x1_4 = 0.447213595499958 * x0_2_4 * out_9_0
-    wt9 = tl.load(w_ptr + 72 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 1.0 * tl.sum(p9_x1_0 * wt9, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 1.0 * tl.sum(p9_x1_1 * wt9, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 1.0 * tl.sum(p9_x1_2 * wt9, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 1.0 * tl.sum(p9_x1_3 * wt9, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 1.0 * tl.sum(p9_x1_4 * wt9, axis=1, keep_dims=True)
-
-    # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    out_10_0 = tl.load(out_ptr + z * 280 + 240 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_1 = tl.load(out_ptr + z * 280 + 241 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_2 = tl.load(out_ptr + z * 280 + 242 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_3 = tl.load(out_ptr + z * 280 + 243 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_4 = tl.load(out_ptr + z * 280 + 244 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p10_x1_0 = (
-        -0.23904572186687872 * x0_2_0 * out_10_2
-        + 0.20701966780270625 * x0_2_1 * out_10_3
-        - 0.23904572186687872 * x0_2_2 * out_10_0
-        + 0.20701966780270625 * x0_2_3 * out_10_1
-    )
-    p10_x1_1 = (
-        0.20701966780270625 * x0_2_0 * out_10_3
-        + 0.11952286093343936 * x0_2_1 * out_10_2
-        - 0.20701966780270625 * x0_2_1 * out_10_4
-        + 0.11952286093343936 * x0_2_2 * out_10_1
-        + 0.20701966780270625 * x0_2_3 * out_10_0
-        - 0.20701966780270625 * x0_2_4 * out_10_1
-    )
-    p10_x1_2 = (
-        -0.23904572186687872 * x0_2_0 * out_10_0
-        + 0.11952286093343936 * x0_2_1 * out_10_1
-        + 0.23904572186687872 * x0_2_2 * out_10_2
-        + 0.11952286093343936 * x0_2_3 * out_10_3
-        - 0.23904572186687872 * x0_2_4 * out_10_4
-    )
-    p10_x1_3 = (
-        0.20701966780270625 * x0_2_0 * out_10_1
-        + 0.20701966780270625 * x0_2_1 * out_10_0
-        + 0.11952286093343936 * x0_2_2 * out_10_3
-        + 0.11952286093343936 * x0_2_3 * out_10_2
-        + 0.20701966780270625 * x0_2_3 * out_10_4
-        + 0.20701966780270625 * x0_2_4 * out_10_3
-    )
-    p10_x1_4 = (
-        -0.20701966780270625 * x0_2_1 * out_10_1
-        - 0.23904572186687872 * x0_2_2 * out_10_4
-        + 0.20701966780270625 * x0_2_3 * out_10_3
-        - 0.23904572186687872 * x0_2_4 * out_10_2
-    )
-    wt10 = tl.load(w_ptr + 80 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 2.23606797749979 * tl.sum(p10_x1_0 * wt10, axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 2.23606797749979 * tl.sum(p10_x1_1 * wt10, axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 2.23606797749979 * tl.sum(p10_x1_2 * wt10, axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 2.23606797749979 * tl.sum(p10_x1_3 * wt10, axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 2.23606797749979 * tl.sum(p10_x1_4 * wt10, axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 9 + 0 + (v_b), acc_0_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 1 + (v_b) * 3, acc_1_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 2 + (v_b) * 3, acc_1_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 3 + (v_b) * 3, acc_1_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 4 + (v_b) * 5, acc_2_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 5 + (v_b) * 5, acc_2_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 6 + (v_b) * 5, acc_2_2, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 7 + (v_b) * 5, acc_2_3, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 9 + 8 + (v_b) * 5, acc_2_4, mask=zmask & (v_b < 1))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
+        for k in range(0, x1_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 8, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 280 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u8) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * out, axis=0)
+            s = tl.sum(t * wt, axis=1, keep_dims=True)
+            dst = result_ptr + z * 9 + x1_at + k + (v_b) * x1_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (v_b < 1), other=0.0) + s, mask=zmask & (v_b < 1))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def m_w(x0_ptr, x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """m: weight gradient (11 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def m_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """m: weight gradient (11 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
+    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
 
-    # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-10 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 9 + 0 + (v1), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    out_0_0 = tl.load(out_ptr + z * 280 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    p0_closed = 1.0 * p0_out_0 * out_0_0
-    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
-    tl.store(result_ptr + origin + pid_z * 88 + 0 + u8 + v1, 1.0 * tl.sum(p0_closed, axis=0, keep_dims=True))
-
-    # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 9 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 9 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 9 + 3 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    out_1_0 = tl.load(out_ptr + z * 280 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 280 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 280 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_closed = (
-        1.0 * p1_out_0 * out_1_0
-        + 1.0 * p1_out_1 * out_1_1
-        + 1.0 * p1_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 8 + u8 + v1, 1.7320508075688772 * tl.sum(p1_closed, axis=0, keep_dims=True))
-
-    # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 9 + 4 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 9 + 5 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 9 + 6 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 9 + 7 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 9 + 8 + (v1) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    out_2_0 = tl.load(out_ptr + z * 280 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 280 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 280 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 280 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 280 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_closed = (
-        1.0 * p2_out_0 * out_2_0
-        + 1.0 * p2_out_1 * out_2_1
-        + 1.0 * p2_out_2 * out_2_2
-        + 1.0 * p2_out_3 * out_2_3
-        + 1.0 * p2_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 16 + u8 + v1, 2.23606797749979 * tl.sum(p2_closed, axis=0, keep_dims=True))
-
-    # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    out_3_0 = tl.load(out_ptr + z * 280 + 72 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_3_1 = tl.load(out_ptr + z * 280 + 73 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_3_2 = tl.load(out_ptr + z * 280 + 74 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_closed = (
-        1.0 * p3_out_0 * out_3_0
-        + 1.0 * p3_out_1 * out_3_1
-        + 1.0 * p3_out_2 * out_3_2
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 24 + u8 + v1, 1.7320508075688772 * tl.sum(p3_closed, axis=0, keep_dims=True))
-
-    # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    out_4_0 = tl.load(out_ptr + z * 280 + 96 + (u8), mask=zmask, other=0.0).to(ACC)
-    p4_closed = 1.0 * p4_out_0 * out_4_0
-    tl.store(result_ptr + origin + pid_z * 88 + 32 + u8 + v1, 1.0 * tl.sum(p4_closed, axis=0, keep_dims=True))
-
-    # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
-    p5_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p5_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p5_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p5_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p5_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    out_5_0 = tl.load(out_ptr + z * 280 + 104 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_1 = tl.load(out_ptr + z * 280 + 105 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_2 = tl.load(out_ptr + z * 280 + 106 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_3 = tl.load(out_ptr + z * 280 + 107 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_5_4 = tl.load(out_ptr + z * 280 + 108 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p5_closed = (
-        1.0 * p5_out_0 * out_5_0
-        + 1.0 * p5_out_1 * out_5_1
-        + 1.0 * p5_out_2 * out_5_2
-        + 1.0 * p5_out_3 * out_5_3
-        + 1.0 * p5_out_4 * out_5_4
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 40 + u8 + v1, 2.23606797749979 * tl.sum(p5_closed, axis=0, keep_dims=True))
-
-    # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
-    p6_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p6_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    out_6_0 = tl.load(out_ptr + z * 280 + 144 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_6_1 = tl.load(out_ptr + z * 280 + 145 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_6_2 = tl.load(out_ptr + z * 280 + 146 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p6_closed = (
-        1.0 * p6_out_0 * out_6_0
-        + 1.0 * p6_out_1 * out_6_1
-        + 1.0 * p6_out_2 * out_6_2
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 48 + u8 + v1, 1.7320508075688772 * tl.sum(p6_closed, axis=0, keep_dims=True))
-
-    # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p7_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p7_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p7_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p7_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    out_7_0 = tl.load(out_ptr + z * 280 + 168 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_1 = tl.load(out_ptr + z * 280 + 169 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_2 = tl.load(out_ptr + z * 280 + 170 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_3 = tl.load(out_ptr + z * 280 + 171 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_7_4 = tl.load(out_ptr + z * 280 + 172 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p7_closed = (
-        1.0 * p7_out_0 * out_7_0
-        + 1.0 * p7_out_1 * out_7_1
-        + 1.0 * p7_out_2 * out_7_2
-        + 1.0 * p7_out_3 * out_7_3
-        + 1.0 * p7_out_4 * out_7_4
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 56 + u8 + v1, 2.23606797749979 * tl.sum(p7_closed, axis=0, keep_dims=True))
-
-    # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
-    p8_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p8_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p8_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    out_8_0 = tl.load(out_ptr + z * 280 + 208 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_8_1 = tl.load(out_ptr + z * 280 + 209 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_8_2 = tl.load(out_ptr + z * 280 + 210 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p8_closed = (
-        1.0 * p8_out_0 * out_8_0
-        + 1.0 * p8_out_1 * out_8_1
-        + 1.0 * p8_out_2 * out_8_2
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 64 + u8 + v1, 1.7320508075688772 * tl.sum(p8_closed, axis=0, keep_dims=True))
-
-    # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-    p9_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    out_9_0 = tl.load(out_ptr + z * 280 + 232 + (u8), mask=zmask, other=0.0).to(ACC)
-    p9_closed = 1.0 * p9_out_0 * out_9_0
-    tl.store(result_ptr + origin + pid_z * 88 + 72 + u8 + v1, 1.0 * tl.sum(p9_closed, axis=0, keep_dims=True))
-
-    # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
-    p10_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p10_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p10_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p10_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p10_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    out_10_0 = tl.load(out_ptr + z * 280 + 240 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_1 = tl.load(out_ptr + z * 280 + 241 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_2 = tl.load(out_ptr + z * 280 + 242 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_3 = tl.load(out_ptr + z * 280 + 243 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_10_4 = tl.load(out_ptr + z * 280 + 244 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p10_closed = (
-        1.0 * p10_out_0 * out_10_0
-        + 1.0 * p10_out_1 * out_10_1
-        + 1.0 * p10_out_2 * out_10_2
-        + 1.0 * p10_out_3 * out_10_3
-        + 1.0 * p10_out_4 * out_10_4
-    )
-    tl.store(result_ptr + origin + pid_z * 88 + 80 + u8 + v1, 2.23606797749979 * tl.sum(p10_closed, axis=0, keep_dims=True))
+    for q in range(0, 11):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        lo = tl.load(tab_ptr + first + 0)
+        hi = tl.load(tab_ptr + first + 0 + 1)
+        t = tl.zeros((BLOCK_Z, 8, 1, 1), dtype=ACC)
+        for e0 in range(lo, hi, BLOCK_E):
+            # BLOCK_E entries at once, on a leading axis summed away
+            e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+            emask = e < hi
+            ent = idx_ptr + e * 3
+            x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            x1 = tl.load(x1_ptr + z * 9 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            out = tl.load(out_ptr + z * 280 + out_at + tl.load(ent + 2, mask=emask, other=0) + (u8) * out_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+            t += tl.sum(coef * x0 * x1 * out, axis=0)
+        tl.store(result_ptr + origin + pid_z * 88 + w_at + u8 + v1, tl.sum(t, axis=0, keep_dims=True))
 
 
 kernels_m = NodeKernels('m', ('x0', 'x1', 'out', 'w'), (72, 9, 280, 88), False, {
@@ -1065,7 +247,7 @@ kernels_m = NodeKernels('m', ('x0', 'x1', 'out', 'w'), (72, 9, 280, 88), False, 
     "x0": (m_x0, 8, 1),
     "x1": (m_x1, 1, 1),
     "w": (m_w, 1, 1),
-})
+}, table_m)
 
 
 class Nequip(torch.nn.Module):

@@ -16,174 +16,202 @@ import triton.language as tl
 
 from fusiondsl.backends.triton.runtime import NodeKernels
 from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.tables import PathTable
 
 
 # ---- z = fuse(x, y) weights uvu  (1 paths)
 
+# one row per path: operand irreps, intermediate labels, result, coefficient,
+# entry offsets of the operands and the result in their rows, weight offset
+table_z = PathTable('O3', 2, (
+    # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
+    (('1o', '1o'), (), '1e', 1.7320508075688772, (0, 0, 0), 0),
+))
+
 
 @triton.jit
-def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: forward (1 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: forward (1 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-0 (paths 0)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 24 + 0 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_0_1 = tl.load(x0_ptr + z * 24 + 1 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x0_0_2 = tl.load(x0_ptr + z * 24 + 2 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 3 + 0 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_1 = tl.load(x1_ptr + z * 3 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_2 = tl.load(x1_ptr + z * 3 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = (
-        0.40824829046386296 * x0_0_1 * x1_0_2
-        - 0.40824829046386296 * x0_0_2 * x1_0_1
-    )
-    p0_out_1 = (
-        -0.40824829046386296 * x0_0_0 * x1_0_2
-        + 0.40824829046386296 * x0_0_2 * x1_0_0
-    )
-    p0_out_2 = (
-        0.40824829046386296 * x0_0_0 * x1_0_1
-        - 0.40824829046386296 * x0_0_1 * x1_0_0
-    )
-    wt0 = tl.load(w_ptr + 0 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 1.7320508075688772 * tl.sum(p0_out_0 * wt0, axis=2, keep_dims=True)
-    acc_0_1 = 1.7320508075688772 * tl.sum(p0_out_1 * wt0, axis=2, keep_dims=True)
-    acc_0_2 = 1.7320508075688772 * tl.sum(p0_out_2 * wt0, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 24 + 0 + (u_b) * 3, acc_0_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 24 + 1 + (u_b) * 3, acc_0_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 24 + 2 + (u_b) * 3, acc_0_2, mask=zmask & (u_b < 8))
+    for q in range(0, 1):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
+        for k in range(0, out_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 24 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u_b) * x0_dim,
+                            mask=emask & zmask & (u_b < 8), other=0.0).to(ACC)
+                x1 = tl.load(x1_ptr + z * 3 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * x1, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 24 + out_at + k + (u_b) * out_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 8), other=0.0) + s, mask=zmask & (u_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x0 (1 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x0 (1 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-0 (paths 0)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x1_0_0 = tl.load(x1_ptr + z * 3 + 0 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_1 = tl.load(x1_ptr + z * 3 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_2 = tl.load(x1_ptr + z * 3 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 24 + 0 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_0_1 = tl.load(out_ptr + z * 24 + 1 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    out_0_2 = tl.load(out_ptr + z * 24 + 2 + (u_b) * 3, mask=zmask & (u_b < 8), other=0.0).to(ACC)
-    p0_x0_0 = (
-        0.40824829046386296 * x1_0_1 * out_0_2
-        - 0.40824829046386296 * x1_0_2 * out_0_1
-    )
-    p0_x0_1 = (
-        -0.40824829046386296 * x1_0_0 * out_0_2
-        + 0.40824829046386296 * x1_0_2 * out_0_0
-    )
-    p0_x0_2 = (
-        0.40824829046386296 * x1_0_0 * out_0_1
-        - 0.40824829046386296 * x1_0_1 * out_0_0
-    )
-    wt0 = tl.load(w_ptr + 0 + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 1.7320508075688772 * tl.sum(p0_x0_0 * wt0, axis=2, keep_dims=True)
-    acc_0_1 = 1.7320508075688772 * tl.sum(p0_x0_1 * wt0, axis=2, keep_dims=True)
-    acc_0_2 = 1.7320508075688772 * tl.sum(p0_x0_2 * wt0, axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 24 + 0 + (u_b) * 3, acc_0_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 24 + 1 + (u_b) * 3, acc_0_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 24 + 2 + (u_b) * 3, acc_0_2, mask=zmask & (u_b < 8))
+    for q in range(0, 1):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u_b + v1, mask=(u_b < 8), other=0.0).to(ACC)
+        for k in range(0, x0_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, BLOCK_C, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x1 = tl.load(x1_ptr + z * 3 + x1_at + tl.load(ent + 0, mask=emask, other=0) + (v1) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 24 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u_b) * out_dim,
+                            mask=emask & zmask & (u_b < 8), other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x1 * out, axis=0)
+            s = tl.sum(t * wt, axis=2, keep_dims=True)
+            dst = result_ptr + z * 24 + x0_at + k + (u_b) * x0_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 8), other=0.0) + s, mask=zmask & (u_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x1 (1 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x1 (1 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-0 (paths 0)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 24 + 0 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_0_1 = tl.load(x0_ptr + z * 24 + 1 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_0_2 = tl.load(x0_ptr + z * 24 + 2 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 24 + 0 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_1 = tl.load(out_ptr + z * 24 + 1 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_2 = tl.load(out_ptr + z * 24 + 2 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p0_x1_0 = (
-        -0.40824829046386296 * x0_0_1 * out_0_2
-        + 0.40824829046386296 * x0_0_2 * out_0_1
-    )
-    p0_x1_1 = (
-        0.40824829046386296 * x0_0_0 * out_0_2
-        - 0.40824829046386296 * x0_0_2 * out_0_0
-    )
-    p0_x1_2 = (
-        -0.40824829046386296 * x0_0_0 * out_0_1
-        + 0.40824829046386296 * x0_0_1 * out_0_0
-    )
-    wt0 = tl.load(w_ptr + 0 + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
-    acc_0_0 = 1.7320508075688772 * tl.sum(p0_x1_0 * wt0, axis=1, keep_dims=True)
-    acc_0_1 = 1.7320508075688772 * tl.sum(p0_x1_1 * wt0, axis=1, keep_dims=True)
-    acc_0_2 = 1.7320508075688772 * tl.sum(p0_x1_2 * wt0, axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 3 + 0 + (v_b) * 3, acc_0_0, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 3 + 1 + (v_b) * 3, acc_0_1, mask=zmask & (v_b < 1))
-    tl.store(result_ptr + z * 3 + 2 + (v_b) * 3, acc_0_2, mask=zmask & (v_b < 1))
+    for q in range(0, 1):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u8 + v_b, mask=(v_b < 1), other=0.0).to(ACC)
+        for k in range(0, x1_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 8, 1, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 24 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 24 + out_at + tl.load(ent + 1, mask=emask, other=0) + (u8) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * out, axis=0)
+            s = tl.sum(t * wt, axis=1, keep_dims=True)
+            dst = result_ptr + z * 3 + x1_at + k + (v_b) * x1_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (v_b < 1), other=0.0) + s, mask=zmask & (v_b < 1))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: weight gradient (1 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: weight gradient (1 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
+    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
 
-    # path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8)
+    # class 0: uvu, u=8 v=1: rows 0-0 (paths 0)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v1 = tl.arange(0, 1)[None, None, :, None]
-    x0_0_0 = tl.load(x0_ptr + z * 24 + 0 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_0_1 = tl.load(x0_ptr + z * 24 + 1 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_0_2 = tl.load(x0_ptr + z * 24 + 2 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 3 + 0 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_1 = tl.load(x1_ptr + z * 3 + 1 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_0_2 = tl.load(x1_ptr + z * 3 + 2 + (v1) * 3, mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = (
-        0.40824829046386296 * x0_0_1 * x1_0_2
-        - 0.40824829046386296 * x0_0_2 * x1_0_1
-    )
-    p0_out_1 = (
-        -0.40824829046386296 * x0_0_0 * x1_0_2
-        + 0.40824829046386296 * x0_0_2 * x1_0_0
-    )
-    p0_out_2 = (
-        0.40824829046386296 * x0_0_0 * x1_0_1
-        - 0.40824829046386296 * x0_0_1 * x1_0_0
-    )
-    out_0_0 = tl.load(out_ptr + z * 24 + 0 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_1 = tl.load(out_ptr + z * 24 + 1 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_0_2 = tl.load(out_ptr + z * 24 + 2 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p0_closed = (
-        1.0 * p0_out_0 * out_0_0
-        + 1.0 * p0_out_1 * out_0_1
-        + 1.0 * p0_out_2 * out_0_2
-    )
-    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
-    tl.store(result_ptr + origin + pid_z * 8 + 0 + u8 + v1, 1.7320508075688772 * tl.sum(p0_closed, axis=0, keep_dims=True))
+    for q in range(0, 1):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        lo = tl.load(tab_ptr + first + 0)
+        hi = tl.load(tab_ptr + first + 0 + 1)
+        t = tl.zeros((BLOCK_Z, 8, 1, 1), dtype=ACC)
+        for e0 in range(lo, hi, BLOCK_E):
+            # BLOCK_E entries at once, on a leading axis summed away
+            e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+            emask = e < hi
+            ent = idx_ptr + e * 3
+            x0 = tl.load(x0_ptr + z * 24 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            x1 = tl.load(x1_ptr + z * 3 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v1) * x1_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            out = tl.load(out_ptr + z * 24 + out_at + tl.load(ent + 2, mask=emask, other=0) + (u8) * out_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+            t += tl.sum(coef * x0 * x1 * out, axis=0)
+        tl.store(result_ptr + origin + pid_z * 8 + w_at + u8 + v1, tl.sum(t, axis=0, keep_dims=True))
 
 
 kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (24, 3, 24, 8), False, {
@@ -191,7 +219,7 @@ kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (24, 3, 24, 8), False, {
     "x0": (z_x0, 8, 1),
     "x1": (z_x1, 1, 1),
     "w": (z_w, 1, 1),
-})
+}, table_z)
 
 
 class SinglePath(torch.nn.Module):

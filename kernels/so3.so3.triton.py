@@ -16,1404 +16,234 @@ import triton.language as tl
 
 from fusiondsl.backends.triton.runtime import NodeKernels
 from fusiondsl.backends.triton.runtime import fuse as _fuse
+from fusiondsl.backends.triton.tables import PathTable
 
 
 # ---- z = fuse(x, y) weights uvw  (15 paths)
 
+# one row per path: operand irreps, intermediate labels, result, coefficient,
+# entry offsets of the operands and the result in their rows, weight offset
+table_z = PathTable('SO3', 2, (
+    # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+    (('0', '0'), (), '0', 0.07216878364870322, (0, 0, 0), 0),
+    # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
+    (('0', '1'), (), '1', 0.08838834764831845, (0, 8, 8), 512),
+    # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
+    (('0', '2'), (), '2', 0.11410886614690961, (0, 32, 32), 1024),
+    # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
+    (('1', '0'), (), '1', 0.08838834764831845, (8, 0, 8), 1536),
+    # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
+    (('1', '1'), (), '0', 0.07216878364870322, (8, 8, 0), 2048),
+    # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
+    (('1', '1'), (), '1', 0.08838834764831845, (8, 8, 8), 2560),
+    # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
+    (('1', '1'), (), '2', 0.11410886614690961, (8, 8, 32), 3072),
+    # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
+    (('1', '2'), (), '1', 0.08838834764831845, (8, 32, 8), 3584),
+    # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
+    (('1', '2'), (), '2', 0.11410886614690961, (8, 32, 32), 4096),
+    # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
+    (('2', '0'), (), '2', 0.11410886614690961, (32, 0, 32), 4608),
+    # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
+    (('2', '1'), (), '1', 0.08838834764831845, (32, 8, 8), 5120),
+    # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
+    (('2', '1'), (), '2', 0.11410886614690961, (32, 8, 32), 5632),
+    # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
+    (('2', '2'), (), '0', 0.07216878364870322, (32, 32, 0), 6144),
+    # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
+    (('2', '2'), (), '1', 0.08838834764831845, (32, 32, 8), 6656),
+    # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
+    (('2', '2'), (), '2', 0.11410886614690961, (32, 32, 32), 7168),
+))
+
 
 @triton.jit
-def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: forward (15 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def z_out(x0_ptr, x1_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: forward (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+    # class 0: uvw, u=8 v=8 w=8: rows 0-14 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v8 = tl.arange(0, 8)[None, None, :, None]
     w_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 72 + 0 + (v8), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    wt0 = tl.load(w_ptr + 0 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 0.07216878364870322 * tl.sum(tl.sum(p0_out_0 * wt0, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 72 + 8 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 72 + 9 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 72 + 10 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    wt1 = tl.load(w_ptr + 512 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = 0.08838834764831845 * tl.sum(tl.sum(p1_out_0 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = 0.08838834764831845 * tl.sum(tl.sum(p1_out_1 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = 0.08838834764831845 * tl.sum(tl.sum(p1_out_2 * wt1, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 72 + 32 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 72 + 33 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 72 + 34 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 72 + 35 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 72 + 36 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    wt2 = tl.load(w_ptr + 1024 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = 0.11410886614690961 * tl.sum(tl.sum(p2_out_0 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = 0.11410886614690961 * tl.sum(tl.sum(p2_out_1 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = 0.11410886614690961 * tl.sum(tl.sum(p2_out_2 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = 0.11410886614690961 * tl.sum(tl.sum(p2_out_3 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = 0.11410886614690961 * tl.sum(tl.sum(p2_out_4 * wt2, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    wt3 = tl.load(w_ptr + 1536 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p3_out_0 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p3_out_1 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p3_out_2 * wt3, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    wt4 = tl.load(w_ptr + 2048 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.07216878364870322 * tl.sum(tl.sum(p4_out_0 * wt4, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p5_out_0 = (
-        0.40824829046386296 * x0_1_1 * x1_1_2
-        - 0.40824829046386296 * x0_1_2 * x1_1_1
-    )
-    p5_out_1 = (
-        -0.40824829046386296 * x0_1_0 * x1_1_2
-        + 0.40824829046386296 * x0_1_2 * x1_1_0
-    )
-    p5_out_2 = (
-        0.40824829046386296 * x0_1_0 * x1_1_1
-        - 0.40824829046386296 * x0_1_1 * x1_1_0
-    )
-    wt5 = tl.load(w_ptr + 2560 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p5_out_0 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p5_out_1 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p5_out_2 * wt5, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p6_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p6_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p6_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p6_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    wt6 = tl.load(w_ptr + 3072 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p6_out_0 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p6_out_1 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p6_out_2 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p6_out_3 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p6_out_4 * wt6, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p7_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p7_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p7_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    wt7 = tl.load(w_ptr + 3584 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p7_out_0 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p7_out_1 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p7_out_2 * wt7, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p8_out_0 = (
-        0.18257418583505536 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_4
-        - 0.18257418583505536 * x0_1_2 * x1_2_3
-    )
-    p8_out_1 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_0
-        + 0.18257418583505536 * x0_1_1 * x1_2_3
-        - 0.316227766016838 * x0_1_2 * x1_2_2
-        - 0.18257418583505536 * x0_1_2 * x1_2_4
-    )
-    p8_out_2 = (
-        -0.316227766016838 * x0_1_0 * x1_2_3
-        + 0.316227766016838 * x0_1_2 * x1_2_1
-    )
-    p8_out_3 = (
-        0.316227766016838 * x0_1_0 * x1_2_2
-        - 0.18257418583505536 * x0_1_0 * x1_2_4
-        - 0.18257418583505536 * x0_1_1 * x1_2_1
-        + 0.18257418583505536 * x0_1_2 * x1_2_0
-    )
-    p8_out_4 = (
-        0.18257418583505536 * x0_1_0 * x1_2_3
-        - 0.3651483716701107 * x0_1_1 * x1_2_0
-        + 0.18257418583505536 * x0_1_2 * x1_2_1
-    )
-    wt8 = tl.load(w_ptr + 4096 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p8_out_0 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p8_out_1 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p8_out_2 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p8_out_3 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p8_out_4 * wt8, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p9_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p9_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p9_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p9_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p9_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    wt9 = tl.load(w_ptr + 4608 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p9_out_0 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p9_out_1 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p9_out_2 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p9_out_3 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p9_out_4 * wt9, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p10_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p10_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p10_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    wt10 = tl.load(w_ptr + 5120 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p10_out_0 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p10_out_1 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p10_out_2 * wt10, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p11_out_0 = (
-        -0.18257418583505536 * x0_2_1 * x1_1_0
-        + 0.18257418583505536 * x0_2_3 * x1_1_2
-        - 0.3651483716701107 * x0_2_4 * x1_1_1
-    )
-    p11_out_1 = (
-        0.18257418583505536 * x0_2_0 * x1_1_0
-        + 0.316227766016838 * x0_2_2 * x1_1_2
-        - 0.18257418583505536 * x0_2_3 * x1_1_1
-        + 0.18257418583505536 * x0_2_4 * x1_1_2
-    )
-    p11_out_2 = (
-        -0.316227766016838 * x0_2_1 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_0
-    )
-    p11_out_3 = (
-        -0.18257418583505536 * x0_2_0 * x1_1_2
-        + 0.18257418583505536 * x0_2_1 * x1_1_1
-        - 0.316227766016838 * x0_2_2 * x1_1_0
-        + 0.18257418583505536 * x0_2_4 * x1_1_0
-    )
-    p11_out_4 = (
-        0.3651483716701107 * x0_2_0 * x1_1_1
-        - 0.18257418583505536 * x0_2_1 * x1_1_2
-        - 0.18257418583505536 * x0_2_3 * x1_1_0
-    )
-    wt11 = tl.load(w_ptr + 5632 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p11_out_0 * wt11, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p11_out_1 * wt11, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p11_out_2 * wt11, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p11_out_3 * wt11, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p11_out_4 * wt11, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
-    p12_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    wt12 = tl.load(w_ptr + 6144 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.07216878364870322 * tl.sum(tl.sum(p12_out_0 * wt12, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p13_out_0 = (
-        -0.18257418583505536 * x0_2_0 * x1_2_1
-        + 0.18257418583505536 * x0_2_1 * x1_2_0
-        + 0.316227766016838 * x0_2_2 * x1_2_3
-        - 0.316227766016838 * x0_2_3 * x1_2_2
-        + 0.18257418583505536 * x0_2_3 * x1_2_4
-        - 0.18257418583505536 * x0_2_4 * x1_2_3
-    )
-    p13_out_1 = (
-        -0.3651483716701107 * x0_2_0 * x1_2_4
-        - 0.18257418583505536 * x0_2_1 * x1_2_3
-        + 0.18257418583505536 * x0_2_3 * x1_2_1
-        + 0.3651483716701107 * x0_2_4 * x1_2_0
-    )
-    p13_out_2 = (
-        0.18257418583505536 * x0_2_0 * x1_2_3
-        + 0.316227766016838 * x0_2_1 * x1_2_2
-        + 0.18257418583505536 * x0_2_1 * x1_2_4
-        - 0.316227766016838 * x0_2_2 * x1_2_1
-        - 0.18257418583505536 * x0_2_3 * x1_2_0
-        - 0.18257418583505536 * x0_2_4 * x1_2_1
-    )
-    wt13 = tl.load(w_ptr + 6656 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p13_out_0 * wt13, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p13_out_1 * wt13, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p13_out_2 * wt13, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p14_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p14_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p14_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p14_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p14_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    wt14 = tl.load(w_ptr + 7168 + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p14_out_0 * wt14, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p14_out_1 * wt14, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p14_out_2 * wt14, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p14_out_3 * wt14, axis=2, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p14_out_4 * wt14, axis=2, keep_dims=True), axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 72 + 0 + (w_b), acc_0_0, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 8 + (w_b) * 3, acc_1_0, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 9 + (w_b) * 3, acc_1_1, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 10 + (w_b) * 3, acc_1_2, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 32 + (w_b) * 5, acc_2_0, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 33 + (w_b) * 5, acc_2_1, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 34 + (w_b) * 5, acc_2_2, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 35 + (w_b) * 5, acc_2_3, mask=zmask & (w_b < 8))
-    tl.store(result_ptr + z * 72 + 36 + (w_b) * 5, acc_2_4, mask=zmask & (w_b < 8))
+    for q in range(0, 15):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u8 * 64 + v8 * 8 + w_b, mask=(w_b < 8), other=0.0).to(ACC)
+        for k in range(0, out_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 8, 8, 1), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                x1 = tl.load(x1_ptr + z * 72 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v8) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * x1, axis=0)
+            s = tl.sum(tl.sum(t * wt, axis=2, keep_dims=True), axis=1, keep_dims=True)
+            dst = result_ptr + z * 72 + out_at + k + (w_b) * out_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (w_b < 8), other=0.0) + s, mask=zmask & (w_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x0 (15 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def z_x0(x1_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x0 (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+    # class 0: uvw, u=8 v=8 w=8: rows 0-14 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
     u_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :, None, None]
     v8 = tl.arange(0, 8)[None, None, :, None]
     w8 = tl.arange(0, 8)[None, None, None, :]
-    x1_0_0 = tl.load(x1_ptr + z * 72 + 0 + (v8), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 72 + 0 + (w8), mask=zmask, other=0.0).to(ACC)
-    p0_x0_0 = 1.0 * x1_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + 0 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 0.07216878364870322 * tl.sum(tl.sum(p0_x0_0 * wt0, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 72 + 8 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 72 + 9 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 72 + 10 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_0 = tl.load(out_ptr + z * 72 + 8 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 72 + 9 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 72 + 10 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x0_0 = (
-        0.5773502691896257 * x1_1_0 * out_1_0
-        + 0.5773502691896257 * x1_1_1 * out_1_1
-        + 0.5773502691896257 * x1_1_2 * out_1_2
-    )
-    wt1 = tl.load(w_ptr + 512 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.08838834764831845 * tl.sum(tl.sum(p1_x0_0 * wt1, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 72 + 32 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 72 + 33 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 72 + 34 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 72 + 35 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 72 + 36 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_0 = tl.load(out_ptr + z * 72 + 32 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 72 + 33 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 72 + 34 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 72 + 35 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 72 + 36 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x0_0 = (
-        0.447213595499958 * x1_2_0 * out_2_0
-        + 0.447213595499958 * x1_2_1 * out_2_1
-        + 0.447213595499958 * x1_2_2 * out_2_2
-        + 0.447213595499958 * x1_2_3 * out_2_3
-        + 0.447213595499958 * x1_2_4 * out_2_4
-    )
-    wt2 = tl.load(w_ptr + 1024 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.11410886614690961 * tl.sum(tl.sum(p2_x0_0 * wt2, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
-    p3_x0_0 = 0.5773502691896257 * x1_0_0 * out_1_0
-    p3_x0_1 = 0.5773502691896257 * x1_0_0 * out_1_1
-    p3_x0_2 = 0.5773502691896257 * x1_0_0 * out_1_2
-    wt3 = tl.load(w_ptr + 1536 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = 0.08838834764831845 * tl.sum(tl.sum(p3_x0_0 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = 0.08838834764831845 * tl.sum(tl.sum(p3_x0_1 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = 0.08838834764831845 * tl.sum(tl.sum(p3_x0_2 * wt3, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
-    p4_x0_0 = 0.5773502691896257 * x1_1_0 * out_0_0
-    p4_x0_1 = 0.5773502691896257 * x1_1_1 * out_0_0
-    p4_x0_2 = 0.5773502691896257 * x1_1_2 * out_0_0
-    wt4 = tl.load(w_ptr + 2048 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.07216878364870322 * tl.sum(tl.sum(p4_x0_0 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.07216878364870322 * tl.sum(tl.sum(p4_x0_1 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.07216878364870322 * tl.sum(tl.sum(p4_x0_2 * wt4, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p5_x0_0 = (
-        0.40824829046386296 * x1_1_1 * out_1_2
-        - 0.40824829046386296 * x1_1_2 * out_1_1
-    )
-    p5_x0_1 = (
-        -0.40824829046386296 * x1_1_0 * out_1_2
-        + 0.40824829046386296 * x1_1_2 * out_1_0
-    )
-    p5_x0_2 = (
-        0.40824829046386296 * x1_1_0 * out_1_1
-        - 0.40824829046386296 * x1_1_1 * out_1_0
-    )
-    wt5 = tl.load(w_ptr + 2560 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p5_x0_0 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p5_x0_1 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p5_x0_2 * wt5, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p6_x0_0 = (
-        -0.18257418583505536 * x1_1_0 * out_2_2
-        - 0.316227766016838 * x1_1_0 * out_2_4
-        + 0.316227766016838 * x1_1_1 * out_2_1
-        + 0.316227766016838 * x1_1_2 * out_2_0
-    )
-    p6_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_2_1
-        + 0.3651483716701107 * x1_1_1 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_3
-    )
-    p6_x0_2 = (
-        0.316227766016838 * x1_1_0 * out_2_0
-        + 0.316227766016838 * x1_1_1 * out_2_3
-        - 0.18257418583505536 * x1_1_2 * out_2_2
-        + 0.316227766016838 * x1_1_2 * out_2_4
-    )
-    wt6 = tl.load(w_ptr + 3072 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.11410886614690961 * tl.sum(tl.sum(p6_x0_0 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.11410886614690961 * tl.sum(tl.sum(p6_x0_1 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.11410886614690961 * tl.sum(tl.sum(p6_x0_2 * wt6, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p7_x0_0 = (
-        0.316227766016838 * x1_2_0 * out_1_2
-        + 0.316227766016838 * x1_2_1 * out_1_1
-        - 0.18257418583505536 * x1_2_2 * out_1_0
-        - 0.316227766016838 * x1_2_4 * out_1_0
-    )
-    p7_x0_1 = (
-        0.316227766016838 * x1_2_1 * out_1_0
-        + 0.3651483716701107 * x1_2_2 * out_1_1
-        + 0.316227766016838 * x1_2_3 * out_1_2
-    )
-    p7_x0_2 = (
-        0.316227766016838 * x1_2_0 * out_1_0
-        - 0.18257418583505536 * x1_2_2 * out_1_2
-        + 0.316227766016838 * x1_2_3 * out_1_1
-        + 0.316227766016838 * x1_2_4 * out_1_2
-    )
-    wt7 = tl.load(w_ptr + 3584 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p7_x0_0 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p7_x0_1 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p7_x0_2 * wt7, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p8_x0_0 = (
-        -0.18257418583505536 * x1_2_0 * out_2_1
-        + 0.18257418583505536 * x1_2_1 * out_2_0
-        + 0.316227766016838 * x1_2_2 * out_2_3
-        - 0.316227766016838 * x1_2_3 * out_2_2
-        + 0.18257418583505536 * x1_2_3 * out_2_4
-        - 0.18257418583505536 * x1_2_4 * out_2_3
-    )
-    p8_x0_1 = (
-        -0.3651483716701107 * x1_2_0 * out_2_4
-        - 0.18257418583505536 * x1_2_1 * out_2_3
-        + 0.18257418583505536 * x1_2_3 * out_2_1
-        + 0.3651483716701107 * x1_2_4 * out_2_0
-    )
-    p8_x0_2 = (
-        0.18257418583505536 * x1_2_0 * out_2_3
-        + 0.316227766016838 * x1_2_1 * out_2_2
-        + 0.18257418583505536 * x1_2_1 * out_2_4
-        - 0.316227766016838 * x1_2_2 * out_2_1
-        - 0.18257418583505536 * x1_2_3 * out_2_0
-        - 0.18257418583505536 * x1_2_4 * out_2_1
-    )
-    wt8 = tl.load(w_ptr + 4096 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.11410886614690961 * tl.sum(tl.sum(p8_x0_0 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.11410886614690961 * tl.sum(tl.sum(p8_x0_1 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.11410886614690961 * tl.sum(tl.sum(p8_x0_2 * wt8, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
-    p9_x0_0 = 0.447213595499958 * x1_0_0 * out_2_0
-    p9_x0_1 = 0.447213595499958 * x1_0_0 * out_2_1
-    p9_x0_2 = 0.447213595499958 * x1_0_0 * out_2_2
-    p9_x0_3 = 0.447213595499958 * x1_0_0 * out_2_3
-    p9_x0_4 = 0.447213595499958 * x1_0_0 * out_2_4
-    wt9 = tl.load(w_ptr + 4608 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = 0.11410886614690961 * tl.sum(tl.sum(p9_x0_0 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = 0.11410886614690961 * tl.sum(tl.sum(p9_x0_1 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = 0.11410886614690961 * tl.sum(tl.sum(p9_x0_2 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = 0.11410886614690961 * tl.sum(tl.sum(p9_x0_3 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = 0.11410886614690961 * tl.sum(tl.sum(p9_x0_4 * wt9, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p10_x0_0 = (
-        0.316227766016838 * x1_1_0 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_0
-    )
-    p10_x0_1 = (
-        0.316227766016838 * x1_1_0 * out_1_1
-        + 0.316227766016838 * x1_1_1 * out_1_0
-    )
-    p10_x0_2 = (
-        -0.18257418583505536 * x1_1_0 * out_1_0
-        + 0.3651483716701107 * x1_1_1 * out_1_1
-        - 0.18257418583505536 * x1_1_2 * out_1_2
-    )
-    p10_x0_3 = (
-        0.316227766016838 * x1_1_1 * out_1_2
-        + 0.316227766016838 * x1_1_2 * out_1_1
-    )
-    p10_x0_4 = (
-        -0.316227766016838 * x1_1_0 * out_1_0
-        + 0.316227766016838 * x1_1_2 * out_1_2
-    )
-    wt10 = tl.load(w_ptr + 5120 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.08838834764831845 * tl.sum(tl.sum(p10_x0_0 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.08838834764831845 * tl.sum(tl.sum(p10_x0_1 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.08838834764831845 * tl.sum(tl.sum(p10_x0_2 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.08838834764831845 * tl.sum(tl.sum(p10_x0_3 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.08838834764831845 * tl.sum(tl.sum(p10_x0_4 * wt10, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p11_x0_0 = (
-        0.18257418583505536 * x1_1_0 * out_2_1
-        + 0.3651483716701107 * x1_1_1 * out_2_4
-        - 0.18257418583505536 * x1_1_2 * out_2_3
-    )
-    p11_x0_1 = (
-        -0.18257418583505536 * x1_1_0 * out_2_0
-        + 0.18257418583505536 * x1_1_1 * out_2_3
-        - 0.316227766016838 * x1_1_2 * out_2_2
-        - 0.18257418583505536 * x1_1_2 * out_2_4
-    )
-    p11_x0_2 = (
-        -0.316227766016838 * x1_1_0 * out_2_3
-        + 0.316227766016838 * x1_1_2 * out_2_1
-    )
-    p11_x0_3 = (
-        0.316227766016838 * x1_1_0 * out_2_2
-        - 0.18257418583505536 * x1_1_0 * out_2_4
-        - 0.18257418583505536 * x1_1_1 * out_2_1
-        + 0.18257418583505536 * x1_1_2 * out_2_0
-    )
-    p11_x0_4 = (
-        0.18257418583505536 * x1_1_0 * out_2_3
-        - 0.3651483716701107 * x1_1_1 * out_2_0
-        + 0.18257418583505536 * x1_1_2 * out_2_1
-    )
-    wt11 = tl.load(w_ptr + 5632 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p11_x0_0 * wt11, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p11_x0_1 * wt11, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p11_x0_2 * wt11, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p11_x0_3 * wt11, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p11_x0_4 * wt11, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
-    p12_x0_0 = 0.447213595499958 * x1_2_0 * out_0_0
-    p12_x0_1 = 0.447213595499958 * x1_2_1 * out_0_0
-    p12_x0_2 = 0.447213595499958 * x1_2_2 * out_0_0
-    p12_x0_3 = 0.447213595499958 * x1_2_3 * out_0_0
-    p12_x0_4 = 0.447213595499958 * x1_2_4 * out_0_0
-    wt12 = tl.load(w_ptr + 6144 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.07216878364870322 * tl.sum(tl.sum(p12_x0_0 * wt12, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.07216878364870322 * tl.sum(tl.sum(p12_x0_1 * wt12, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.07216878364870322 * tl.sum(tl.sum(p12_x0_2 * wt12, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.07216878364870322 * tl.sum(tl.sum(p12_x0_3 * wt12, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.07216878364870322 * tl.sum(tl.sum(p12_x0_4 * wt12, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p13_x0_0 = (
-        -0.18257418583505536 * x1_2_1 * out_1_0
-        + 0.18257418583505536 * x1_2_3 * out_1_2
-        - 0.3651483716701107 * x1_2_4 * out_1_1
-    )
-    p13_x0_1 = (
-        0.18257418583505536 * x1_2_0 * out_1_0
-        + 0.316227766016838 * x1_2_2 * out_1_2
-        - 0.18257418583505536 * x1_2_3 * out_1_1
-        + 0.18257418583505536 * x1_2_4 * out_1_2
-    )
-    p13_x0_2 = (
-        -0.316227766016838 * x1_2_1 * out_1_2
-        + 0.316227766016838 * x1_2_3 * out_1_0
-    )
-    p13_x0_3 = (
-        -0.18257418583505536 * x1_2_0 * out_1_2
-        + 0.18257418583505536 * x1_2_1 * out_1_1
-        - 0.316227766016838 * x1_2_2 * out_1_0
-        + 0.18257418583505536 * x1_2_4 * out_1_0
-    )
-    p13_x0_4 = (
-        0.3651483716701107 * x1_2_0 * out_1_1
-        - 0.18257418583505536 * x1_2_1 * out_1_2
-        - 0.18257418583505536 * x1_2_3 * out_1_0
-    )
-    wt13 = tl.load(w_ptr + 6656 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.08838834764831845 * tl.sum(tl.sum(p13_x0_0 * wt13, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.08838834764831845 * tl.sum(tl.sum(p13_x0_1 * wt13, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.08838834764831845 * tl.sum(tl.sum(p13_x0_2 * wt13, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.08838834764831845 * tl.sum(tl.sum(p13_x0_3 * wt13, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.08838834764831845 * tl.sum(tl.sum(p13_x0_4 * wt13, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p14_x0_0 = (
-        -0.23904572186687872 * x1_2_0 * out_2_2
-        + 0.20701966780270625 * x1_2_1 * out_2_3
-        - 0.23904572186687872 * x1_2_2 * out_2_0
-        + 0.20701966780270625 * x1_2_3 * out_2_1
-    )
-    p14_x0_1 = (
-        0.20701966780270625 * x1_2_0 * out_2_3
-        + 0.11952286093343936 * x1_2_1 * out_2_2
-        - 0.20701966780270625 * x1_2_1 * out_2_4
-        + 0.11952286093343936 * x1_2_2 * out_2_1
-        + 0.20701966780270625 * x1_2_3 * out_2_0
-        - 0.20701966780270625 * x1_2_4 * out_2_1
-    )
-    p14_x0_2 = (
-        -0.23904572186687872 * x1_2_0 * out_2_0
-        + 0.11952286093343936 * x1_2_1 * out_2_1
-        + 0.23904572186687872 * x1_2_2 * out_2_2
-        + 0.11952286093343936 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_4
-    )
-    p14_x0_3 = (
-        0.20701966780270625 * x1_2_0 * out_2_1
-        + 0.20701966780270625 * x1_2_1 * out_2_0
-        + 0.11952286093343936 * x1_2_2 * out_2_3
-        + 0.11952286093343936 * x1_2_3 * out_2_2
-        + 0.20701966780270625 * x1_2_3 * out_2_4
-        + 0.20701966780270625 * x1_2_4 * out_2_3
-    )
-    p14_x0_4 = (
-        -0.20701966780270625 * x1_2_1 * out_2_1
-        - 0.23904572186687872 * x1_2_2 * out_2_4
-        + 0.20701966780270625 * x1_2_3 * out_2_3
-        - 0.23904572186687872 * x1_2_4 * out_2_2
-    )
-    wt14 = tl.load(w_ptr + 7168 + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p14_x0_0 * wt14, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p14_x0_1 * wt14, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p14_x0_2 * wt14, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p14_x0_3 * wt14, axis=3, keep_dims=True), axis=2, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p14_x0_4 * wt14, axis=3, keep_dims=True), axis=2, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 72 + 0 + (u_b), acc_0_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 8 + (u_b) * 3, acc_1_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 9 + (u_b) * 3, acc_1_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 10 + (u_b) * 3, acc_1_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 32 + (u_b) * 5, acc_2_0, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 33 + (u_b) * 5, acc_2_1, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 34 + (u_b) * 5, acc_2_2, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 35 + (u_b) * 5, acc_2_3, mask=zmask & (u_b < 8))
-    tl.store(result_ptr + z * 72 + 36 + (u_b) * 5, acc_2_4, mask=zmask & (u_b < 8))
+    for q in range(0, 15):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u_b * 64 + v8 * 8 + w8, mask=(u_b < 8), other=0.0).to(ACC)
+        for k in range(0, x0_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 1, 8, 8), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x1 = tl.load(x1_ptr + z * 72 + x1_at + tl.load(ent + 0, mask=emask, other=0) + (v8) * x1_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 72 + out_at + tl.load(ent + 1, mask=emask, other=0) + (w8) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x1 * out, axis=0)
+            s = tl.sum(tl.sum(t * wt, axis=3, keep_dims=True), axis=2, keep_dims=True)
+            dst = result_ptr + z * 72 + x0_at + k + (u_b) * x0_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (u_b < 8), other=0.0) + s, mask=zmask & (u_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: gradient w.r.t. operand x1 (15 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
+def z_x1(x0_ptr, out_ptr, w_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: gradient w.r.t. operand x1 (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 8."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
 
-    # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+    # class 0: uvw, u=8 v=8 w=8: rows 0-14 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v_b = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, None, :, None]
     w8 = tl.arange(0, 8)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    out_0_0 = tl.load(out_ptr + z * 72 + 0 + (w8), mask=zmask, other=0.0).to(ACC)
-    p0_x1_0 = 1.0 * x0_0_0 * out_0_0
-    wt0 = tl.load(w_ptr + 0 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_0_0 = 0.07216878364870322 * tl.sum(tl.sum(p0_x1_0 * wt0, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    out_1_0 = tl.load(out_ptr + z * 72 + 8 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 72 + 9 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 72 + 10 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_x1_0 = 0.5773502691896257 * x0_0_0 * out_1_0
-    p1_x1_1 = 0.5773502691896257 * x0_0_0 * out_1_1
-    p1_x1_2 = 0.5773502691896257 * x0_0_0 * out_1_2
-    wt1 = tl.load(w_ptr + 512 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = 0.08838834764831845 * tl.sum(tl.sum(p1_x1_0 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = 0.08838834764831845 * tl.sum(tl.sum(p1_x1_1 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = 0.08838834764831845 * tl.sum(tl.sum(p1_x1_2 * wt1, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    out_2_0 = tl.load(out_ptr + z * 72 + 32 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 72 + 33 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 72 + 34 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 72 + 35 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 72 + 36 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_x1_0 = 0.447213595499958 * x0_0_0 * out_2_0
-    p2_x1_1 = 0.447213595499958 * x0_0_0 * out_2_1
-    p2_x1_2 = 0.447213595499958 * x0_0_0 * out_2_2
-    p2_x1_3 = 0.447213595499958 * x0_0_0 * out_2_3
-    p2_x1_4 = 0.447213595499958 * x0_0_0 * out_2_4
-    wt2 = tl.load(w_ptr + 1024 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = 0.11410886614690961 * tl.sum(tl.sum(p2_x1_0 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = 0.11410886614690961 * tl.sum(tl.sum(p2_x1_1 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = 0.11410886614690961 * tl.sum(tl.sum(p2_x1_2 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = 0.11410886614690961 * tl.sum(tl.sum(p2_x1_3 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = 0.11410886614690961 * tl.sum(tl.sum(p2_x1_4 * wt2, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_x1_0 = (
-        0.5773502691896257 * x0_1_0 * out_1_0
-        + 0.5773502691896257 * x0_1_1 * out_1_1
-        + 0.5773502691896257 * x0_1_2 * out_1_2
-    )
-    wt3 = tl.load(w_ptr + 1536 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.08838834764831845 * tl.sum(tl.sum(p3_x1_0 * wt3, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
-    p4_x1_0 = 0.5773502691896257 * x0_1_0 * out_0_0
-    p4_x1_1 = 0.5773502691896257 * x0_1_1 * out_0_0
-    p4_x1_2 = 0.5773502691896257 * x0_1_2 * out_0_0
-    wt4 = tl.load(w_ptr + 2048 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.07216878364870322 * tl.sum(tl.sum(p4_x1_0 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.07216878364870322 * tl.sum(tl.sum(p4_x1_1 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.07216878364870322 * tl.sum(tl.sum(p4_x1_2 * wt4, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p5_x1_0 = (
-        -0.40824829046386296 * x0_1_1 * out_1_2
-        + 0.40824829046386296 * x0_1_2 * out_1_1
-    )
-    p5_x1_1 = (
-        0.40824829046386296 * x0_1_0 * out_1_2
-        - 0.40824829046386296 * x0_1_2 * out_1_0
-    )
-    p5_x1_2 = (
-        -0.40824829046386296 * x0_1_0 * out_1_1
-        + 0.40824829046386296 * x0_1_1 * out_1_0
-    )
-    wt5 = tl.load(w_ptr + 2560 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p5_x1_0 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p5_x1_1 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p5_x1_2 * wt5, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p6_x1_0 = (
-        -0.18257418583505536 * x0_1_0 * out_2_2
-        - 0.316227766016838 * x0_1_0 * out_2_4
-        + 0.316227766016838 * x0_1_1 * out_2_1
-        + 0.316227766016838 * x0_1_2 * out_2_0
-    )
-    p6_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_2_1
-        + 0.3651483716701107 * x0_1_1 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_3
-    )
-    p6_x1_2 = (
-        0.316227766016838 * x0_1_0 * out_2_0
-        + 0.316227766016838 * x0_1_1 * out_2_3
-        - 0.18257418583505536 * x0_1_2 * out_2_2
-        + 0.316227766016838 * x0_1_2 * out_2_4
-    )
-    wt6 = tl.load(w_ptr + 3072 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.11410886614690961 * tl.sum(tl.sum(p6_x1_0 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.11410886614690961 * tl.sum(tl.sum(p6_x1_1 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.11410886614690961 * tl.sum(tl.sum(p6_x1_2 * wt6, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p7_x1_0 = (
-        0.316227766016838 * x0_1_0 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_0
-    )
-    p7_x1_1 = (
-        0.316227766016838 * x0_1_0 * out_1_1
-        + 0.316227766016838 * x0_1_1 * out_1_0
-    )
-    p7_x1_2 = (
-        -0.18257418583505536 * x0_1_0 * out_1_0
-        + 0.3651483716701107 * x0_1_1 * out_1_1
-        - 0.18257418583505536 * x0_1_2 * out_1_2
-    )
-    p7_x1_3 = (
-        0.316227766016838 * x0_1_1 * out_1_2
-        + 0.316227766016838 * x0_1_2 * out_1_1
-    )
-    p7_x1_4 = (
-        -0.316227766016838 * x0_1_0 * out_1_0
-        + 0.316227766016838 * x0_1_2 * out_1_2
-    )
-    wt7 = tl.load(w_ptr + 3584 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.08838834764831845 * tl.sum(tl.sum(p7_x1_0 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.08838834764831845 * tl.sum(tl.sum(p7_x1_1 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.08838834764831845 * tl.sum(tl.sum(p7_x1_2 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.08838834764831845 * tl.sum(tl.sum(p7_x1_3 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.08838834764831845 * tl.sum(tl.sum(p7_x1_4 * wt7, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p8_x1_0 = (
-        -0.18257418583505536 * x0_1_0 * out_2_1
-        - 0.3651483716701107 * x0_1_1 * out_2_4
-        + 0.18257418583505536 * x0_1_2 * out_2_3
-    )
-    p8_x1_1 = (
-        0.18257418583505536 * x0_1_0 * out_2_0
-        - 0.18257418583505536 * x0_1_1 * out_2_3
-        + 0.316227766016838 * x0_1_2 * out_2_2
-        + 0.18257418583505536 * x0_1_2 * out_2_4
-    )
-    p8_x1_2 = (
-        0.316227766016838 * x0_1_0 * out_2_3
-        - 0.316227766016838 * x0_1_2 * out_2_1
-    )
-    p8_x1_3 = (
-        -0.316227766016838 * x0_1_0 * out_2_2
-        + 0.18257418583505536 * x0_1_0 * out_2_4
-        + 0.18257418583505536 * x0_1_1 * out_2_1
-        - 0.18257418583505536 * x0_1_2 * out_2_0
-    )
-    p8_x1_4 = (
-        -0.18257418583505536 * x0_1_0 * out_2_3
-        + 0.3651483716701107 * x0_1_1 * out_2_0
-        - 0.18257418583505536 * x0_1_2 * out_2_1
-    )
-    wt8 = tl.load(w_ptr + 4096 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p8_x1_0 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p8_x1_1 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p8_x1_2 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p8_x1_3 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p8_x1_4 * wt8, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p9_x1_0 = (
-        0.447213595499958 * x0_2_0 * out_2_0
-        + 0.447213595499958 * x0_2_1 * out_2_1
-        + 0.447213595499958 * x0_2_2 * out_2_2
-        + 0.447213595499958 * x0_2_3 * out_2_3
-        + 0.447213595499958 * x0_2_4 * out_2_4
-    )
-    wt9 = tl.load(w_ptr + 4608 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_0_0 = acc_0_0 + 0.11410886614690961 * tl.sum(tl.sum(p9_x1_0 * wt9, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p10_x1_0 = (
-        0.316227766016838 * x0_2_0 * out_1_2
-        + 0.316227766016838 * x0_2_1 * out_1_1
-        - 0.18257418583505536 * x0_2_2 * out_1_0
-        - 0.316227766016838 * x0_2_4 * out_1_0
-    )
-    p10_x1_1 = (
-        0.316227766016838 * x0_2_1 * out_1_0
-        + 0.3651483716701107 * x0_2_2 * out_1_1
-        + 0.316227766016838 * x0_2_3 * out_1_2
-    )
-    p10_x1_2 = (
-        0.316227766016838 * x0_2_0 * out_1_0
-        - 0.18257418583505536 * x0_2_2 * out_1_2
-        + 0.316227766016838 * x0_2_3 * out_1_1
-        + 0.316227766016838 * x0_2_4 * out_1_2
-    )
-    wt10 = tl.load(w_ptr + 5120 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.08838834764831845 * tl.sum(tl.sum(p10_x1_0 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.08838834764831845 * tl.sum(tl.sum(p10_x1_1 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.08838834764831845 * tl.sum(tl.sum(p10_x1_2 * wt10, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p11_x1_0 = (
-        0.18257418583505536 * x0_2_0 * out_2_1
-        - 0.18257418583505536 * x0_2_1 * out_2_0
-        - 0.316227766016838 * x0_2_2 * out_2_3
-        + 0.316227766016838 * x0_2_3 * out_2_2
-        - 0.18257418583505536 * x0_2_3 * out_2_4
-        + 0.18257418583505536 * x0_2_4 * out_2_3
-    )
-    p11_x1_1 = (
-        0.3651483716701107 * x0_2_0 * out_2_4
-        + 0.18257418583505536 * x0_2_1 * out_2_3
-        - 0.18257418583505536 * x0_2_3 * out_2_1
-        - 0.3651483716701107 * x0_2_4 * out_2_0
-    )
-    p11_x1_2 = (
-        -0.18257418583505536 * x0_2_0 * out_2_3
-        - 0.316227766016838 * x0_2_1 * out_2_2
-        - 0.18257418583505536 * x0_2_1 * out_2_4
-        + 0.316227766016838 * x0_2_2 * out_2_1
-        + 0.18257418583505536 * x0_2_3 * out_2_0
-        + 0.18257418583505536 * x0_2_4 * out_2_1
-    )
-    wt11 = tl.load(w_ptr + 5632 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_1_0 = acc_1_0 + 0.11410886614690961 * tl.sum(tl.sum(p11_x1_0 * wt11, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_1 = acc_1_1 + 0.11410886614690961 * tl.sum(tl.sum(p11_x1_1 * wt11, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_1_2 = acc_1_2 + 0.11410886614690961 * tl.sum(tl.sum(p11_x1_2 * wt11, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
-    p12_x1_0 = 0.447213595499958 * x0_2_0 * out_0_0
-    p12_x1_1 = 0.447213595499958 * x0_2_1 * out_0_0
-    p12_x1_2 = 0.447213595499958 * x0_2_2 * out_0_0
-    p12_x1_3 = 0.447213595499958 * x0_2_3 * out_0_0
-    p12_x1_4 = 0.447213595499958 * x0_2_4 * out_0_0
-    wt12 = tl.load(w_ptr + 6144 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.07216878364870322 * tl.sum(tl.sum(p12_x1_0 * wt12, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.07216878364870322 * tl.sum(tl.sum(p12_x1_1 * wt12, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.07216878364870322 * tl.sum(tl.sum(p12_x1_2 * wt12, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.07216878364870322 * tl.sum(tl.sum(p12_x1_3 * wt12, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.07216878364870322 * tl.sum(tl.sum(p12_x1_4 * wt12, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p13_x1_0 = (
-        0.18257418583505536 * x0_2_1 * out_1_0
-        - 0.18257418583505536 * x0_2_3 * out_1_2
-        + 0.3651483716701107 * x0_2_4 * out_1_1
-    )
-    p13_x1_1 = (
-        -0.18257418583505536 * x0_2_0 * out_1_0
-        - 0.316227766016838 * x0_2_2 * out_1_2
-        + 0.18257418583505536 * x0_2_3 * out_1_1
-        - 0.18257418583505536 * x0_2_4 * out_1_2
-    )
-    p13_x1_2 = (
-        0.316227766016838 * x0_2_1 * out_1_2
-        - 0.316227766016838 * x0_2_3 * out_1_0
-    )
-    p13_x1_3 = (
-        0.18257418583505536 * x0_2_0 * out_1_2
-        - 0.18257418583505536 * x0_2_1 * out_1_1
-        + 0.316227766016838 * x0_2_2 * out_1_0
-        - 0.18257418583505536 * x0_2_4 * out_1_0
-    )
-    p13_x1_4 = (
-        -0.3651483716701107 * x0_2_0 * out_1_1
-        + 0.18257418583505536 * x0_2_1 * out_1_2
-        + 0.18257418583505536 * x0_2_3 * out_1_0
-    )
-    wt13 = tl.load(w_ptr + 6656 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.08838834764831845 * tl.sum(tl.sum(p13_x1_0 * wt13, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.08838834764831845 * tl.sum(tl.sum(p13_x1_1 * wt13, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.08838834764831845 * tl.sum(tl.sum(p13_x1_2 * wt13, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.08838834764831845 * tl.sum(tl.sum(p13_x1_3 * wt13, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.08838834764831845 * tl.sum(tl.sum(p13_x1_4 * wt13, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p14_x1_0 = (
-        -0.23904572186687872 * x0_2_0 * out_2_2
-        + 0.20701966780270625 * x0_2_1 * out_2_3
-        - 0.23904572186687872 * x0_2_2 * out_2_0
-        + 0.20701966780270625 * x0_2_3 * out_2_1
-    )
-    p14_x1_1 = (
-        0.20701966780270625 * x0_2_0 * out_2_3
-        + 0.11952286093343936 * x0_2_1 * out_2_2
-        - 0.20701966780270625 * x0_2_1 * out_2_4
-        + 0.11952286093343936 * x0_2_2 * out_2_1
-        + 0.20701966780270625 * x0_2_3 * out_2_0
-        - 0.20701966780270625 * x0_2_4 * out_2_1
-    )
-    p14_x1_2 = (
-        -0.23904572186687872 * x0_2_0 * out_2_0
-        + 0.11952286093343936 * x0_2_1 * out_2_1
-        + 0.23904572186687872 * x0_2_2 * out_2_2
-        + 0.11952286093343936 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_4
-    )
-    p14_x1_3 = (
-        0.20701966780270625 * x0_2_0 * out_2_1
-        + 0.20701966780270625 * x0_2_1 * out_2_0
-        + 0.11952286093343936 * x0_2_2 * out_2_3
-        + 0.11952286093343936 * x0_2_3 * out_2_2
-        + 0.20701966780270625 * x0_2_3 * out_2_4
-        + 0.20701966780270625 * x0_2_4 * out_2_3
-    )
-    p14_x1_4 = (
-        -0.20701966780270625 * x0_2_1 * out_2_1
-        - 0.23904572186687872 * x0_2_2 * out_2_4
-        + 0.20701966780270625 * x0_2_3 * out_2_3
-        - 0.23904572186687872 * x0_2_4 * out_2_2
-    )
-    wt14 = tl.load(w_ptr + 7168 + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
-    acc_2_0 = acc_2_0 + 0.11410886614690961 * tl.sum(tl.sum(p14_x1_0 * wt14, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_1 = acc_2_1 + 0.11410886614690961 * tl.sum(tl.sum(p14_x1_1 * wt14, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_2 = acc_2_2 + 0.11410886614690961 * tl.sum(tl.sum(p14_x1_2 * wt14, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_3 = acc_2_3 + 0.11410886614690961 * tl.sum(tl.sum(p14_x1_3 * wt14, axis=3, keep_dims=True), axis=1, keep_dims=True)
-    acc_2_4 = acc_2_4 + 0.11410886614690961 * tl.sum(tl.sum(p14_x1_4 * wt14, axis=3, keep_dims=True), axis=1, keep_dims=True)
-
-    # write the result (entries no path reaches stay zero)
-    tl.store(result_ptr + z * 72 + 0 + (v_b), acc_0_0, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 8 + (v_b) * 3, acc_1_0, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 9 + (v_b) * 3, acc_1_1, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 10 + (v_b) * 3, acc_1_2, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 32 + (v_b) * 5, acc_2_0, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 33 + (v_b) * 5, acc_2_1, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 34 + (v_b) * 5, acc_2_2, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 35 + (v_b) * 5, acc_2_3, mask=zmask & (v_b < 8))
-    tl.store(result_ptr + z * 72 + 36 + (v_b) * 5, acc_2_4, mask=zmask & (v_b < 8))
+    for q in range(0, 15):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        wt = tl.load(w_ptr + w_at + u8 * 64 + v_b * 8 + w8, mask=(v_b < 8), other=0.0).to(ACC)
+        for k in range(0, x1_dim):
+            lo = tl.load(tab_ptr + first + k)
+            hi = tl.load(tab_ptr + first + k + 1)
+            t = tl.zeros((BLOCK_Z, 8, 1, 8), dtype=ACC)
+            for e0 in range(lo, hi, BLOCK_E):
+                # BLOCK_E entries at once, on a leading axis summed away
+                e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+                emask = e < hi
+                ent = idx_ptr + e * 2
+                x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                out = tl.load(out_ptr + z * 72 + out_at + tl.load(ent + 1, mask=emask, other=0) + (w8) * out_dim,
+                            mask=emask & zmask, other=0.0).to(ACC)
+                coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+                t += tl.sum(coef * x0 * out, axis=0)
+            s = tl.sum(tl.sum(t * wt, axis=3, keep_dims=True), axis=1, keep_dims=True)
+            dst = result_ptr + z * 72 + x1_at + k + (v_b) * x1_dim
+            tl.store(dst, tl.load(dst, mask=zmask & (v_b < 8), other=0.0) + s, mask=zmask & (v_b < 8))
+        # the next path may add into the same entry: its loads follow these stores
+        tl.debug_barrier()
 
 
 @triton.jit
-def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):
-    """z: weight gradient (15 paths); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
+def z_w(x0_ptr, x1_ptr, out_ptr, result_ptr, tab_ptr, idx_ptr, coef_ptr,
+        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):
+    """z: weight gradient (15 paths, 1 class); grid (cdiv(Z, BLOCK_Z), 1), BLOCK_C = 1."""
     pid_z = tl.program_id(0)
     pid_c = tl.program_id(1)
     z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]
     zmask = z < Z
     z = z.to(tl.int64)
+    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
 
-    # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+    # class 0: uvw, u=8 v=8 w=8: rows 0-14 (paths 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
     u8 = tl.arange(0, 8)[None, :, None, None]
     v8 = tl.arange(0, 8)[None, None, :, None]
     w8 = tl.arange(0, 8)[None, None, None, :]
-    x0_0_0 = tl.load(x0_ptr + z * 72 + 0 + (u8), mask=zmask, other=0.0).to(ACC)
-    x1_0_0 = tl.load(x1_ptr + z * 72 + 0 + (v8), mask=zmask, other=0.0).to(ACC)
-    p0_out_0 = 1.0 * x0_0_0 * x1_0_0
-    out_0_0 = tl.load(out_ptr + z * 72 + 0 + (w8), mask=zmask, other=0.0).to(ACC)
-    p0_closed = 1.0 * p0_out_0 * out_0_0
-    origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)
-    tl.store(result_ptr + origin + pid_z * 7680 + 0 + u8 * 64 + v8 * 8 + w8, 0.07216878364870322 * tl.sum(p0_closed, axis=0, keep_dims=True))
-
-    # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    x1_1_0 = tl.load(x1_ptr + z * 72 + 8 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_1 = tl.load(x1_ptr + z * 72 + 9 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    x1_1_2 = tl.load(x1_ptr + z * 72 + 10 + (v8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_out_0 = 0.5773502691896257 * x0_0_0 * x1_1_0
-    p1_out_1 = 0.5773502691896257 * x0_0_0 * x1_1_1
-    p1_out_2 = 0.5773502691896257 * x0_0_0 * x1_1_2
-    out_1_0 = tl.load(out_ptr + z * 72 + 8 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_1 = tl.load(out_ptr + z * 72 + 9 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    out_1_2 = tl.load(out_ptr + z * 72 + 10 + (w8) * 3, mask=zmask, other=0.0).to(ACC)
-    p1_closed = (
-        1.0 * p1_out_0 * out_1_0
-        + 1.0 * p1_out_1 * out_1_1
-        + 1.0 * p1_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 512 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p1_closed, axis=0, keep_dims=True))
-
-    # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    x1_2_0 = tl.load(x1_ptr + z * 72 + 32 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_1 = tl.load(x1_ptr + z * 72 + 33 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_2 = tl.load(x1_ptr + z * 72 + 34 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_3 = tl.load(x1_ptr + z * 72 + 35 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    x1_2_4 = tl.load(x1_ptr + z * 72 + 36 + (v8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_out_0 = 0.447213595499958 * x0_0_0 * x1_2_0
-    p2_out_1 = 0.447213595499958 * x0_0_0 * x1_2_1
-    p2_out_2 = 0.447213595499958 * x0_0_0 * x1_2_2
-    p2_out_3 = 0.447213595499958 * x0_0_0 * x1_2_3
-    p2_out_4 = 0.447213595499958 * x0_0_0 * x1_2_4
-    out_2_0 = tl.load(out_ptr + z * 72 + 32 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_1 = tl.load(out_ptr + z * 72 + 33 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_2 = tl.load(out_ptr + z * 72 + 34 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_3 = tl.load(out_ptr + z * 72 + 35 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    out_2_4 = tl.load(out_ptr + z * 72 + 36 + (w8) * 5, mask=zmask, other=0.0).to(ACC)
-    p2_closed = (
-        1.0 * p2_out_0 * out_2_0
-        + 1.0 * p2_out_1 * out_2_1
-        + 1.0 * p2_out_2 * out_2_2
-        + 1.0 * p2_out_3 * out_2_3
-        + 1.0 * p2_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 1024 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p2_closed, axis=0, keep_dims=True))
-
-    # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
-    x0_1_0 = tl.load(x0_ptr + z * 72 + 8 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_1 = tl.load(x0_ptr + z * 72 + 9 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    x0_1_2 = tl.load(x0_ptr + z * 72 + 10 + (u8) * 3, mask=zmask, other=0.0).to(ACC)
-    p3_out_0 = 0.5773502691896257 * x0_1_0 * x1_0_0
-    p3_out_1 = 0.5773502691896257 * x0_1_1 * x1_0_0
-    p3_out_2 = 0.5773502691896257 * x0_1_2 * x1_0_0
-    p3_closed = (
-        1.0 * p3_out_0 * out_1_0
-        + 1.0 * p3_out_1 * out_1_1
-        + 1.0 * p3_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 1536 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p3_closed, axis=0, keep_dims=True))
-
-    # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
-    p4_out_0 = (
-        0.5773502691896257 * x0_1_0 * x1_1_0
-        + 0.5773502691896257 * x0_1_1 * x1_1_1
-        + 0.5773502691896257 * x0_1_2 * x1_1_2
-    )
-    p4_closed = 1.0 * p4_out_0 * out_0_0
-    tl.store(result_ptr + origin + pid_z * 7680 + 2048 + u8 * 64 + v8 * 8 + w8, 0.07216878364870322 * tl.sum(p4_closed, axis=0, keep_dims=True))
-
-    # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p5_out_0 = (
-        0.40824829046386296 * x0_1_1 * x1_1_2
-        - 0.40824829046386296 * x0_1_2 * x1_1_1
-    )
-    p5_out_1 = (
-        -0.40824829046386296 * x0_1_0 * x1_1_2
-        + 0.40824829046386296 * x0_1_2 * x1_1_0
-    )
-    p5_out_2 = (
-        0.40824829046386296 * x0_1_0 * x1_1_1
-        - 0.40824829046386296 * x0_1_1 * x1_1_0
-    )
-    p5_closed = (
-        1.0 * p5_out_0 * out_1_0
-        + 1.0 * p5_out_1 * out_1_1
-        + 1.0 * p5_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 2560 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p5_closed, axis=0, keep_dims=True))
-
-    # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p6_out_0 = (
-        0.316227766016838 * x0_1_0 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_0
-    )
-    p6_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_1_1
-        + 0.316227766016838 * x0_1_1 * x1_1_0
-    )
-    p6_out_2 = (
-        -0.18257418583505536 * x0_1_0 * x1_1_0
-        + 0.3651483716701107 * x0_1_1 * x1_1_1
-        - 0.18257418583505536 * x0_1_2 * x1_1_2
-    )
-    p6_out_3 = (
-        0.316227766016838 * x0_1_1 * x1_1_2
-        + 0.316227766016838 * x0_1_2 * x1_1_1
-    )
-    p6_out_4 = (
-        -0.316227766016838 * x0_1_0 * x1_1_0
-        + 0.316227766016838 * x0_1_2 * x1_1_2
-    )
-    p6_closed = (
-        1.0 * p6_out_0 * out_2_0
-        + 1.0 * p6_out_1 * out_2_1
-        + 1.0 * p6_out_2 * out_2_2
-        + 1.0 * p6_out_3 * out_2_3
-        + 1.0 * p6_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 3072 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p6_closed, axis=0, keep_dims=True))
-
-    # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p7_out_0 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_2
-        - 0.316227766016838 * x0_1_0 * x1_2_4
-        + 0.316227766016838 * x0_1_1 * x1_2_1
-        + 0.316227766016838 * x0_1_2 * x1_2_0
-    )
-    p7_out_1 = (
-        0.316227766016838 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_3
-    )
-    p7_out_2 = (
-        0.316227766016838 * x0_1_0 * x1_2_0
-        + 0.316227766016838 * x0_1_1 * x1_2_3
-        - 0.18257418583505536 * x0_1_2 * x1_2_2
-        + 0.316227766016838 * x0_1_2 * x1_2_4
-    )
-    p7_closed = (
-        1.0 * p7_out_0 * out_1_0
-        + 1.0 * p7_out_1 * out_1_1
-        + 1.0 * p7_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 3584 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p7_closed, axis=0, keep_dims=True))
-
-    # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p8_out_0 = (
-        0.18257418583505536 * x0_1_0 * x1_2_1
-        + 0.3651483716701107 * x0_1_1 * x1_2_4
-        - 0.18257418583505536 * x0_1_2 * x1_2_3
-    )
-    p8_out_1 = (
-        -0.18257418583505536 * x0_1_0 * x1_2_0
-        + 0.18257418583505536 * x0_1_1 * x1_2_3
-        - 0.316227766016838 * x0_1_2 * x1_2_2
-        - 0.18257418583505536 * x0_1_2 * x1_2_4
-    )
-    p8_out_2 = (
-        -0.316227766016838 * x0_1_0 * x1_2_3
-        + 0.316227766016838 * x0_1_2 * x1_2_1
-    )
-    p8_out_3 = (
-        0.316227766016838 * x0_1_0 * x1_2_2
-        - 0.18257418583505536 * x0_1_0 * x1_2_4
-        - 0.18257418583505536 * x0_1_1 * x1_2_1
-        + 0.18257418583505536 * x0_1_2 * x1_2_0
-    )
-    p8_out_4 = (
-        0.18257418583505536 * x0_1_0 * x1_2_3
-        - 0.3651483716701107 * x0_1_1 * x1_2_0
-        + 0.18257418583505536 * x0_1_2 * x1_2_1
-    )
-    p8_closed = (
-        1.0 * p8_out_0 * out_2_0
-        + 1.0 * p8_out_1 * out_2_1
-        + 1.0 * p8_out_2 * out_2_2
-        + 1.0 * p8_out_3 * out_2_3
-        + 1.0 * p8_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 4096 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p8_closed, axis=0, keep_dims=True))
-
-    # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
-    x0_2_0 = tl.load(x0_ptr + z * 72 + 32 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_1 = tl.load(x0_ptr + z * 72 + 33 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_2 = tl.load(x0_ptr + z * 72 + 34 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_3 = tl.load(x0_ptr + z * 72 + 35 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    x0_2_4 = tl.load(x0_ptr + z * 72 + 36 + (u8) * 5, mask=zmask, other=0.0).to(ACC)
-    p9_out_0 = 0.447213595499958 * x0_2_0 * x1_0_0
-    p9_out_1 = 0.447213595499958 * x0_2_1 * x1_0_0
-    p9_out_2 = 0.447213595499958 * x0_2_2 * x1_0_0
-    p9_out_3 = 0.447213595499958 * x0_2_3 * x1_0_0
-    p9_out_4 = 0.447213595499958 * x0_2_4 * x1_0_0
-    p9_closed = (
-        1.0 * p9_out_0 * out_2_0
-        + 1.0 * p9_out_1 * out_2_1
-        + 1.0 * p9_out_2 * out_2_2
-        + 1.0 * p9_out_3 * out_2_3
-        + 1.0 * p9_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 4608 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p9_closed, axis=0, keep_dims=True))
-
-    # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
-    p10_out_0 = (
-        0.316227766016838 * x0_2_0 * x1_1_2
-        + 0.316227766016838 * x0_2_1 * x1_1_1
-        - 0.18257418583505536 * x0_2_2 * x1_1_0
-        - 0.316227766016838 * x0_2_4 * x1_1_0
-    )
-    p10_out_1 = (
-        0.316227766016838 * x0_2_1 * x1_1_0
-        + 0.3651483716701107 * x0_2_2 * x1_1_1
-        + 0.316227766016838 * x0_2_3 * x1_1_2
-    )
-    p10_out_2 = (
-        0.316227766016838 * x0_2_0 * x1_1_0
-        - 0.18257418583505536 * x0_2_2 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_1
-        + 0.316227766016838 * x0_2_4 * x1_1_2
-    )
-    p10_closed = (
-        1.0 * p10_out_0 * out_1_0
-        + 1.0 * p10_out_1 * out_1_1
-        + 1.0 * p10_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 5120 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p10_closed, axis=0, keep_dims=True))
-
-    # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
-    p11_out_0 = (
-        -0.18257418583505536 * x0_2_1 * x1_1_0
-        + 0.18257418583505536 * x0_2_3 * x1_1_2
-        - 0.3651483716701107 * x0_2_4 * x1_1_1
-    )
-    p11_out_1 = (
-        0.18257418583505536 * x0_2_0 * x1_1_0
-        + 0.316227766016838 * x0_2_2 * x1_1_2
-        - 0.18257418583505536 * x0_2_3 * x1_1_1
-        + 0.18257418583505536 * x0_2_4 * x1_1_2
-    )
-    p11_out_2 = (
-        -0.316227766016838 * x0_2_1 * x1_1_2
-        + 0.316227766016838 * x0_2_3 * x1_1_0
-    )
-    p11_out_3 = (
-        -0.18257418583505536 * x0_2_0 * x1_1_2
-        + 0.18257418583505536 * x0_2_1 * x1_1_1
-        - 0.316227766016838 * x0_2_2 * x1_1_0
-        + 0.18257418583505536 * x0_2_4 * x1_1_0
-    )
-    p11_out_4 = (
-        0.3651483716701107 * x0_2_0 * x1_1_1
-        - 0.18257418583505536 * x0_2_1 * x1_1_2
-        - 0.18257418583505536 * x0_2_3 * x1_1_0
-    )
-    p11_closed = (
-        1.0 * p11_out_0 * out_2_0
-        + 1.0 * p11_out_1 * out_2_1
-        + 1.0 * p11_out_2 * out_2_2
-        + 1.0 * p11_out_3 * out_2_3
-        + 1.0 * p11_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 5632 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p11_closed, axis=0, keep_dims=True))
-
-    # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
-    p12_out_0 = (
-        0.447213595499958 * x0_2_0 * x1_2_0
-        + 0.447213595499958 * x0_2_1 * x1_2_1
-        + 0.447213595499958 * x0_2_2 * x1_2_2
-        + 0.447213595499958 * x0_2_3 * x1_2_3
-        + 0.447213595499958 * x0_2_4 * x1_2_4
-    )
-    p12_closed = 1.0 * p12_out_0 * out_0_0
-    tl.store(result_ptr + origin + pid_z * 7680 + 6144 + u8 * 64 + v8 * 8 + w8, 0.07216878364870322 * tl.sum(p12_closed, axis=0, keep_dims=True))
-
-    # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
-    p13_out_0 = (
-        -0.18257418583505536 * x0_2_0 * x1_2_1
-        + 0.18257418583505536 * x0_2_1 * x1_2_0
-        + 0.316227766016838 * x0_2_2 * x1_2_3
-        - 0.316227766016838 * x0_2_3 * x1_2_2
-        + 0.18257418583505536 * x0_2_3 * x1_2_4
-        - 0.18257418583505536 * x0_2_4 * x1_2_3
-    )
-    p13_out_1 = (
-        -0.3651483716701107 * x0_2_0 * x1_2_4
-        - 0.18257418583505536 * x0_2_1 * x1_2_3
-        + 0.18257418583505536 * x0_2_3 * x1_2_1
-        + 0.3651483716701107 * x0_2_4 * x1_2_0
-    )
-    p13_out_2 = (
-        0.18257418583505536 * x0_2_0 * x1_2_3
-        + 0.316227766016838 * x0_2_1 * x1_2_2
-        + 0.18257418583505536 * x0_2_1 * x1_2_4
-        - 0.316227766016838 * x0_2_2 * x1_2_1
-        - 0.18257418583505536 * x0_2_3 * x1_2_0
-        - 0.18257418583505536 * x0_2_4 * x1_2_1
-    )
-    p13_closed = (
-        1.0 * p13_out_0 * out_1_0
-        + 1.0 * p13_out_1 * out_1_1
-        + 1.0 * p13_out_2 * out_1_2
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 6656 + u8 * 64 + v8 * 8 + w8, 0.08838834764831845 * tl.sum(p13_closed, axis=0, keep_dims=True))
-
-    # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-    p14_out_0 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_2
-        + 0.20701966780270625 * x0_2_1 * x1_2_3
-        - 0.23904572186687872 * x0_2_2 * x1_2_0
-        + 0.20701966780270625 * x0_2_3 * x1_2_1
-    )
-    p14_out_1 = (
-        0.20701966780270625 * x0_2_0 * x1_2_3
-        + 0.11952286093343936 * x0_2_1 * x1_2_2
-        - 0.20701966780270625 * x0_2_1 * x1_2_4
-        + 0.11952286093343936 * x0_2_2 * x1_2_1
-        + 0.20701966780270625 * x0_2_3 * x1_2_0
-        - 0.20701966780270625 * x0_2_4 * x1_2_1
-    )
-    p14_out_2 = (
-        -0.23904572186687872 * x0_2_0 * x1_2_0
-        + 0.11952286093343936 * x0_2_1 * x1_2_1
-        + 0.23904572186687872 * x0_2_2 * x1_2_2
-        + 0.11952286093343936 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_4
-    )
-    p14_out_3 = (
-        0.20701966780270625 * x0_2_0 * x1_2_1
-        + 0.20701966780270625 * x0_2_1 * x1_2_0
-        + 0.11952286093343936 * x0_2_2 * x1_2_3
-        + 0.11952286093343936 * x0_2_3 * x1_2_2
-        + 0.20701966780270625 * x0_2_3 * x1_2_4
-        + 0.20701966780270625 * x0_2_4 * x1_2_3
-    )
-    p14_out_4 = (
-        -0.20701966780270625 * x0_2_1 * x1_2_1
-        - 0.23904572186687872 * x0_2_2 * x1_2_4
-        + 0.20701966780270625 * x0_2_3 * x1_2_3
-        - 0.23904572186687872 * x0_2_4 * x1_2_2
-    )
-    p14_closed = (
-        1.0 * p14_out_0 * out_2_0
-        + 1.0 * p14_out_1 * out_2_1
-        + 1.0 * p14_out_2 * out_2_2
-        + 1.0 * p14_out_3 * out_2_3
-        + 1.0 * p14_out_4 * out_2_4
-    )
-    tl.store(result_ptr + origin + pid_z * 7680 + 7168 + u8 * 64 + v8 * 8 + w8, 0.11410886614690961 * tl.sum(p14_closed, axis=0, keep_dims=True))
+    for q in range(0, 15):
+        row = tab_ptr + q * 9
+        x0_at = tl.load(row + 0)
+        x0_dim = tl.load(row + 1)
+        x1_at = tl.load(row + 2)
+        x1_dim = tl.load(row + 3)
+        out_at = tl.load(row + 4)
+        out_dim = tl.load(row + 5)
+        w_at = tl.load(row + 6)
+        first = tl.load(row + 7)
+        lo = tl.load(tab_ptr + first + 0)
+        hi = tl.load(tab_ptr + first + 0 + 1)
+        t = tl.zeros((BLOCK_Z, 8, 8, 8), dtype=ACC)
+        for e0 in range(lo, hi, BLOCK_E):
+            # BLOCK_E entries at once, on a leading axis summed away
+            e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]
+            emask = e < hi
+            ent = idx_ptr + e * 3
+            x0 = tl.load(x0_ptr + z * 72 + x0_at + tl.load(ent + 0, mask=emask, other=0) + (u8) * x0_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            x1 = tl.load(x1_ptr + z * 72 + x1_at + tl.load(ent + 1, mask=emask, other=0) + (v8) * x1_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            out = tl.load(out_ptr + z * 72 + out_at + tl.load(ent + 2, mask=emask, other=0) + (w8) * out_dim,
+                        mask=emask & zmask, other=0.0).to(ACC)
+            coef = tl.load(coef_ptr + e, mask=emask, other=0.0)
+            t += tl.sum(coef * x0 * x1 * out, axis=0)
+        tl.store(result_ptr + origin + pid_z * 7680 + w_at + u8 * 64 + v8 * 8 + w8, tl.sum(t, axis=0, keep_dims=True))
 
 
 kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (72, 72, 72, 7680), False, {
@@ -1421,7 +251,7 @@ kernels_z = NodeKernels('z', ('x0', 'x1', 'out', 'w'), (72, 72, 72, 7680), False
     "x0": (z_x0, 8, 1),
     "x1": (z_x1, 8, 1),
     "w": (z_w, 1, 1),
-})
+}, table_z)
 
 
 class So3(torch.nn.Module):

@@ -2,32 +2,29 @@
 
 A kernel for role ``out`` is the forward pass; for ``x1`` the gradient with respect to the
 second operand (its inputs: the other operands, the cotangent of the result, the weights);
-for ``w`` the weight gradient. All are the same tree of coupling vertices rooted at another
-leg, unrolled over the coefficients' nonzeros: each product one multiply-add on a tile of
-``[BLOCK_Z, u, v, w]`` channels. One program per block of batch rows (and per block of
-the target's channels); ``uvw``-style channel mixing goes through ``tl.dot`` when the
-tile shapes allow it on a GPU (every dimension ≥ 16), through broadcast-multiply-sum
-otherwise.
+for ``w`` the weight gradient. The kernels are *table-driven*: the node's paths are grouped
+into classes of equal channel shapes (mode letters and multiplicities), and each class is one
+runtime loop over its rows of the path table (:mod:`fusiondsl.backends.triton.tables`). Per
+path and target component ``k``, a runtime loop over that component's coefficient entries
+accumulates ``coef * leaf * leaf …`` on a ``[BLOCK_Z, u, v, w]`` tile in registers; then the
+weights mix the channels (``tl.dot`` when the shapes allow it on a GPU, every dimension
+≥ 16; broadcast-multiply-sum otherwise), and the tile is added into the target once. So
+kernel source and JIT work grow with the number of classes, not with paths or nonzeros.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import (
     AXES,
     Channels,
     NodeInfo,
-    Tree,
-    TritonUnsupportedError,
     channels,
     flat_index,
     next_pow2,
-    term_text,
-    tree,
 )
 from fusiondsl.ir.paths import Path
 
@@ -35,15 +32,47 @@ MAX_BLOCK_C = 32
 DOT_MIN = 16  # tl.dot needs every dimension ≥ 16 on a GPU
 
 
-@dataclass
-class _Path:
-    """Per-path state while writing one kernel."""
+@dataclass(frozen=True)
+class PathClass:
+    """Paths of one node with equal channel letters and sizes: rows ``start:stop`` of its table."""
 
-    p: Path
     ch: Channels
-    tree: Tree
-    blocked: str | None
-    names: dict[str, str] = field(default_factory=dict)
+    paths: tuple[Path, ...]
+    start: int
+
+    @property
+    def stop(self) -> int:
+        """One past the class's last row in the path table."""
+        return self.start + len(self.paths)
+
+    def describe(self) -> str:
+        """``uvw, u=4 v=1 w=4: rows 0-2 (paths 0, 1, 2)``."""
+        p = self.paths[0]
+        used = sorted({x for x in (*self.ch.operands, self.ch.out, self.ch.weight or "")
+                       for x in x})
+        sizes = " ".join(f"{x}={self.ch.sizes[x]}" for x in used) or "1 channel"
+        ids = ", ".join(str(q.index) for q in self.paths)
+        return f"{p.mode}, {sizes}: rows {self.start}-{self.stop - 1} (paths {ids})"
+
+
+def _class_key(ch: Channels) -> tuple:
+    used = {x for x in (*ch.operands, ch.out, ch.weight or "") for x in x}
+    return (ch.operands, ch.out, ch.weight, tuple(sorted((x, ch.sizes[x]) for x in used)))
+
+
+def path_classes(node: NodeInfo) -> list[PathClass]:
+    """The node's paths grouped by channel shape (first appearance order); rows in that order."""
+    groups: dict[tuple, list[Path]] = {}
+    shapes: dict[tuple, Channels] = {}
+    for p in node.paths:
+        ch = channels(p)
+        groups.setdefault(_class_key(ch), []).append(p)
+        shapes.setdefault(_class_key(ch), ch)
+    classes, start = [], 0
+    for key, paths in groups.items():
+        classes.append(PathClass(shapes[key], tuple(paths), start))
+        start += len(paths)
+    return classes
 
 
 def _axis_index(letter: str) -> str:
@@ -57,11 +86,10 @@ class KernelWriter:
         self.node, self.target = node, target
         self.em = Emitter()
         self.defined: set[str] = set()
-        self.tiles: dict[tuple, str] = {}
-        self.messages: dict[tuple, list[str | None]] = {}
-        self.accs: dict[tuple[int, int], tuple[str, tuple, str, str]] = {}
-        sizes = [self._blocked_size(p) for p in node.paths]
-        top = max(sizes, default=0)
+        self.classes = path_classes(node)
+        self.batch = [r for r in node.roles if r != "w"]
+        self.others = [r for r in self.batch if r != target]
+        top = max((self._blocked_size(c.ch) for c in self.classes), default=0)
         self.block_c = min(next_pow2(top), MAX_BLOCK_C) if top else 1
         self.grid_c = -(-top // self.block_c) if top else 1
 
@@ -70,35 +98,38 @@ class KernelWriter:
         """``o_out`` (forward of node ``o``), ``o_x1``, ``o_w``."""
         return f"{self.node.name}_{self.target}"
 
-    def _blocked_size(self, p: Path) -> int:
-        letters = channels(p).of(self.target)
-        return channels(p).sizes[letters] if self.target != "w" and len(letters) == 1 else 0
+    def blocked(self, ch: Channels) -> str | None:
+        """The target's channel letter, blocked by ``BLOCK_C`` (``None`` when not blocked)."""
+        letters = ch.of(self.target)
+        return letters if self.target != "w" and len(letters) == 1 else None
+
+    def _blocked_size(self, ch: Channels) -> int:
+        letter = self.blocked(ch)
+        return ch.sizes[letter] if letter else 0
 
     # ---- kernel text ---------------------------------------------------------------------
     def render(self) -> str:
         """The ``@triton.jit`` function."""
-        body = Emitter()
-        self.em = body
-        with body.indent():
-            self.prologue()
-            for p in self.node.paths:
-                self.path(p)
-            self.store_accumulators()
-        head = Emitter()
+        em = self.em = Emitter()
         inputs = [f"{r}_ptr" for r in self.node.roles if r != self.target]
-        head.line("@triton.jit")
-        head.line(f"def {self.fn_name}({', '.join(inputs)}, result_ptr, Z, ACC: tl.constexpr, "
-                  "USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_C: tl.constexpr):")
-        with head.indent():
-            head.line(f'"""{self.describe()}"""')
-        return head.source() + body.source()
+        em.line("@triton.jit")
+        em.line(f"def {self.fn_name}({', '.join(inputs)}, result_ptr, tab_ptr, idx_ptr, coef_ptr,")
+        em.line("        Z, ACC: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_Z: tl.constexpr,")
+        em.line("        BLOCK_C: tl.constexpr, BLOCK_E: tl.constexpr):")
+        with em.indent():
+            em.line(f'"""{self.describe()}"""')
+            self.prologue()
+            for c in self.classes:
+                self.path_class(c)
+        return em.source()
 
     def describe(self) -> str:
         """The kernel's docstring: which derivative of which node."""
         n, t = self.node, self.target
         what = {"out": "forward", "w": "weight gradient"}.get(t, f"gradient w.r.t. operand {t}")
         grid = f"grid (cdiv(Z, BLOCK_Z), {self.grid_c}), BLOCK_C = {self.block_c}"
-        return f"{n.name}: {what} ({len(n.paths)} paths); {grid}."
+        classes = f"{len(self.classes)} class" + ("es" if len(self.classes) > 1 else "")
+        return f"{n.name}: {what} ({len(n.paths)} paths, {classes}); {grid}."
 
     def prologue(self) -> None:
         """Program ids and the batch rows of this program."""
@@ -108,21 +139,8 @@ class KernelWriter:
         em.line("z = pid_z * BLOCK_Z + tl.arange(0, BLOCK_Z)[:, None, None, None]")
         em.line("zmask = z < Z")
         em.line("z = z.to(tl.int64)")
-
-    # ---- channel ranges and leaves -------------------------------------------------------
-    def letter_names(self, st: _Path) -> None:
-        """Define (once per kernel) the channel ranges a path uses: ``u4``, ``w_b``."""
-        used = {x for r in self.node.roles for x in st.ch.of(r)}
-        for letter in sorted(used):
-            if letter == st.blocked:
-                name = f"{letter}_b"
-                expr = f"pid_c * BLOCK_C + tl.arange(0, BLOCK_C){_axis_index(letter)}"
-            else:
-                size = next_pow2(st.ch.sizes[letter])
-                name = f"{letter}{size}"
-                expr = f"tl.arange(0, {size}){_axis_index(letter)}"
-            self.define(name, expr)
-            st.names[letter] = name
+        if self.target == "w" and not self.node.external:
+            em.line("origin = tl.zeros((1, 1, 1, 1), dtype=tl.int64)")
 
     def define(self, name: str, expr: str) -> None:
         """Emit ``name = expr`` unless this kernel already has it."""
@@ -130,243 +148,218 @@ class KernelWriter:
             self.defined.add(name)
             self.em.line(f"{name} = {expr}")
 
-    def padded(self, st: _Path, letter: str) -> int:
-        """Padded extent of a letter's axis in this path's tiles."""
-        return self.block_c if letter == st.blocked else next_pow2(st.ch.sizes[letter])
-
-    def masks(self, st: _Path, letters: str) -> list[str]:
-        """Range checks for the letters whose axis is padded or blocked."""
-        return [f"({st.names[x]} < {st.ch.sizes[x]})" for x in letters
-                if x == st.blocked or next_pow2(st.ch.sizes[x]) != st.ch.sizes[x]]
-
-    def address(self, st: _Path, role: str, m: int) -> tuple[str, str]:
-        """Offset and mask of component ``m`` of a batch role's entry in this path."""
-        p, letters = st.p, st.ch.of(role)
-        layout = self.node.out if role == "out" else self.node.operands[int(role[1:])]
-        entry = p.out_entry if role == "out" else p.inputs[int(role[1:])]
-        dim = layout[entry].ir.dim
-        offset = f"z * {layout.dim} + {layout.slices[entry][0] + m}"
-        c = flat_index(letters, st.ch.sizes, st.names)
-        if c:
-            offset += f" + ({c})" + (f" * {dim}" if dim != 1 else "")
-        return offset, " & ".join(["zmask", *self.masks(st, letters)])
-
-    def leaf(self, st: _Path, role: str, m: int) -> str:
-        """A loaded tile of one component of a batch role (loaded once per kernel)."""
-        offset, mask = self.address(st, role, m)
-        key = (role, offset, mask)
-        if key not in self.tiles:
-            entry = st.p.out_entry if role == "out" else st.p.inputs[int(role[1:])]
-            base = f"{role}_{entry}_{m}"
-            name = base if base not in self.defined else f"{base}_{len(self.tiles)}"
-            self.tiles[key] = name
-            self.define(name, f"tl.load({role}_ptr + {offset}, mask={mask}, other=0.0).to(ACC)")
-        return self.tiles[key]
-
-    # ---- one path ------------------------------------------------------------------------
-    def path(self, p: Path) -> None:
-        """One path: its tree contracted toward the target leg, then weights and reduction."""
-        ch = channels(p)
-        letters = ch.of(self.target)
-        blocked = letters if self.target != "w" and len(letters) == 1 else None
-        st = _Path(p, ch, tree(self.node.group, p), blocked)
-        self.em.line()
-        shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
-        self.em.comment(f"path {p.index}: {p.describe()} ({p.mode}, {shape})")
-        self.letter_names(st)
-        if self.target == "w":
-            self.weight_gradient(st)
+    # ---- one class of paths --------------------------------------------------------------
+    def path_class(self, c: PathClass) -> None:
+        """A runtime loop over the class's rows of the path table."""
+        if self.target == "w" and c.ch.weight is None:
             return
-        root = self.message(st, self.target, st.tree.leaf_vertex(self.target))
-        self.finish(st, root)
+        em = self.em
+        em.line()
+        em.comment(f"class {self.classes.index(c)}: {c.describe()}")
+        names = self.letter_names(c)
+        em.line(f"for q in range({c.start}, {self.bound(c)}):")
+        with em.indent():
+            self.row(c)
+            if self.target == "w":
+                self.weight_gradient(c, names)
+            else:
+                self.into_target(c, names)
 
-    def subtree(self, st: _Path, edge: str, vertex: int | None) -> tuple:
-        """What the value on ``edge`` from ``vertex``'s side depends on (a memo key)."""
-        if vertex is None:
-            entry = st.p.out_entry if edge == "out" else st.p.inputs[int(edge[1:])]
-            return (edge, entry)
-        (e1, e2), _ = st.tree.toward(vertex, edge)
-        return (edge, st.tree.labels[edge],
-                self.subtree(st, e1, st.tree.across(e1, vertex)),
-                self.subtree(st, e2, st.tree.across(e2, vertex)))
+    def bound(self, c: PathClass) -> str:
+        """The loop's end: programs along the channel axis beyond the class's target skip it."""
+        if self.grid_c == 1:
+            return str(c.stop)
+        letter = self.blocked(c.ch)
+        cond = f"pid_c * BLOCK_C < {c.ch.sizes[letter]}" if letter else "pid_c == 0"
+        self.em.line(f"stop = tl.where({cond}, {c.stop}, {c.start})")
+        return "stop"
 
-    def message(self, st: _Path, edge: str, vertex: int | None) -> list[str | None]:
-        """Components of the value on ``edge`` contracted from the side of ``vertex``.
+    def letter_names(self, c: PathClass) -> dict[str, str]:
+        """Define (once per kernel) the channel ranges a class uses: ``u4``, ``w_b``."""
+        names, blocked = {}, self.blocked(c.ch)
+        used = {x for r in self.node.roles for x in c.ch.of(r)}
+        for letter in sorted(used):
+            if letter == blocked:
+                name = f"{letter}_b"
+                expr = f"pid_c * BLOCK_C + tl.arange(0, BLOCK_C){_axis_index(letter)}"
+            else:
+                size = next_pow2(c.ch.sizes[letter])
+                name, expr = f"{letter}{size}", f"tl.arange(0, {size}){_axis_index(letter)}"
+            self.define(name, expr)
+            names[letter] = name
+        return names
 
-        Paths that share a subtree (the same entries and labels, as the first couplings of
-        an n-ary fusion often do) share its value: it is computed once per kernel.
-        """
-        if vertex is None:
-            return [self.leaf(st, edge, m) for m in range(st.tree.dims[edge])]
-        key = (self.subtree(st, edge, vertex), tuple(sorted(st.names.items())))
-        if key not in self.messages:
-            self.messages[key] = self.contract_vertex(st, edge, vertex)
-        return self.messages[key]
+    def row(self, c: PathClass) -> None:
+        """Read the path's descriptor: entry offsets and dimensions, weights, entry starts."""
+        em, width = self.em, 2 * len(self.batch) + 3
+        em.line(f"row = tab_ptr + q * {width}")
+        for i, r in enumerate(self.batch):
+            em.line(f"{r}_at = tl.load(row + {2 * i})")
+            em.line(f"{r}_dim = tl.load(row + {2 * i + 1})")
+        if "w" in self.node.roles and c.ch.weight is not None:
+            em.line(f"w_at = tl.load(row + {width - 3})")
+        em.line(f"first = tl.load(row + {width - 2})")
 
-    def contract_vertex(self, st: _Path, edge: str, vertex: int) -> list[str | None]:
-        """Emit the value on ``edge``: one multiply-add per nonzero coefficient of ``vertex``."""
-        (e1, e2), values = st.tree.toward(vertex, edge)
-        a = self.message(st, e1, st.tree.across(e1, vertex))
-        b = self.message(st, e2, st.tree.across(e2, vertex))
-        out: list[str | None] = []
-        for c in range(st.tree.dims[edge]):
-            terms = [(float(values[i, j, c]), [a[i], b[j]])
-                     for i in range(len(a)) for j in range(len(b))
-                     if abs(values[i, j, c]) > 1e-15 and a[i] and b[j]]
-            out.append(self.sum_line(f"p{st.p.index}_{edge}_{c}", terms) if terms else None)
-        return out
+    def padded(self, c: PathClass, letter: str) -> int:
+        """Padded extent of a letter's axis in this class's tiles."""
+        return self.block_c if letter == self.blocked(c.ch) else next_pow2(c.ch.sizes[letter])
 
-    def sum_line(self, name: str, terms: list[tuple[float, list]]) -> str:
-        """Emit ``name = c1 * a * b + c2 * …`` (one term per line when there are several)."""
-        texts = [term_text(v, f, i == 0) for i, (v, f) in enumerate(terms)]
-        if len(texts) == 1:
-            self.em.line(f"{name} = {texts[0]}")
-            return name
-        self.em.line(f"{name} = (")
-        with self.em.indent():
-            for t in texts:
-                self.em.line(t)
-        self.em.line(")")
-        return name
+    def masks(self, c: PathClass, names: dict[str, str], letters: str) -> list[str]:
+        """Range checks for the letters whose axis is padded or blocked."""
+        return [f"({names[x]} < {c.ch.sizes[x]})" for x in letters
+                if x == self.blocked(c.ch) or next_pow2(c.ch.sizes[x]) != c.ch.sizes[x]]
 
-    def weight_tile(self, st: _Path) -> str:
-        """Load this path's weight block as a broadcastable tile (``[1 or BLOCK_Z, u, v, w]``)."""
-        letters = st.ch.weight or ""
-        offset = f"{st.p.weight_offset}"
-        c = flat_index(letters, st.ch.sizes, st.names)
-        offset += f" + {c}" if c else ""
-        masks = self.masks(st, letters)
-        if self.node.external:
-            offset = f"z * {self.node.weight_numel} + {offset}"
-            masks = ["zmask", *masks]
-        mask = f", mask={' & '.join(masks)}, other=0.0" if masks else ""
-        name = f"wt{st.p.index}"
-        self.em.line(f"{name} = tl.load(w_ptr + {offset}{mask}).to(ACC)")
-        return name
+    def address(self, c: PathClass, names: dict[str, str], role: str,
+                m: str) -> tuple[str, str]:
+        """Offset and mask of component ``m`` (an expression) of a batch role's entry."""
+        letters = c.ch.of(role)
+        offset = f"z * {self.node.width(role)} + {role}_at + {m}"
+        flat = flat_index(letters, c.ch.sizes, names)
+        if flat:
+            offset += f" + ({flat}) * {role}_dim"
+        return offset, " & ".join(["zmask", *self.masks(c, names, letters)])
 
-    def reduce(self, expr: str, axes: list[int]) -> str:
+    def tile_shape(self, c: PathClass, roles: list[str]) -> str:
+        """The broadcast shape of the product of the leaves of ``roles``."""
+        dims = ["BLOCK_Z", "1", "1", "1"]
+        for x in {x for r in roles for x in c.ch.of(r)}:
+            dims[AXES[x]] = "BLOCK_C" if x == self.blocked(c.ch) else str(self.padded(c, x))
+        return f"({', '.join(dims)})"
+
+    def products(self, c: PathClass, names: dict[str, str], roles: list[str], k: str) -> None:
+        """``t = Σ_e coef[e] · Π_r leaf_r[idx[e, r]]`` over the entries of component ``k``."""
+        em = self.em
+        em.line(f"lo = tl.load(tab_ptr + first + {k})")
+        em.line(f"hi = tl.load(tab_ptr + first + {k} + 1)")
+        em.line(f"t = tl.zeros({self.tile_shape(c, roles)}, dtype=ACC)")
+        em.line("for e0 in range(lo, hi, BLOCK_E):")
+        with em.indent():
+            em.comment("BLOCK_E entries at once, on a leading axis summed away")
+            em.line("e = e0 + tl.arange(0, BLOCK_E)[:, None, None, None, None]")
+            em.line("emask = e < hi")
+            em.line(f"ent = idx_ptr + e * {len(roles)}")
+            factors = []
+            for i, r in enumerate(roles):
+                m = f"tl.load(ent + {i}, mask=emask, other=0)"
+                offset, mask = self.address(c, names, r, m)
+                em.line(f"{r} = tl.load({r}_ptr + {offset},")
+                em.line(f"            mask=emask & {mask}, other=0.0).to(ACC)")
+                factors.append(r)
+            em.line("coef = tl.load(coef_ptr + e, mask=emask, other=0.0)")
+            em.line(f"t += tl.sum(coef * {' * '.join(factors)}, axis=0)")
+
+    @staticmethod
+    def reduce(expr: str, axes: list[int]) -> str:
         """Nested ``tl.sum`` over axes (kept as size 1, so tiles stay 4-d)."""
         for axis in sorted(axes, reverse=True):
             expr = f"tl.sum({expr}, axis={axis}, keep_dims=True)"
         return expr
 
     # ---- target: an operand or the result ------------------------------------------------
-    def finish(self, st: _Path, root: list[str | None]) -> None:
-        """Multiply by the weights, sum the channels the target lacks, accumulate."""
-        present = [(m, r) for m, r in enumerate(root) if r]
-        if not present:
-            return
-        roles = [r for r in self.node.roles if r not in (self.target, "w")]
-        leaf_letters = {x for r in roles for x in st.ch.of(r)}
-        weight = st.ch.weight if "w" in self.node.roles else None
-        target = st.ch.of(self.target)
-        axes = [AXES[x] for x in (leaf_letters | set(weight or "")) - set(target)]
-        coef = repr(st.p.coefficient)
-        firsts = [self.register(st, m) for m, _ in present]
-        dot = self.dot_shape(st, leaf_letters, weight, target)
+    def into_target(self, c: PathClass, names: dict[str, str]) -> None:
+        """Per target component: entries, weights, channel sums; add into the target once."""
+        em, target = self.em, self.target
+        weight = c.ch.weight if "w" in self.node.roles else None
+        leaves = {x for r in self.others for x in c.ch.of(r)}
+        axes = [AXES[x] for x in (leaves | set(weight or "")) - set(c.ch.of(target))]
+        dot = self.dot_shape(c, leaves, weight)
+        wt = None
         if dot is not None:
-            self.em.line("if USE_DOT:")
-            with self.em.indent():
-                w2 = self.weight_matrix(st, dot[0], target)
-                for (m, r), first in zip(present, firsts):
-                    prod = (f"tl.dot(tl.reshape({r}, (BLOCK_Z, {dot[1]})), {w2}, "
-                            f'input_precision="ieee")')
-                    self.accumulate(st, m, first, f"{coef} * tl.reshape({prod}, {dot[2]})")
-            self.em.line("else:")
-        with self.em.indent() if dot is not None else contextlib.nullcontext():
-            w = self.weight_tile(st) if weight is not None else None
-            for (m, r), first in zip(present, firsts):
-                expr = f"{r} * {w}" if w else r
-                self.accumulate(st, m, first, f"{coef} * {self.reduce(expr, axes)}")
+            em.line("if USE_DOT:")
+            with em.indent():
+                w2 = self.weight_matrix(c, names, dot[0])
+            em.line("else:")
+            with em.indent():
+                wt = self.weight_tile(c, names)
+        elif weight is not None:
+            wt = self.weight_tile(c, names)
+        em.line(f"for k in range(0, {target}_dim):")
+        with em.indent():
+            self.products(c, names, self.others, "k")
+            expr = self.reduce(f"t * {wt}" if wt else "t", axes)
+            if dot is not None:
+                em.line("if USE_DOT:")
+                with em.indent():
+                    em.line(f"s = tl.dot(tl.reshape(t, (BLOCK_Z, {dot[1]})), {w2}, "
+                            'input_precision="ieee")')
+                    em.line(f"s = tl.reshape(s, {dot[2]})")
+                em.line("else:")
+                with em.indent():
+                    em.line(f"s = {expr}")
+            else:
+                em.line(f"s = {expr}")
+            offset, mask = self.address(c, names, target, "k")
+            em.line(f"dst = result_ptr + {offset}")
+            em.line(f"tl.store(dst, tl.load(dst, mask={mask}, other=0.0) + s, mask={mask})")
+        em.comment("the next path may add into the same entry: its loads follow these stores")
+        em.line("tl.debug_barrier()")
 
-    def dot_shape(self, st: _Path, leaves: set[str], weight: str | None,
-                  target: str) -> tuple[str, int, str] | None:
+    def dot_shape(self, c: PathClass, leaves: set[str],
+                  weight: str | None) -> tuple[str, int, str] | None:
         """``(letters summed, their padded size, result shape)`` when ``tl.dot`` applies."""
+        target = c.ch.of(self.target)
         if weight is None or self.node.external or len(target) != 1 or target not in weight:
             return None
         summed = "".join(sorted(set(weight) - {target}, key=AXES.get))
         if not summed or set(summed) != leaves:
             return None
-        k = math.prod(self.padded(st, x) for x in summed)
-        n = self.padded(st, target)
+        k = math.prod(self.padded(c, x) for x in summed)
+        n = self.padded(c, target)
         if k < DOT_MIN or n < DOT_MIN:
             return None
         dims = ["BLOCK_Z"] + ["1"] * 3
-        dims[AXES[target]] = "BLOCK_C" if target == st.blocked else str(n)
+        dims[AXES[target]] = "BLOCK_C" if target == self.blocked(c.ch) else str(n)
         return summed, k, f"({', '.join(dims)})"
 
-    def weight_matrix(self, st: _Path, summed: str, target: str) -> str:
-        """The weight block as a ``[summed channels, target channels]`` matrix for tl.dot."""
-        weight, sizes, idx = st.ch.weight or "", st.ch.sizes, st.p.index
-        k = math.prod(self.padded(st, x) for x in summed)
-        self.em.line(f"r{idx} = tl.arange(0, {k})[:, None]")
-        cols = ("pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]" if target == st.blocked
-                else f"tl.arange(0, {self.padded(st, target)})[None, :]")
-        self.em.line(f"c{idx} = {cols}")
-        index, masks = {target: f"c{idx}"}, []
-        for i, x in enumerate(summed):
-            inner = math.prod(self.padded(st, y) for y in summed[i + 1 :])
-            index[x] = f"(r{idx} // {inner} % {self.padded(st, x)})"
-        for x in weight:
-            if self.padded(st, x) != sizes[x] or x == st.blocked:
-                masks.append(f"({index[x]} < {sizes[x]})")
-        offset = f"{st.p.weight_offset} + {flat_index(weight, sizes, index)}"
+    def weight_tile(self, c: PathClass, names: dict[str, str]) -> str:
+        """Load the path's weight block as a broadcastable tile (``[1 or BLOCK_Z, u, v, w]``)."""
+        letters = c.ch.weight or ""
+        offset = "w_at"
+        flat = flat_index(letters, c.ch.sizes, names)
+        offset += f" + {flat}" if flat else ""
+        masks = self.masks(c, names, letters)
+        if self.node.external:
+            offset = f"z * {self.node.weight_numel} + {offset}"
+            masks = ["zmask", *masks]
         mask = f", mask={' & '.join(masks)}, other=0.0" if masks else ""
-        self.em.line(f"wt{idx}_2d = tl.load(w_ptr + {offset}{mask}).to(ACC)")
-        return f"wt{idx}_2d"
+        self.em.line(f"wt = tl.load(w_ptr + {offset}{mask}).to(ACC)")
+        return "wt"
 
-    def register(self, st: _Path, m: int) -> bool:
-        """Note that this path adds into component ``m`` of its target entry; first time?"""
-        role = self.target
-        entry = st.p.out_entry if role == "out" else st.p.inputs[int(role[1:])]
-        letters = st.ch.of(role)
-        shape = (letters, tuple(self.padded(st, x) for x in letters))
-        offset, mask = self.address(st, role, m)
-        if (entry, m) in self.accs:
-            if self.accs[entry, m][1] != shape:
-                raise TritonUnsupportedError.construct(
-                    f"paths into one entry with different channel shapes ({self.node.name})",
-                    self.node.name)
-            return False
-        self.accs[entry, m] = (f"acc_{entry}_{m}", shape, offset, mask)
-        return True
-
-    def accumulate(self, st: _Path, m: int, first: bool, expr: str) -> None:
-        """``acc = expr`` (first path into it) or ``acc = acc + expr``."""
-        role = self.target
-        entry = st.p.out_entry if role == "out" else st.p.inputs[int(role[1:])]
-        name = self.accs[entry, m][0]
-        self.em.line(f"{name} = {expr}" if first else f"{name} = {name} + {expr}")
-
-    def store_accumulators(self) -> None:
-        """Write every accumulated component of the target once."""
-        if self.accs:
-            self.em.line()
-            self.em.comment("write the result (entries no path reaches stay zero)")
-        for name, _, offset, mask in self.accs.values():
-            self.em.line(f"tl.store(result_ptr + {offset}, {name}, mask={mask})")
+    def weight_matrix(self, c: PathClass, names: dict[str, str], summed: str) -> str:
+        """The weight block as a ``[summed channels, target channels]`` matrix for tl.dot."""
+        weight, sizes, target = c.ch.weight or "", c.ch.sizes, c.ch.of(self.target)
+        blocked = self.blocked(c.ch)
+        k = math.prod(self.padded(c, x) for x in summed)
+        self.em.line(f"wr = tl.arange(0, {k})[:, None]")
+        cols = ("pid_c * BLOCK_C + tl.arange(0, BLOCK_C)[None, :]" if target == blocked
+                else f"tl.arange(0, {self.padded(c, target)})[None, :]")
+        self.em.line(f"wc = {cols}")
+        index, masks = {target: "wc"}, []
+        for i, x in enumerate(summed):
+            inner = math.prod(self.padded(c, y) for y in summed[i + 1 :])
+            index[x] = f"(wr // {inner} % {self.padded(c, x)})"
+        for x in weight:
+            if self.padded(c, x) != sizes[x] or x == blocked:
+                masks.append(f"({index[x]} < {sizes[x]})")
+        offset = f"w_at + {flat_index(weight, sizes, index)}"
+        mask = f", mask={' & '.join(masks)}, other=0.0" if masks else ""
+        self.em.line(f"w2 = tl.load(w_ptr + {offset}{mask}).to(ACC)")
+        return "w2"
 
     # ---- target: the weights -------------------------------------------------------------
-    def weight_gradient(self, st: _Path) -> None:
+    def weight_gradient(self, c: PathClass, names: dict[str, str]) -> None:
         """Close the diagram with the result's cotangent; sum what the weights lack."""
-        root = self.message(st, "out", st.tree.leaf_vertex("out"))
-        terms = [(1.0, [r, self.leaf(st, "out", m)]) for m, r in enumerate(root) if r]
-        if not terms:
-            return
-        closed = self.sum_line(f"p{st.p.index}_closed", terms)
-        weight = st.ch.weight or ""
-        batch = {x for r in self.node.roles if r != "w" for x in st.ch.of(r)}
-        axes = [AXES[x] for x in batch - set(weight)]
-        c = flat_index(weight, st.ch.sizes, st.names)
-        offset = f"{st.p.weight_offset}" + (f" + {c}" if c else "")
-        masks = self.masks(st, weight)
+        weight = c.ch.weight or ""
+        self.products(c, names, self.batch, "0")
+        letters = {x for r in self.batch for x in c.ch.of(r)}
+        axes = [AXES[x] for x in letters - set(weight)]
+        flat = flat_index(weight, c.ch.sizes, names)
+        offset = "w_at" + (f" + {flat}" if flat else "")
+        masks = self.masks(c, names, weight)
         if self.node.external:
-            row, masks = f"z * {self.node.weight_numel}", ["zmask", *masks]
+            rows, masks = f"z * {self.node.weight_numel}", ["zmask", *masks]
         else:
             axes.append(0)
-            self.define("origin", "tl.zeros((1, 1, 1, 1), dtype=tl.int64)")
-            row = f"origin + pid_z * {self.node.weight_numel}"
-        value = f"{st.p.coefficient!r} * {self.reduce(closed, axes)}"
+            rows = f"origin + pid_z * {self.node.weight_numel}"
         mask = f", mask={' & '.join(masks)}" if masks else ""
-        self.em.line(f"tl.store(result_ptr + {row} + {offset}, {value}{mask})")
-
+        self.em.line(f"tl.store(result_ptr + {rows} + {offset}, {self.reduce('t', axes)}{mask})")

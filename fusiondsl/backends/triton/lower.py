@@ -25,8 +25,13 @@ from fusiondsl.backends.emit import Emitter, safe_text
 from fusiondsl.backends.forward import write_layer_class
 from fusiondsl.backends.kernel_paths import NodeInfo, TritonUnsupportedError
 from fusiondsl.backends.names import user_text
-from fusiondsl.backends.pysource import REGENERATE, emit_sparse_helper, render_literal
-from fusiondsl.backends.triton.kernels import KernelWriter
+from fusiondsl.backends.pysource import (
+    REGENERATE,
+    emit_sparse_helper,
+    path_comment,
+    render_literal,
+)
+from fusiondsl.backends.triton.kernels import KernelWriter, path_classes
 from fusiondsl.backends.units import kernel_sets, neighbourhood_notes, node_name
 from fusiondsl.core.cachefile import reject
 from fusiondsl.core.cg import cache_dir
@@ -34,6 +39,7 @@ from fusiondsl.core.coupling import Coupling
 from fusiondsl.core.fileio import write_atomic
 from fusiondsl.core.version import __version__
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
+from fusiondsl.ir.paths import Path
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
 
@@ -104,6 +110,7 @@ class TritonLowering:
         em.line()
         em.line("from fusiondsl.backends.triton.runtime import NodeKernels")
         em.line("from fusiondsl.backends.triton.runtime import fuse as _fuse")
+        em.line("from fusiondsl.backends.triton.tables import PathTable")
         if d.is_neighbourhood or any(getattr(n, "gates", ()) for n in d.nodes):
             em.line("from fusiondsl.backends.triton.runtime import gate as _gate")
         if d.is_neighbourhood:
@@ -129,6 +136,8 @@ class TritonLowering:
                     else "per node, with the centre h[i]" + (", F-move terms" if fmove else ""))
             text = f"{info.name}: {node_name(self.d, k)} hoisted, {what}"
         em.comment(f"---- {text}  ({len(info.paths)} paths)")
+        em.line()
+        self.path_table(em, info)
         table = []
         for role in sorted(info.roles, key=lambda r: r != "out"):  # the forward pass first
             writer = KernelWriter(info, role)
@@ -144,11 +153,31 @@ class TritonLowering:
         with em.indent():
             for row in table:
                 em.line(f"{row},")
-        em.line("})")
+        em.line(f"}}, table_{info.name})")
+
+    def path_table(self, em: Emitter, info: NodeInfo) -> None:
+        """The kernel set's paths, one row each, in the order of its path classes."""
+        em.comment("one row per path: operand irreps, intermediate labels, result, coefficient,")
+        em.comment("entry offsets of the operands and the result in their rows, weight offset")
+        em.line(f"table_{info.name} = PathTable({self.d.group!r}, {len(info.operands)}, (")
+        with em.indent():
+            for c in path_classes(info):
+                for p in c.paths:
+                    em.comment(path_comment(p))
+                    em.line(f"{path_row(info, p)!r},")
+        em.line("))")
 
     def module(self, em: Emitter) -> None:
         """The ``torch.nn.Module``: the einsum layer's attributes, weights and buffers."""
         write_layer_class(self, em, "Triton kernels")
+
+
+def path_row(info: NodeInfo, p: Path) -> tuple:
+    """A path's row of its kernel set's :class:`~fusiondsl.backends.triton.tables.PathTable`."""
+    slices = [layout.slices[e][0] for layout, e in zip(info.operands, p.inputs)]
+    slices.append(info.out.slices[p.out_entry][0])
+    return (tuple(map(str, p.irs)), tuple(map(str, p.labels)), str(p.out),
+            float(p.coefficient), tuple(slices), p.weight_offset)
 
 
 def _mix(name: str, fm: FMoveHoist) -> Coupling:

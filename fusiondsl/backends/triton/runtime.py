@@ -26,6 +26,9 @@ __all__ = ["NodeKernels", "fuse", "gate", "launch", "scatter_sum"]
 # BLOCK_Z ≥ 16 keeps tl.dot legal on a GPU; on the CPU interpreter one size is used.
 BLOCK_Z_CANDIDATES = (16, 32, 64)
 _TUNED: dict[tuple, int] = {}
+# Coefficient entries per step of a kernel's entry loop: one on a GPU (the tile stays small),
+# many on the interpreter, whose cost is per operation, not per element.
+BLOCK_E = 32 if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") else 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +41,8 @@ class NodeKernels:
         widths: per role, the row width (``[Z, width]``) or the weight count.
         external: whether the weights are per sample (``[Z, count]``).
         kernels: per role, ``(jit function, BLOCK_C, programs along the channel axis)``.
+        tables: the paths, from which each role's coefficient tables are built (cached per
+            device and dtype) and passed to its kernel.
     """
 
     name: str
@@ -45,6 +50,7 @@ class NodeKernels:
     widths: tuple[int, ...]
     external: bool
     kernels: dict[str, tuple[Any, int, int]]
+    tables: Any = None
 
     joint = False  # no one-call gradient of every operand (the C backend's ``<node>_xs``)
 
@@ -91,16 +97,18 @@ def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]
     fn, block_c, grid_c = node.kernels[target]
     summed = target == "w" and not node.external  # internal weights: sum over programs
     acc = tl.float64 if dtype == torch.float64 else tl.float32
-    out_dtype = torch.float64 if dtype == torch.float64 else (torch.float32 if summed else dtype)
+    out_dtype = torch.float64 if dtype == torch.float64 else torch.float32  # paths add into it
+    tables = node.tables.args(target, device, out_dtype) if node.tables is not None else ()
 
     def run(block_z: int) -> torch.Tensor:
         blocks = triton.cdiv(rows, block_z)
         result = torch.zeros((blocks if summed else rows, width), dtype=out_dtype, device=device)
         if rows:
-            fn[(blocks, grid_c)](*tensors, result, rows, ACC=acc, USE_DOT=dtype != torch.float64,
-                                 BLOCK_Z=block_z, BLOCK_C=block_c)
+            fn[(blocks, grid_c)](*tensors, result, *tables, rows, ACC=acc,
+                                 USE_DOT=dtype != torch.float64, BLOCK_Z=block_z,
+                                 BLOCK_C=block_c, BLOCK_E=BLOCK_E)
         return result
 
     block_z = choose_block_z((id(fn), triton.next_power_of_2(max(rows, 1)), dtype), run)
     result = run(block_z)
-    return result.sum(0).to(dtype) if summed else result
+    return (result.sum(0) if summed else result).to(dtype)
