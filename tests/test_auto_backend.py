@@ -106,3 +106,20 @@ def test_check_verbose_shows_the_choice(tmp_path, capsys: pytest.CaptureFixture[
     line = next(x for x in capsys.readouterr().out.splitlines() if "backend" in x)
     assert line.startswith("  backend (auto, the default): ")
     assert "on CUDA tensors" in line
+
+
+@pytest.mark.skipif(not c_runtime.available(), reason="no C compiler with OpenMP")
+def test_a_large_unbuilt_layer_gets_einsum_until_built_once(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusiondsl.nn import layers
+
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(c_runtime, "_LOADED", {})
+    monkeypatch.setattr(layers, "AUTO_C_MAX_LINES", 10)  # every layer is "large"
+    prog = fusiondsl.loads(SPEC)
+    first = prog.compile()
+    assert first.backend == "einsum"
+    assert "are not built yet" in first.backend_reason
+    assert "backend='c'" in first.backend_reason
+    prog.compile(backend="c")  # builds and caches the kernels
+    assert prog.compile().backend == "c"

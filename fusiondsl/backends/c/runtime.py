@@ -118,6 +118,22 @@ def _build(cc: str, source: str, src: FilePath, paths: dict[str, FilePath],
         stats["compiles"] += 1
 
 
+def _digest(source: str, cc: str) -> str:
+    """The cache key of a source's libraries: source, flags, compiler and CPU."""
+    key = "\n".join([source, " ".join(FLAGS), cc, _cpu_key()])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def is_built(source: str) -> bool:
+    """Whether both builds of a C source are loaded or intact in the cache (no compile due)."""
+    cc = compiler()
+    if cc is None:
+        return False
+    digest = _digest(source, cc)
+    return digest in _LOADED or all(cachefile.verify(library_dir() / f"{digest}_{real}.so")
+                                    for real in REALS.values())
+
+
 def load_library(source: str) -> dict[str, ctypes.CDLL]:
     """The float and double builds of a C source (compiled once, then read from the cache).
 
@@ -125,8 +141,7 @@ def load_library(source: str) -> dict[str, ctypes.CDLL]:
     loader refuses, is rebuilt (with one :class:`~fusiondsl.core.cachefile.CacheWarning` line).
     """
     cc = require_compiler()
-    key = "\n".join([source, " ".join(FLAGS), cc, _cpu_key()])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    digest = _digest(source, cc)
     if digest in _LOADED:
         return _LOADED[digest]
     folder = library_dir()
