@@ -24,6 +24,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one)")
 
 
+# The C backend's own tests build at -O3 as users do; elsewhere C kernels are compiled at -O0
+# (same source, same numbers to rounding), which builds a large layer in seconds, not minutes.
+O3_MODULES = {"test_cbackend", "test_cbackend_mixed", "test_cbackend_neighbourhood"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quick_c_builds(request: pytest.FixtureRequest):
+    """``-O0`` for C builds outside ``O3_MODULES`` (before any module-scoped fixture)."""
+    from fusiondsl.backends.c import runtime as c_runtime
+
+    if request.module.__name__.rsplit(".", 1)[-1] in O3_MODULES:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(c_runtime, "FLAGS", tuple("-O0" if f == "-O3" else f
+                                             for f in c_runtime.FLAGS))
+        yield
+
+
 @pytest.fixture
 def float64_default():
     """float64 as torch's default dtype for one test (``pytest.mark.usefixtures``)."""

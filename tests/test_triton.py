@@ -75,10 +75,13 @@ def _small_example(path: Path) -> str:
     return re.sub(r"\b(\d+)x", lambda m: f"{min(int(m.group(1)), 3)}x", path.read_text())
 
 
-# Examples with hundreds of paths (fusion4: 327) take tens of seconds per derivative order
-# under the interpreter: their forward is checked; the derivative code is the same for all
-# and runs on the 4-ary ``fuse4`` of MODES.
-HEAVY_PATHS = 150
+# Examples with many paths take tens of seconds per derivative order under the interpreter
+# (the table-driven kernels loop over paths and components at runtime, each step an
+# interpreted op): above HEAVY_PATHS their float64 forward is checked; the derivative code is
+# the same for all and runs on the 4-ary ``fuse4`` of MODES. Above LONG_PATHS (fusion4: 327)
+# they run only with ``--long``, which also checks every example to second order.
+HEAVY_PATHS = 40
+LONG_PATHS = 150
 # Neighbourhood blocks take edge_index: tests/test_triton_neighbourhood.py checks them.
 EXAMPLES = [(_small_example(f), n) for f in sorted((ROOT / "examples").glob("*.fd"))
             for n, d in fusiondsl.load(f).diagrams.items()
@@ -122,13 +125,18 @@ def _derivatives(layer: torch.nn.Module, xs: list[torch.Tensor], seed: int) -> l
 
 
 @pytest.mark.parametrize(("text", "name"), CASES, ids=IDS)
-def test_matches_einsum_to_second_order(text: str, name: str) -> None:
+def test_matches_einsum_to_second_order(text: str, name: str,
+                                        request: pytest.FixtureRequest) -> None:
     """float64 to 1e-10 and float32 to 1e-4 (relative to the largest value, at least 1)."""
     pair = _pair(text, name, torch.float64)
-    for dtype in (torch.float64, torch.float32):
+    paths, long = pair[1].plan.paths.num_paths, request.config.getoption("--long")
+    if paths > LONG_PATHS and not long:
+        pytest.skip(f"{paths} paths: run with --long")
+    heavy = paths > HEAVY_PATHS and not long
+    for dtype in (torch.float64,) if heavy else (torch.float64, torch.float32):
         ref, tri = (copy.deepcopy(layer).to(dtype) for layer in pair)
         xs = [x.requires_grad_() for x in random_inputs(ref, batch=5, dtype=dtype, seed=3)]
-        if tri.plan.paths.num_paths > HEAVY_PATHS:
+        if heavy:
             want, got = [ref(*xs)], [tri(*xs)]
         else:
             want, got = _derivatives(ref, xs, seed=4), _derivatives(tri, xs, seed=4)

@@ -17,6 +17,7 @@ import numpy as np
 from fusiondsl.core.coupling import Coupling, fuse_coupling
 from fusiondsl.core.diagnostics import NO_SPAN, Diagnostic, FusionError, Span
 from fusiondsl.core.irreps import Group, Irrep, Irreps
+from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import Path
 
 # Channel letters of each binary mode: operands, result, weight block (as e3nn's einsums).
@@ -141,15 +142,42 @@ def term_text(value: float, factors: list[str], first: bool) -> str:
     return ("- " if value < 0 else "+ ") + body
 
 
-class TritonUnsupportedError(FusionError, NotImplementedError):
-    """A construct the Triton backend does not lower (yet); the einsum backend does."""
+class KernelUnsupportedError(FusionError, NotImplementedError):
+    """A construct a kernel backend (C, Triton) does not lower (yet); the einsum backend does."""
+
+    backend = "kernel"
 
     @classmethod
-    def construct(cls, what: str, diagram: str, span: Span = NO_SPAN) -> TritonUnsupportedError:
+    def construct(cls, what: str, diagram: str, span: Span = NO_SPAN) -> KernelUnsupportedError:
         """The error for one construct of one diagram, pointing at its source."""
-        return cls([Diagnostic(f"the triton backend does not support {what} yet "
+        return cls([Diagnostic(f"the {cls.backend} backend does not support {what} yet "
                                f"(diagram {diagram!r})", span,
                                ("compile it with backend='einsum' (--target einsum)",))])
+
+    @classmethod
+    def of(cls, d: AnyDiagram) -> KernelUnsupportedError | None:
+        """Why the backend cannot lower ``d`` (:func:`kernel_refusal`), or ``None``."""
+        what = kernel_refusal(d)
+        return None if what is None else cls.construct(what, d.name, d.span)
+
+
+class TritonUnsupportedError(KernelUnsupportedError):
+    """A construct the Triton backend does not lower (yet); the einsum backend does."""
+
+    backend = "triton"
+
+
+def kernel_refusal(d: AnyDiagram) -> str | None:
+    """The construct of ``d`` the kernel backends do not lower, in words, or ``None``.
+
+    Tree diagrams and neighbourhood blocks (edge legs, ``sum_j``, gates, ``h[i]``/``h[j]``,
+    ``cat``, ``linear``) are lowered; graph-form and SU2 diagrams are not.
+    """
+    if not isinstance(d, Diagram):
+        return "graph-form diagrams (`graph …`)"
+    if d.group == "SU2":
+        return "SU2 diagrams (complex tensors)"
+    return None
 
 
 @dataclass(frozen=True)

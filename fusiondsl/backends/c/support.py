@@ -6,19 +6,14 @@ import math
 from dataclasses import dataclass
 
 from fusiondsl.backends.emit import Emitter
-from fusiondsl.core.diagnostics import NO_SPAN, Diagnostic, FusionError, Span
-from fusiondsl.ir.diagram import AnyDiagram, Diagram
+from fusiondsl.backends.kernel_paths import KernelUnsupportedError
+from fusiondsl.ir.diagram import AnyDiagram
 
 
-class CUnsupportedError(FusionError, NotImplementedError):
+class CUnsupportedError(KernelUnsupportedError):
     """A construct the C backend does not lower (yet); the einsum backend does."""
 
-    @classmethod
-    def construct(cls, what: str, diagram: str, span: Span = NO_SPAN) -> CUnsupportedError:
-        """The error for one construct of one diagram, pointing at its source."""
-        return cls([Diagnostic(f"the c backend does not support {what} yet "
-                               f"(diagram {diagram!r})", span,
-                               ("compile it with backend='einsum' (--target einsum)",))])
+    backend = "c"
 
 
 class CCompilerNotFoundError(RuntimeError):
@@ -26,16 +21,8 @@ class CCompilerNotFoundError(RuntimeError):
 
 
 def refusal(d: AnyDiagram) -> CUnsupportedError | None:
-    """Why the C backend cannot lower a diagram (``None`` when it can).
-
-    Tree diagrams and neighbourhood blocks (edge legs, ``sum_j``, gates, ``h[i]``/``h[j]``,
-    ``cat``, ``linear``) are lowered; graph-form and SU2 diagrams are refused by name.
-    """
-    if not isinstance(d, Diagram):
-        return CUnsupportedError.construct("graph-form diagrams (`graph …`)", d.name, d.span)
-    if d.group == "SU2":
-        return CUnsupportedError.construct("SU2 diagrams (complex tensors)", d.name, d.span)
-    return None
+    """Why the C backend cannot lower a diagram (``None`` when it can): ``kernel_refusal``."""
+    return CUnsupportedError.of(d)  # type: ignore[return-value]
 
 
 def supports(d: AnyDiagram) -> bool:

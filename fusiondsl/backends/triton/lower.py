@@ -38,7 +38,7 @@ from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.coupling import Coupling
 from fusiondsl.core.fileio import write_atomic
 from fusiondsl.core.version import __version__
-from fusiondsl.ir.diagram import AnyDiagram, Diagram
+from fusiondsl.ir.diagram import AnyDiagram
 from fusiondsl.ir.paths import Path
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
@@ -46,11 +46,7 @@ from fusiondsl.plan.planner import Plan
 
 def refusal(d: AnyDiagram) -> TritonUnsupportedError | None:
     """Why the Triton backend cannot lower a diagram (``None`` when it can)."""
-    if not isinstance(d, Diagram):
-        return TritonUnsupportedError.construct("graph-form diagrams (`graph …`)", d.name, d.span)
-    if d.group == "SU2":
-        return TritonUnsupportedError.construct("SU2 diagrams (complex tensors)", d.name, d.span)
-    return None
+    return TritonUnsupportedError.of(d)  # type: ignore[return-value]
 
 
 def supports(d: AnyDiagram) -> bool:
