@@ -24,23 +24,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one)")
 
 
-# The C backend's own tests build at -O3 as users do; elsewhere C kernels are compiled at -O0
-# (same source, same numbers to rounding), which builds a large layer in seconds, not minutes.
-O3_MODULES = {"test_cbackend", "test_cbackend_mixed", "test_cbackend_neighbourhood"}
-
-
+# The suite compiles C kernels at -O0 (same source, same numbers to rounding), which builds a
+# large layer in seconds, not minutes; tests/test_cbackend.py::test_o3_build_matches_einsum
+# builds at -O3 as users do (it asks for the ``o3_build`` fixture).
 @pytest.fixture(autouse=True, scope="module")
-def _quick_c_builds(request: pytest.FixtureRequest):
-    """``-O0`` for C builds outside ``O3_MODULES`` (before any module-scoped fixture)."""
+def _quick_c_builds():
+    """``-O0`` for C builds (set before any module-scoped fixture builds a layer)."""
     from fusiondsl.backends.c import runtime as c_runtime
 
-    if request.module.__name__.rsplit(".", 1)[-1] in O3_MODULES:
-        yield
-        return
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(c_runtime, "FLAGS", tuple("-O0" if f == "-O3" else f
                                              for f in c_runtime.FLAGS))
         yield
+
+
+@pytest.fixture
+def o3_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build C kernels with the flags users get (``-O3``) in one test."""
+    from fusiondsl.backends.c import runtime as c_runtime
+
+    monkeypatch.setattr(c_runtime, "FLAGS", tuple("-O3" if f == "-O0" else f
+                                                  for f in c_runtime.FLAGS))
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def _small_example(path: Path) -> str:
 EXAMPLES = [(_small_example(f), n) for f in sorted((ROOT / "examples").glob("*.fd"))
             for n, d in fusiondsl.load(f).diagrams.items()
             if supports(d) and not d.is_neighbourhood  # tests/test_cbackend_neighbourhood.py
-            and fusiondsl.load(f).compile(n).plan.paths.num_paths <= MAX_PATHS]
+            and fusiondsl.load(f).compile(n, backend="einsum").plan.paths.num_paths <= MAX_PATHS]
 BENCH = [(SPECS[n], n) for n in ("fctp", "conv")]
 CASES = [(MODES, n) for n in fusiondsl.loads(MODES).names] + EXAMPLES + BENCH
 IDS = [n if text == MODES else f"example:{n}" if (text, n) in EXAMPLES else f"bench:{n}"
@@ -94,7 +94,7 @@ def _pair(text: str, name: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        ref, lay = prog.compile(name), prog.compile(name, backend="c")
+        ref, lay = prog.compile(name, backend="einsum"), prog.compile(name, backend="c")
     finally:
         torch.set_default_dtype(old)
     lay.load_state_dict(ref.state_dict())
@@ -127,6 +127,13 @@ def test_matches_einsum_to_second_order(text: str, name: str) -> None:
         for w, g in zip(want, got):
             scale = max(1.0, w.abs().max().item())
             assert (w - g).abs().max().item() <= TOL[dtype] * scale, dtype
+
+
+@pytest.mark.parametrize("name", ["uvw", "uvu"])
+def test_o3_build_matches_einsum(name: str, o3_build: None) -> None:
+    """The flags users get (-O3 -march=native): the same numbers to second order."""
+    assert "-O3" in c_runtime.FLAGS
+    test_matches_einsum_to_second_order(MODES, name)
 
 
 @pytest.mark.parametrize(("text", "name"), [(MODES, "uvw"), (MODES, "uvu"), BENCH[1]])

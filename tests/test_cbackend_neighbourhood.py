@@ -66,7 +66,7 @@ def _pair(text: str, name: str, hoist: bool = True) -> tuple[torch.nn.Module, to
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        ref = prog.compile(name, hoist=hoist)
+        ref = prog.compile(name, backend="einsum", hoist=hoist)
         lay = prog.compile(name, backend="c", hoist=hoist)
     finally:
         torch.set_default_dtype(old)

@@ -229,7 +229,7 @@ def test_to_fd_round_trip() -> None:
     from fusiondsl.nn.interop_fd import fd_text
 
     fd = fd_text(tp, "d")
-    layer = fusiondsl.loads(fd.text).compile(**fd.options)
+    layer = fusiondsl.loads(fd.text).compile(backend="einsum", **fd.options)
     with torch.no_grad():
         layer.weight.copy_(tp.weight[list(fd.weight_order)])
     args = _args(tp)

@@ -254,7 +254,7 @@ def compare_fd(m: Any) -> str:
         fd = fd_text(m, "d")
     except ValueError as err:
         return "refused: " + str(err).split(": ", 1)[-1].split(" (from_e3nn")[0]
-    layer = fusiondsl.loads(fd.text).compile(**fd.options)
+    layer = fusiondsl.loads(fd.text).compile(backend="einsum", **fd.options)
     order = torch.tensor(fd.weight_order, dtype=torch.long)
     gen = torch.Generator().manual_seed(1)
     xs, ws = _inputs(m, gen)
