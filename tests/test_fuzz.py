@@ -29,7 +29,7 @@ def check(text: str) -> None:
     try:
         prog = fusiondsl.loads(text, "fuzz.fd")
     except FusionError as err:
-        assert time.perf_counter() - start < 10, "checking took unbounded time"
+        assert time.perf_counter() - start < 60, "checking took unbounded time"  # a hang guard
         rendered = err.render()
         assert rendered and "Traceback" not in rendered
         assert all(d.message for d in err.diagnostics)
