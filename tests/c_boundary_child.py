@@ -14,7 +14,6 @@ from collections.abc import Callable
 import torch
 
 import fusiondsl
-from fusiondsl.backends.c import runtime as c_runtime
 from fusiondsl.nn.testing import random_inputs
 
 _BLOCK = "diagram {name}({legs}) -> o: 2x0e + 2x1o {{\n    {body}\n}}"
@@ -180,7 +179,6 @@ def judge_grad(c: torch.nn.Module, ref: torch.nn.Module, xs: Args) -> dict:
 
 def main(spec: str) -> None:
     torch.set_num_threads(1)
-    c_runtime.FLAGS = tuple("-O0" if f == "-O3" else f for f in c_runtime.FLAGS)
     c, ref = load(spec)
     xs = random_inputs(c, num_nodes=4, degree=2)
     def fresh() -> torch.nn.Module:

@@ -25,26 +25,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The suite compiles C kernels at -O0 (same source, same numbers to rounding), which builds a
-# large layer in seconds, not minutes; tests/test_cbackend.py::test_o3_build_matches_einsum
-# builds at -O3 as users do (it asks for the ``o3_build`` fixture).
-@pytest.fixture(autouse=True, scope="module")
-def _quick_c_builds():
-    """``-O0`` for C builds (set before any module-scoped fixture builds a layer)."""
-    from fusiondsl.backends.c import runtime as c_runtime
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(c_runtime, "FLAGS", tuple("-O0" if f == "-O3" else f
-                                             for f in c_runtime.FLAGS))
-        yield
+# large layer in seconds, not minutes. It is set in the environment, so that the suite's
+# subprocesses build at -O0 too; tests/test_cbackend.py::test_o3_build_matches_einsum builds at
+# -O3 as users do (it asks for the ``o3_build`` fixture).
+os.environ.setdefault("FUSIONDSL_CFLAGS", "-O0")
 
 
 @pytest.fixture
 def o3_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """Build C kernels with the flags users get (``-O3``) in one test."""
-    from fusiondsl.backends.c import runtime as c_runtime
-
-    monkeypatch.setattr(c_runtime, "FLAGS", tuple("-O3" if f == "-O0" else f
-                                                  for f in c_runtime.FLAGS))
+    monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O3")
 
 
 @pytest.fixture

@@ -132,8 +132,22 @@ def test_matches_einsum_to_second_order(text: str, name: str) -> None:
 @pytest.mark.parametrize("name", ["uvw", "uvu"])
 def test_o3_build_matches_einsum(name: str, o3_build: None) -> None:
     """The flags users get (-O3 -march=native): the same numbers to second order."""
-    assert "-O3" in c_runtime.FLAGS
+    assert c_runtime.flags()[-1] == "-O3"
     test_matches_einsum_to_second_order(MODES, name)
+
+
+def test_cflags_are_added_after_the_defaults_and_key_the_cache(monkeypatch) -> None:
+    """``$FUSIONDSL_CFLAGS`` comes last (so its ``-O`` wins), changes the cache key, and a
+    malformed value is a one-line error naming the variable."""
+    source = "/* any source */"
+    monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O1 -g")
+    assert c_runtime.flags()[-2:] == ["-O1", "-g"]
+    key = c_runtime._digest(source, "cc")
+    monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O2")
+    assert c_runtime._digest(source, "cc") != key
+    monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O2 '-g")
+    with pytest.raises(ValueError, match=r"^\$FUSIONDSL_CFLAGS is not a list of shell words"):
+        c_runtime.flags()
 
 
 @pytest.mark.parametrize(("text", "name"), [(MODES, "uvw"), (MODES, "uvu"), BENCH[1]])

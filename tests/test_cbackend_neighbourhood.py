@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +35,6 @@ MODELS = {
     "mofd": mace_layer(CH, 2, f"{CH}x(0e + 1o + 2e)", fusion_labels=("0e", "1o", "2e")),
     "cofd": cormorant_layer(CH, 2, f"{CH}x(0e + 1o + 2e)", fusion=True),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile() -> Iterator[None]:
-    """Compile this module's layers at ``-O0`` (the flags are part of the cache key)."""
-    flags = tuple("-O0" if f == "-O3" else f for f in c_runtime.FLAGS)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(c_runtime, "FLAGS", flags)
-        yield
 
 
 def _example(spec: str) -> str:

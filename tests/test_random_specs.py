@@ -125,14 +125,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True, scope="module")
 def _small_and_fast() -> Iterator[None]:
-    """C at ``-O0`` (6x faster to compile; the generated code is what is tested) and only its
-    double build (this file computes in float64), and one torch thread: these tensors are
-    tiny, and threads cost 4x the time on a shared CPU."""
-    flags = tuple("-O0" if f == "-O3" else f for f in c_runtime.FLAGS)
+    """C's double build only (this file computes in float64; the suite builds at ``-O0``,
+    tests/conftest.py), and one torch thread: these tensors are tiny, and threads cost 4x the
+    time on a shared CPU."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(c_runtime, "FLAGS", flags)
         mp.setattr(c_runtime, "REALS", {torch.float64: "double"})
         yield
     torch.set_num_threads(threads)

@@ -14,6 +14,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -31,9 +32,21 @@ from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.fileio import write_atomic
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fPIC", "-shared")
+# Extra compiler flags, after FLAGS (so ``-O0`` or ``-O2`` there wins over ``-O3``); part of
+# the cache key. The test suite sets ``-O0``: same source, builds in a fraction of the time.
+CFLAGS_VAR = "FUSIONDSL_CFLAGS"
 REALS = {torch.float32: "float", torch.float64: "double"}
 _LOADED: dict[str, dict[str, ctypes.CDLL]] = {}
 stats = {"compiles": 0}  # how many libraries this process compiled (tests read it)
+
+
+def flags() -> list[str]:
+    """The flags every build uses: :data:`FLAGS`, then ``$FUSIONDSL_CFLAGS`` (shell words)."""
+    try:
+        extra = shlex.split(os.environ.get(CFLAGS_VAR, ""))
+    except ValueError as e:  # an unclosed quote
+        raise ValueError(f"${CFLAGS_VAR} is not a list of shell words: {e}") from None
+    return [*FLAGS, *extra]
 
 
 def compiler() -> str | None:
@@ -53,14 +66,18 @@ def available() -> bool:
 PROBE = "#include <omp.h>\nint fusiondsl_probe(void) { return omp_get_max_threads(); }\n"
 
 
-@functools.cache
 def _openmp_works(cc: str) -> bool:
-    """Whether ``cc`` builds a shared library with OpenMP (tried once per process)."""
+    """Whether ``cc`` builds a shared library with OpenMP (tried once per process and flags)."""
+    return _probe(cc, tuple(flags()))
+
+
+@functools.cache
+def _probe(cc: str, cflags: tuple[str, ...]) -> bool:
     with tempfile.TemporaryDirectory(prefix="fusiondsl-probe-") as tmp:
         src = FilePath(tmp) / "probe.c"
         src.write_text(PROBE)
         try:
-            done = subprocess.run([cc, *FLAGS, "-o", str(src.with_suffix(".so")), str(src)],
+            done = subprocess.run([cc, *cflags, "-o", str(src.with_suffix(".so")), str(src)],
                                   capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.SubprocessError):
             return False
@@ -95,7 +112,7 @@ def library_dir() -> FilePath:
 def _compile(cc: str, source: FilePath, target: FilePath, real: str) -> subprocess.Popen:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".so")
     os.close(fd)
-    cmd = [cc, *FLAGS, f"-DREAL={real}", "-o", tmp, str(source), "-lm"]
+    cmd = [cc, *flags(), f"-DREAL={real}", "-o", tmp, str(source), "-lm"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proc.tmp = tmp  # type: ignore[attr-defined]
     return proc
@@ -120,7 +137,7 @@ def _build(cc: str, source: str, src: FilePath, paths: dict[str, FilePath],
 
 def _digest(source: str, cc: str) -> str:
     """The cache key of a source's libraries: source, flags, compiler and CPU."""
-    key = "\n".join([source, " ".join(FLAGS), cc, _cpu_key()])
+    key = "\n".join([source, " ".join(flags()), cc, _cpu_key()])
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
