@@ -127,16 +127,20 @@ def _derivatives(layer: torch.nn.Module, xs: list[torch.Tensor], seed: int) -> l
 @pytest.mark.parametrize(("text", "name"), CASES, ids=IDS)
 def test_matches_einsum_to_second_order(text: str, name: str,
                                         request: pytest.FixtureRequest) -> None:
-    """float64 to 1e-10 and float32 to 1e-4 (relative to the largest value, at least 1)."""
+    """float64 to 1e-10 and float32 to 1e-4 (relative to the largest value, at least 1).
+
+    float64 is checked to second order; float32 (the same kernels, another ``ACC`` and load
+    type) on its forward pass, and to second order with ``--long``.
+    """
     pair = _pair(text, name, torch.float64)
     paths, long = pair[1].plan.paths.num_paths, request.config.getoption("--long")
     if paths > LONG_PATHS and not long:
         pytest.skip(f"{paths} paths: run with --long")
     heavy = paths > HEAVY_PATHS and not long
-    for dtype in (torch.float64,) if heavy else (torch.float64, torch.float32):
+    for dtype in (torch.float64, torch.float32):
         ref, tri = (copy.deepcopy(layer).to(dtype) for layer in pair)
         xs = [x.requires_grad_() for x in random_inputs(ref, batch=5, dtype=dtype, seed=3)]
-        if heavy:
+        if heavy or (dtype == torch.float32 and not long):
             want, got = [ref(*xs)], [tri(*xs)]
         else:
             want, got = _derivatives(ref, xs, seed=4), _derivatives(tri, xs, seed=4)
@@ -165,8 +169,10 @@ diagram tiny_chain(a: 1o, b: 1o, c: 0e) -> o: 1e {
 def test_gradcheck_and_gradgradcheck(name: str) -> None:
     layer = fusiondsl.loads(TINY).compile(name, backend="triton").double()
     xs = [x.requires_grad_() for x in random_inputs(layer, batch=1, seed=5)]
-    assert torch.autograd.gradcheck(layer, xs)
-    assert torch.autograd.gradgradcheck(layer, xs)
+    # fast mode (a random projection of each Jacobian): the interpreter runs every kernel of
+    # the full Jacobians for tens of seconds; test_matches_einsum_to_second_order is exact
+    assert torch.autograd.gradcheck(layer, xs, fast_mode=True)
+    assert torch.autograd.gradgradcheck(layer, xs, fast_mode=True)
 
 
 @pytest.mark.parametrize(("spec", "name"), UNSUPPORTED, ids=[n for _, n in UNSUPPORTED])
