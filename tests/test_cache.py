@@ -236,3 +236,24 @@ def test_a_corrupt_c_library_is_rebuilt(_private_cache: Path) -> None:
     assert "compiles 2" in third.stdout and "the loader refused it" in third.stderr
     fourth = _step(_private_cache)
     assert "compiles 0" in fourth.stdout and "CacheWarning" not in fourth.stderr
+
+
+def test_two_processes_building_the_same_layer_build_it_once(_private_cache: Path) -> None:
+    """Concurrent first compiles of one C layer: one process builds, the other waits for its
+    lock and loads that build; both compute the right numbers, nothing is reported corrupt."""
+    from fusiondsl.backends.c import runtime as c_runtime
+
+    if not c_runtime.available():
+        pytest.skip("no C compiler")
+    env = {**os.environ, "FUSIONDSL_CACHE_DIR": str(_private_cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", STEP], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, out + err
+        assert "CacheWarning" not in err, err
+    compiles = sorted(int(out.split("compiles")[-1]) for out, _ in outs)
+    assert compiles == [0, 2], compiles  # both precisions once, by one of the two
+    libs = sorted(_private_cache.rglob("*.so"))
+    assert len(libs) == 2 and all(cachefile.verify(p) for p in libs)
+    assert not list(_private_cache.rglob(".*.so"))  # no temporary build left behind

@@ -10,6 +10,7 @@ kernels.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -18,7 +19,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
@@ -109,6 +110,30 @@ def library_dir() -> FilePath:
     return cache_dir() / "c"
 
 
+@contextlib.contextmanager
+def _build_lock(digest: str) -> Iterator[None]:
+    """Hold ``<digest>.lock`` while checking and building one source's libraries.
+
+    Two processes compiling the same layer for the first time then build it once: the second
+    waits, finds both libraries intact and loads them. Without ``fcntl`` (not POSIX), or
+    where the cache folder takes no lock file, builds go unlocked (each still atomic).
+    """
+    try:
+        import fcntl
+        folder = library_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / f"{digest}.lock", "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks: as if unlocked
+        yield  # closing the file releases the lock
+
+
 def _compile(cc: str, source: FilePath, target: FilePath, real: str) -> subprocess.Popen:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".so")
     os.close(fd)
@@ -147,8 +172,11 @@ def is_built(source: str) -> bool:
     if cc is None:
         return False
     digest = _digest(source, cc)
-    return digest in _LOADED or all(cachefile.verify(library_dir() / f"{digest}_{real}.so")
-                                    for real in REALS.values())
+    if digest in _LOADED:
+        return True
+    with _build_lock(digest):  # another process's build in progress is waited for
+        return all(cachefile.verify(library_dir() / f"{digest}_{real}.so")
+                   for real in REALS.values())
 
 
 def load_library(source: str) -> dict[str, ctypes.CDLL]:
@@ -165,14 +193,16 @@ def load_library(source: str) -> dict[str, ctypes.CDLL]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {real: folder / f"{digest}_{real}.so" for real in REALS.values()}
     src = folder / f"{digest}.c"
-    _build(cc, source, src, paths, [real for real, p in paths.items() if not cachefile.verify(p)])
-    try:
-        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
-    except OSError as err:  # intact bytes the loader still refuses: rebuild once
-        for p in paths.values():
-            cachefile.reject(p, f"the loader refused it: {err}")
-        _build(cc, source, src, paths, list(paths))
-        libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+    with _build_lock(digest):
+        _build(cc, source, src, paths,
+               [real for real, p in paths.items() if not cachefile.verify(p)])
+        try:
+            libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
+        except OSError as err:  # intact bytes the loader still refuses: rebuild once
+            for p in paths.values():
+                cachefile.reject(p, f"the loader refused it: {err}")
+            _build(cc, source, src, paths, list(paths))
+            libraries = {real: ctypes.CDLL(str(p)) for real, p in paths.items()}
     _LOADED[digest] = libraries
     return libraries
 
