@@ -55,3 +55,32 @@ def test_bad_requests_are_one_line_errors() -> None:
         run(FCTP, sparsity=True)
     with pytest.raises(fusiondsl.FusionError, match="<string>:1:8: error: unexpected end"):
         run("diagram", until="check")
+
+
+def test_auto_decides_as_compile_does(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large unbuilt C layer: run() lowers and loads einsum, saying why, as compile does;
+    a failed C build falls back to einsum with one warning, as compile does."""
+    from fusiondsl.backends.c import runtime as c_runtime
+    from fusiondsl.nn import layers
+
+    if not c_runtime.available():
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(c_runtime, "_LOADED", {})
+    monkeypatch.setattr(layers, "AUTO_C_MAX_LINES", 10)  # every layer is "large"
+    s = run(FCTP)
+    ref = fusiondsl.loads(FCTP).compile()
+    assert s.backend == ref.backend == "einsum" and s.source == ref.source
+    assert s.backend_reason == ref.backend_reason and "not built yet" in s.backend_reason
+    assert run(FCTP, until="lower").backend == "einsum"
+
+    monkeypatch.setattr(layers, "AUTO_C_MAX_LINES", 10**9)
+
+    def broken(source: str) -> None:
+        raise RuntimeError("compiling kernels.c failed:\nkernels.c:1: error: no")
+
+    monkeypatch.setattr(c_runtime, "load_library", broken)
+    with pytest.warns(RuntimeWarning, match="building the C kernels of 'tp' failed"):
+        s = run(FCTP)
+    assert s.backend == "einsum" and s.layer.backend == "einsum"
+    assert "building the C kernels failed: compiling kernels.c failed" in s.backend_reason

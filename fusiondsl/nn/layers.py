@@ -167,11 +167,15 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
     except (RuntimeError, OSError) as err:
         if not fallback or backend != "c":
             raise
-        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        warnings.warn(f"backend='auto': building the C kernels of {d.name!r} failed ({why}); "
-                      "using einsum", RuntimeWarning, stacklevel=3)
-        return _compile_load(d, "einsum", f"einsum, because building the C kernels failed: "
-                             f"{why}", o, fallback=False)
+        return _compile_load(d, "einsum", c_build_failed(d, err), o, fallback=False)
+
+
+def c_build_failed(d: AnyDiagram, err: Exception) -> str:
+    """Warn (one line) that auto's C build failed; the reason einsum is used instead."""
+    why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    warnings.warn(f"backend='auto': building the C kernels of {d.name!r} failed ({why}); "
+                  "using einsum", RuntimeWarning, stacklevel=4)
+    return f"einsum, because building the C kernels failed: {why}"
 
 
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
@@ -185,13 +189,20 @@ def _auto_c(d: Diagram, reason: str, o: dict[str, Any]) -> torch.nn.Module:
     """The C layer, unless building it first would take long; then einsum, saying why."""
     source, plan = generate(d, "c", o["irrep_normalization"], o["path_normalization"],
                             o["spec_name"], o["strategy"], o["batch"], o["hoist"])
-    c_source = source.split('C_SOURCE = r"""', 1)[-1]
+    why = c_too_slow_to_build(source)
+    if why is None:
+        return assemble(d, source, plan, "c", reason)
+    return _compile_load(d, "einsum", why, o, fallback=False)
+
+
+def c_too_slow_to_build(module_source: str) -> str | None:
+    """Why auto should not build this C layer's kernels now (``None``: build or load them)."""
+    c_source = module_source.split('C_SOURCE = r"""', 1)[-1]
     lines = c_source.count("\n")
     if lines <= AUTO_C_MAX_LINES or is_built(c_source.split('"""', 1)[0]):
-        return assemble(d, source, plan, "c", reason)
-    why = (f"einsum, because its C kernels ({lines:,} lines) are not built yet and would take "
-           "a while; compile once with backend='c' to build and cache them, and auto gives c")
-    return _compile_load(d, "einsum", why, o, fallback=False)
+        return None
+    return (f"einsum, because its C kernels ({lines:,} lines) are not built yet and would take "
+            "a while; compile once with backend='c' to build and cache them, and auto gives c")
 
 
 def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",

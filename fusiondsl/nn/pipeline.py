@@ -27,7 +27,14 @@ from fusiondsl.front.parse import parse
 from fusiondsl.front.validate import validate
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import Paths
-from fusiondsl.nn.layers import assemble, check_options, resolve, route_auto
+from fusiondsl.nn.layers import (
+    assemble,
+    c_build_failed,
+    c_too_slow_to_build,
+    check_options,
+    resolve,
+    route_auto,
+)
 from fusiondsl.passes.expand import expand
 from fusiondsl.plan.planner import DEFAULT_BATCH, Plan, make_plan
 
@@ -107,14 +114,36 @@ def _compile(s: Stages, stop: int, backend: str, options: dict[str, Any]) -> Non
         if stop >= STAGES.index("plan"):
             s.plan = make_plan(s.paths, strategy, o["batch"], o["hoist"])
     if stop >= STAGES.index("lower"):
-        if s.plan is not None:
-            s.source = impl.lower(s.plan, o["spec_name"])
-        else:
-            assert impl.lower_graph is not None  # a backend without one refuses graphs
-            s.source = impl.lower_graph(d, o["spec_name"])  # type: ignore[arg-type]
+        s.source = _lower(s, d, o["spec_name"])
+        if backend == "auto" and s.backend == "c" and s.plan is not None:
+            why = c_too_slow_to_build(s.source)  # as compile decides: einsum for now
+            if why is not None:
+                s.backend, s.backend_reason = "einsum", why
+                s.source = _lower(s, d, o["spec_name"])
     if stop >= STAGES.index("load"):
-        assert s.source is not None and s.backend_reason is not None
+        _load(s, d, backend, {**o, "strategy": strategy})
+
+
+def _load(s: Stages, d: AnyDiagram, backend: str, o: dict[str, Any]) -> None:
+    """The layer; under auto, a failed C build gives einsum with a warning, as compile does."""
+    assert s.diagram is not None and s.source is not None and s.backend_reason is not None
+    try:
         s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason)
-        if backend == "auto":
-            route_auto(s.layer, s.diagram, {**o, "strategy": strategy})
-            s.backend_reason = s.layer.backend_reason
+    except (RuntimeError, OSError) as err:
+        if backend != "auto" or s.backend != "c":
+            raise
+        s.backend, s.backend_reason = "einsum", c_build_failed(s.diagram, err)
+        s.source = _lower(s, d, o["spec_name"])
+        s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason)
+    if backend == "auto":
+        route_auto(s.layer, s.diagram, o)
+        s.backend_reason = s.layer.backend_reason
+
+
+def _lower(s: Stages, d: AnyDiagram, spec_name: str) -> str:
+    """The source of ``s.backend`` for the plan (a tree) or the diagram (a graph)."""
+    impl = backends.get(s.backend)
+    if s.plan is not None:
+        return impl.lower(s.plan, spec_name)
+    assert impl.lower_graph is not None  # a backend without one refuses graphs
+    return impl.lower_graph(d, spec_name)  # type: ignore[arg-type]
