@@ -8,6 +8,8 @@
 Prints a table of medians (ms) and ratios to fusiondsl for forward, forward+backward and
 double backward, in float32 and float64, a batch sweep, peak memory (fresh subprocess per
 implementation), and saves benchmarks/results/layers.png and layers.json. Columns:
+``fusiondsl-auto`` (what ``compile()`` gives with its defaults, measured first so that in a
+fresh ``FUSIONDSL_CACHE_DIR`` it is a first compile's choice; the row says which backend),
 ``fusiondsl-c`` (the generated C kernels, ``backend="c"``; skipped without a C compiler),
 ``fusiondsl`` (the einsum backend), e3nn, cuequivariance; ratios are to ``--base``.
 """
@@ -51,7 +53,18 @@ def triton_layer(name: str, dtype: torch.dtype, batch: int) -> Built | None:
     return layer, inputs_for(layer.irreps_in, batch, dtype, layer.external_weight_numel)
 
 
-ALL = {"fusiondsl-c": c_layer, "fusiondsl-triton": triton_layer, **IMPLS}
+def auto_layer(name: str, dtype: torch.dtype, batch: int) -> Built:
+    """The layer a user gets: ``compile()`` with its defaults (``backend="auto"``); which
+    backend that chose, in this cache state, is kept in :data:`CHOSEN` and printed."""
+    layer = fusiondsl.loads(SPECS[name]).compile().to(dtype)
+    CHOSEN[name] = layer.backend
+    return layer, inputs_for(layer.irreps_in, batch, dtype, layer.external_weight_numel)
+
+
+CHOSEN: dict[str, str] = {}  # layer -> the backend compile() chose (fusiondsl-auto)
+# fusiondsl-auto first: in a fresh cache it shows what a first compile gives
+ALL = {"fusiondsl-auto": auto_layer, "fusiondsl-c": c_layer, "fusiondsl-triton": triton_layer,
+       **IMPLS}
 DEVICE = torch.device("cpu")  # --device; layers and inputs move there before timing
 
 
@@ -125,7 +138,7 @@ def table(args: argparse.Namespace) -> list[dict]:
                 times = {impl: measure(layer, impl, dtype, BATCH[layer], kind, args.repeats)
                          for impl in ALL}
                 rows.append({"layer": layer, "dtype": str(dtype).split(".")[-1], "pass": kind,
-                             "batch": BATCH[layer], "ms": times})
+                             "batch": BATCH[layer], "ms": times, "auto": CHOSEN.get(layer)})
                 print(_row(rows[-1], args.base), flush=True)
     return rows
 
@@ -138,7 +151,9 @@ def _row(r: dict, base: str) -> str:
             cells.append(f"{impl} -")
         else:
             cells.append(f"{impl} {ms:8.1f}" + ("" if ms is ours else f" ({ms / ours:4.2f}x)"))
-    return f"{r['layer']:<10} {r['dtype']:<8} {r['pass']:<17} B={r['batch']:<6} " + "  ".join(cells)
+    auto = f" [auto={r['auto']}]" if r.get("auto") else ""
+    return (f"{r['layer']:<10} {r['dtype']:<8} {r['pass']:<17} B={r['batch']:<6} "
+            + "  ".join(cells) + auto)
 
 
 def sweep(args: argparse.Namespace) -> list[dict]:
@@ -164,8 +179,9 @@ def plot(rows: list[dict], sweeps: list[dict], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     sel = [r for r in rows if r["pass"] == "forward+backward" and r["dtype"] == "float32"]
     for n, impl in enumerate(ALL):
-        xs = [i + 0.2 * (n - 1.5) for i in range(len(sel))]
-        ax1.bar(xs, [r["ms"][impl] or 0 for r in sel], width=0.2, label=impl)
+        width = 0.8 / len(ALL)
+        xs = [i + width * (n - (len(ALL) - 1) / 2) for i in range(len(sel))]
+        ax1.bar(xs, [r["ms"][impl] or 0 for r in sel], width=width, label=impl)
     ax1.set_xticks(range(len(sel)), [r["layer"] for r in sel])
     ax1.set_ylabel("forward+backward, ms (float32)")
     ax1.set_yscale("log")
