@@ -179,10 +179,12 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 
 
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
-# minutes: C source up to this many lines (measured: 372 lines 0.7 s, 2,001 lines 6.8 s of cc
-# -O3 on the project's 2-core CPU). Larger layers get einsum until their C kernels are built
-# once with backend="c"; from then on (the build is cached) auto gives C.
-AUTO_C_MAX_LINES = 1200
+# minutes: C source up to this many lines. Measured on the project's 2-core CPU, both
+# precisions at -O3 in parallel, quiet machine: single_path (360 lines) 0.8 s, product_basis
+# (1,989) 3.5 s, conv (2,926) 4.3-5.4 s, fctp (2,518) 6.2-7.2 s; so3 (3,714) takes ~30 s and
+# cofd (11,960) minutes. Larger layers get einsum until their C kernels are built once with
+# backend="c"; from then on (the build is cached) auto gives C.
+AUTO_C_MAX_LINES = 3000
 
 
 def _auto_c(d: Diagram, reason: str, o: dict[str, Any]) -> torch.nn.Module:
