@@ -116,7 +116,7 @@ def test_layer_metadata() -> None:
     assert [str(i) for i in layer.irreps_in] == ["16x0e+16x1o+16x2e", "1x0e+1x1o+1x2e"]
     assert str(layer.irreps_out) == "16x0e+16x1o+16x2e"
     assert layer.weight_numel == 16 * 16 * 11
-    assert "# path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)" in layer.source
+    assert "path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16)" in layer.source  # einsum or C comment
 
 
 def test_unknown_backend_is_refused() -> None:
