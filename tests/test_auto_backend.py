@@ -123,3 +123,34 @@ def test_a_large_unbuilt_layer_gets_einsum_until_built_once(
     assert "backend='c'" in first.backend_reason
     prog.compile(backend="c")  # builds and caches the kernels
     assert prog.compile().backend == "c"
+
+
+@pytest.mark.skipif(not c_runtime.available(), reason="no C compiler with OpenMP")
+def test_a_layer_with_many_paths_is_not_lowered_to_c_until_built_once(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above AUTO_C_MAX_PATHS auto does not even write the C source (a warm compile of cofd
+    spent 65 ms on it), unless backend='c' built the same plan before; then auto gives c."""
+    from fusiondsl.backends.c import lower as c_lower
+    from fusiondsl.nn import layers
+
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(c_runtime, "_LOADED", {})
+    monkeypatch.setattr(layers, "AUTO_C_MAX_PATHS", 0)  # every layer has "many" paths
+    lowered = []
+    real_lower = c_lower.CLowering.render
+
+    def counting(self):
+        lowered.append(self.spec_name)
+        return real_lower(self)
+
+    monkeypatch.setattr(c_lower.CLowering, "render", counting)
+    prog = fusiondsl.loads(SPEC)
+    first = prog.compile()
+    assert first.backend == "einsum" and not lowered
+    assert "paths) are not built yet" in first.backend_reason
+    prog.compile(backend="c")  # builds the kernels and leaves the marker
+    assert len(lowered) == 1
+    again = prog.compile()
+    assert again.backend == "c" and again.source == prog.compile(backend="c").source
+    other = prog.compile(spec_name="another name")  # another C source: never built
+    assert other.backend == "einsum" and len(lowered) == 3

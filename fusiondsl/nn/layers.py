@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from typing import Any, Literal
 
 import torch
 
 from fusiondsl.backends import available as backends
-from fusiondsl.backends.c.runtime import is_built
+from fusiondsl.backends.c.runtime import is_built, library_dir
 from fusiondsl.backends.names import safe_diagram
+from fusiondsl.core.fileio import write_atomic
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import IrrepNormalization, PathNormalization, Paths
@@ -17,7 +19,8 @@ from fusiondsl.nn.arguments import checked_class
 from fusiondsl.nn.autotune import autotune
 from fusiondsl.nn.devices import cuda_backend, route_cuda
 from fusiondsl.passes.expand import expand
-from fusiondsl.plan.planner import DEFAULT_BATCH, Strategy, make_plan
+from fusiondsl.plan.planner import DEFAULT_BATCH, Plan, Strategy, make_plan
+from fusiondsl.plan.text import plan_text
 
 Backend = Literal["einsum", "triton", "c", "auto"]
 
@@ -187,14 +190,37 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 AUTO_C_MAX_LINES = 3000
 
 
+# Above this many paths a layer's C source is far over AUTO_C_MAX_LINES (the examples have
+# 139-247 lines per path), so auto does not lower it (cofd: 65 ms, fusion4: 860 ms of a warm
+# compile) unless a C build of the same plan was made before (a marker, _built_marker).
+AUTO_C_MAX_PATHS = 40
+
+
 def _auto_c(d: Diagram, reason: str, o: dict[str, Any]) -> torch.nn.Module:
     """The C layer, unless building it first would take long; then einsum, saying why."""
-    source, plan = generate(d, "c", o["irrep_normalization"], o["path_normalization"],
-                            o["spec_name"], o["strategy"], o["batch"], o["hoist"])
+    safe = safe_diagram(d)  # users' names can collide neither with each other nor with ours
+    backends.get("c").require(safe)
+    paths = expand(safe, o["irrep_normalization"], o["path_normalization"])
+    plan = make_plan(paths, o["strategy"], o["batch"], o["hoist"])
+    source, why = auto_c_source(plan, o["spec_name"])
+    if source is not None:
+        layer = assemble(d, source, plan, "c", reason)
+        mark_c_built(plan, o["spec_name"])
+        return layer
+    assert why is not None
+    return assemble(d, backends.get("einsum").lower(plan, o["spec_name"]), plan, "einsum", why)
+
+
+def auto_c_source(plan: Plan, spec_name: str) -> tuple[str | None, str | None]:
+    """``(C module source, None)`` where auto uses C for this plan, else ``(None, why)``."""
+    n = plan.paths.num_paths
+    if n > AUTO_C_MAX_PATHS and not _built_marker(plan, spec_name).exists():
+        return None, (f"einsum, because its C kernels ({n} paths) are not built yet and would "
+                      "take a while; compile once with backend='c' to build and cache them, "
+                      "and auto gives c")
+    source = backends.get("c").lower(plan, spec_name)
     why = c_too_slow_to_build(source)
-    if why is None:
-        return assemble(d, source, plan, "c", reason)
-    return _compile_load(d, "einsum", why, o, fallback=False)
+    return (source, None) if why is None else (None, why)
 
 
 def c_too_slow_to_build(module_source: str) -> str | None:
@@ -205,6 +231,27 @@ def c_too_slow_to_build(module_source: str) -> str | None:
         return None
     return (f"einsum, because its C kernels ({lines:,} lines) are not built yet and would take "
             "a while; compile once with backend='c' to build and cache them, and auto gives c")
+
+
+def _built_marker(plan: Plan, spec_name: str) -> Any:
+    """The file saying that a C layer of this plan was built here (``c/auto-<hash>.built``).
+
+    It only tells auto to lower the C source and look: whether its libraries are built is
+    then checked on that source (:func:`c_too_slow_to_build`), so a stale marker costs one
+    lowering, never a wrong layer.
+    """
+    key = hashlib.sha256(f"{spec_name}\n{plan_text(plan)}".encode()).hexdigest()[:24]
+    return library_dir() / f"auto-{key}.built"
+
+
+def mark_c_built(plan: Plan, spec_name: str) -> None:
+    """After a C layer of ``plan`` loaded: let auto look for its build (large plans only)."""
+    if plan.paths.num_paths <= AUTO_C_MAX_PATHS:
+        return
+    try:
+        write_atomic(_built_marker(plan, spec_name), "")
+    except OSError:
+        pass  # a read-only cache: auto keeps giving einsum for this layer
 
 
 def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
@@ -227,12 +274,15 @@ def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
     plan = make_plan(paths, strategy, batch, hoist)
     source = impl.lower(plan, spec_name)
     if reason is not None:
-        return assemble(d, source, plan, backend, reason)
-    namespace = impl.load(source, d.name)
-    cls = next(v for k, v in namespace.items() if isinstance(v, type)
-               and issubclass(v, torch.nn.Module) and not k.startswith("_"))
-    layer = cls()
-    layer.source, layer.plan, layer.diagram = source, plan, d
+        layer = assemble(d, source, plan, backend, reason)
+    else:
+        namespace = impl.load(source, d.name)
+        cls = next(v for k, v in namespace.items() if isinstance(v, type)
+                   and issubclass(v, torch.nn.Module) and not k.startswith("_"))
+        layer = cls()
+        layer.source, layer.plan, layer.diagram = source, plan, d
+    if backend == "c":
+        mark_c_built(plan, spec_name)
     return layer
 
 

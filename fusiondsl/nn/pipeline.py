@@ -29,9 +29,10 @@ from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import Paths
 from fusiondsl.nn.layers import (
     assemble,
+    auto_c_source,
     c_build_failed,
-    c_too_slow_to_build,
     check_options,
+    mark_c_built,
     resolve,
     route_auto,
 )
@@ -114,12 +115,12 @@ def _compile(s: Stages, stop: int, backend: str, options: dict[str, Any]) -> Non
         if stop >= STAGES.index("plan"):
             s.plan = make_plan(s.paths, strategy, o["batch"], o["hoist"])
     if stop >= STAGES.index("lower"):
-        s.source = _lower(s, d, o["spec_name"])
+        source = None
         if backend == "auto" and s.backend == "c" and s.plan is not None:
-            why = c_too_slow_to_build(s.source)  # as compile decides: einsum for now
-            if why is not None:
+            source, why = auto_c_source(s.plan, o["spec_name"])  # as compile decides
+            if source is None:
                 s.backend, s.backend_reason = "einsum", why
-                s.source = _lower(s, d, o["spec_name"])
+        s.source = source or _lower(s, d, o["spec_name"])
     if stop >= STAGES.index("load"):
         _load(s, d, backend, {**o, "strategy": strategy})
 
@@ -129,6 +130,8 @@ def _load(s: Stages, d: AnyDiagram, backend: str, o: dict[str, Any]) -> None:
     assert s.diagram is not None and s.source is not None and s.backend_reason is not None
     try:
         s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason)
+        if s.backend == "c" and s.plan is not None:
+            mark_c_built(s.plan, o["spec_name"])
     except (RuntimeError, OSError) as err:
         if backend != "auto" or s.backend != "c":
             raise
