@@ -154,3 +154,22 @@ def test_a_layer_with_many_paths_is_not_lowered_to_c_until_built_once(
     assert again.backend == "c" and again.source == prog.compile(backend="c").source
     other = prog.compile(spec_name="another name")  # another C source: never built
     assert other.backend == "einsum" and len(lowered) == 3
+
+
+@pytest.mark.skipif(not c_runtime.available(), reason="no C compiler with OpenMP")
+def test_check_verbose_says_what_compile_gives(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``check -v`` applies the first-compile size rule too: its line is the layer's reason."""
+    from fusiondsl.nn import layers
+
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_runtime, "_LOADED", {})
+    spec = tmp_path / "f.fd"
+    spec.write_text(SPEC)
+    for limit, backend in ((10, "einsum"), (10**9, "c")):
+        monkeypatch.setattr(layers, "AUTO_C_MAX_LINES", limit)
+        assert main(["check", "-v", str(spec)]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if "backend" in x)
+        layer = fusiondsl.loads(SPEC).compile()
+        assert layer.backend == backend
+        assert line == f"  backend (auto, the default): {layer.backend_reason}"

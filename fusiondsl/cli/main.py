@@ -24,7 +24,7 @@ from fusiondsl.core.fileio import write_atomic
 from fusiondsl.front.parse import gc_paused
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.nn.devices import cuda_backend
-from fusiondsl.nn.layers import choose_backend, generate
+from fusiondsl.nn.layers import auto_choice, generate
 from fusiondsl.nn.program import Program, load
 from fusiondsl.passes.expand import expand
 
@@ -52,7 +52,7 @@ def details(prog: Program, d: AnyDiagram) -> list[str]:
     else:
         lines = [f"  {e.kind} {e.name}: {e.mul}x{e.ir}" for e in d.edges]
 
-    _, reason = choose_backend(d)
+    _, reason = auto_choice(d)
     _, cuda = cuda_backend(d)
     return [*lines, f"  backend (auto, the default): {reason}; {cuda}"]
 

@@ -75,6 +75,20 @@ def choose_backend(d: AnyDiagram) -> tuple[str, str]:
     return "c", "c, the fast CPU path (a C compiler with OpenMP works)"
 
 
+def auto_choice(d: AnyDiagram) -> tuple[str, str]:
+    """What ``compile()`` with its defaults gives on this CPU, and why (without loading it).
+
+    :func:`choose_backend`, then for a tree diagram the size rule of a first compile
+    (:func:`auto_c_source`): ``fusiondsl check -v`` prints this line.
+    """
+    backend, reason = choose_backend(d)
+    if backend != "c" or not isinstance(d, Diagram):
+        return backend, reason
+    plan = make_plan(expand(safe_diagram(d)), "auto", DEFAULT_BATCH, True)
+    source, why = auto_c_source(plan, "<string>")
+    return ("c", reason) if source is not None else ("einsum", why or reason)
+
+
 def generate(
     d: AnyDiagram,
     backend: Backend = "auto",
