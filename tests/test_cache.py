@@ -257,3 +257,25 @@ def test_two_processes_building_the_same_layer_build_it_once(_private_cache: Pat
     libs = sorted(_private_cache.rglob("*.so"))
     assert len(libs) == 2 and all(cachefile.verify(p) for p in libs)
     assert not list(_private_cache.rglob(".*.so"))  # no temporary build left behind
+
+
+def test_a_reader_between_the_two_writes_of_a_store_removes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes filling one cache (pytest-xdist workers, DDP ranks): a reader that comes
+    between ``store``'s two writes finds no file, not a file without its hash (which it used
+    to remove as corrupt, with a CacheWarning, under the writer's feet)."""
+    path = tmp_path / "a.npy"
+    seen: list[bytes | None] = []
+    real = cachefile.write_atomic
+
+    def write_then_read(target, data):
+        real(target, data)
+        if not seen:  # after the first of the two writes
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                seen.append(cachefile.load(path))
+
+    monkeypatch.setattr(cachefile, "write_atomic", write_then_read)
+    assert cachefile.store(path, b"payload")
+    assert seen == [None]
+    assert cachefile.load(path) == b"payload"

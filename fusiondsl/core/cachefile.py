@@ -1,7 +1,7 @@
 """Cached artefacts that are checked before use: a SHA-256 of each file is kept beside it.
 
 Every file fusiondsl caches (coefficient arrays, compiled C libraries, the parser's tables,
-autotuning results) is written with :func:`store` (the file, then ``<file>.sha256``, each
+autotuning results) is written with :func:`store` (``<file>.sha256``, then the file, each
 atomically) and read back with :func:`load` or :func:`verify`. A file whose bytes do not match
 its hash (truncated, overwritten, edited by hand, or with no hash beside it) is removed with
 one :class:`CacheWarning` line, and the caller rebuilds it; nothing corrupt is ever used.
@@ -44,8 +44,10 @@ def store(path: str | Path, data: bytes) -> bool:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        # the hash first: a process reading meanwhile finds no file (and builds its own, with
+        # the same bytes) rather than a file with no hash, which it would remove as corrupt
         write_atomic(hash_path(path), digest(data) + "\n")
+        write_atomic(path, data)
     except OSError:
         return False  # a read-only cache only costs rebuilding the artefact next time
     return True
