@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import torch
@@ -169,8 +170,6 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
     """Generate and load; with ``fallback``, a failed C build gives einsum and a warning."""
     o = options
     try:
-        if fallback and backend == "c" and isinstance(d, Diagram):
-            return _auto_c(d, reason, o)
         if not isinstance(d, Diagram):  # a graph lowers directly: it has no paths to plan
             source, plan = generate(d, backend, o["irrep_normalization"],  # type: ignore[arg-type]
                                     o["path_normalization"], o["spec_name"], o["strategy"],
@@ -179,6 +178,8 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
         safe = safe_diagram(d)  # users' names can collide neither with each other nor with ours
         backends.get(backend).require(safe)  # refused before the (costlier) expansion
         paths = expand(safe, o["irrep_normalization"], o["path_normalization"])
+        if fallback and backend == "c":
+            return _auto_c(d, paths, reason, o)
         return build_from_paths(paths, backend, o["spec_name"], o["strategy"], o["batch"],
                                 o["hoist"], reason)
     except (RuntimeError, OSError) as err:
@@ -210,17 +211,12 @@ AUTO_C_MAX_LINES = 3000
 AUTO_C_MAX_PATHS = 40
 
 
-def _auto_c(d: Diagram, reason: str, o: dict[str, Any]) -> torch.nn.Module:
+def _auto_c(d: Diagram, paths: Paths, reason: str, o: dict[str, Any]) -> torch.nn.Module:
     """The C layer, unless building it first would take long; then einsum, saying why."""
-    safe = safe_diagram(d)  # users' names can collide neither with each other nor with ours
-    backends.get("c").require(safe)
-    paths = expand(safe, o["irrep_normalization"], o["path_normalization"])
     plan = make_plan(paths, o["strategy"], o["batch"], o["hoist"])
     source, why = auto_c_source(plan, o["spec_name"])
     if source is not None:
-        layer = assemble(d, source, plan, "c", reason)
-        mark_c_built(plan, o["spec_name"])
-        return layer
+        return assemble(d, source, plan, "c", reason, o["spec_name"])
     assert why is not None
     return assemble(d, backends.get("einsum").lower(plan, o["spec_name"]), plan, "einsum", why)
 
@@ -247,7 +243,7 @@ def c_too_slow_to_build(module_source: str) -> str | None:
             "a while; compile once with backend='c' to build and cache them, and auto gives c")
 
 
-def _built_marker(plan: Plan, spec_name: str) -> Any:
+def _built_marker(plan: Plan, spec_name: str) -> FilePath:
     """The file saying that a C layer of this plan was built here (``c/auto-<hash>.built``).
 
     It only tells auto to lower the C source and look: whether its libraries are built is
@@ -258,7 +254,7 @@ def _built_marker(plan: Plan, spec_name: str) -> Any:
     return library_dir() / f"auto-{key}.built"
 
 
-def mark_c_built(plan: Plan, spec_name: str) -> None:
+def _mark_c_built(plan: Plan, spec_name: str) -> None:
     """After a C layer of ``plan`` loaded: let auto look for its build (large plans only)."""
     if plan.paths.num_paths <= AUTO_C_MAX_PATHS:
         return
@@ -288,15 +284,12 @@ def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
     plan = make_plan(paths, strategy, batch, hoist)
     source = impl.lower(plan, spec_name)
     if reason is not None:
-        layer = assemble(d, source, plan, backend, reason)
-    else:
-        namespace = impl.load(source, d.name)
-        cls = next(v for k, v in namespace.items() if isinstance(v, type)
-                   and issubclass(v, torch.nn.Module) and not k.startswith("_"))
-        layer = cls()
-        layer.source, layer.plan, layer.diagram = source, plan, d
-    if backend == "c":
-        mark_c_built(plan, spec_name)
+        return assemble(d, source, plan, backend, reason, spec_name)
+    namespace = impl.load(source, d.name)
+    cls = next(v for k, v in namespace.items() if isinstance(v, type)
+               and issubclass(v, torch.nn.Module) and not k.startswith("_"))
+    layer = cls()
+    layer.source, layer.plan, layer.diagram = source, plan, d
     return layer
 
 
@@ -319,9 +312,16 @@ def resolve(d: AnyDiagram, backend: str, strategy: str, batch: int,
     return backend, reason, strategy  # type: ignore[return-value]
 
 
-def assemble(d: AnyDiagram, source: str, plan: Any, backend: str, reason: str) -> torch.nn.Module:
-    """Load generated source with its backend and make the layer, its calls checked."""
+def assemble(d: AnyDiagram, source: str, plan: Any, backend: str, reason: str,
+             spec_name: str | None = None) -> torch.nn.Module:
+    """Load generated source with its backend and make the layer, its calls checked.
+
+    A C layer loaded with its ``spec_name`` leaves the marker auto looks for
+    (:func:`auto_c_source`).
+    """
     namespace = backends.get(backend).load(source, d.name)
+    if backend == "c" and isinstance(plan, Plan) and spec_name is not None:
+        _mark_c_built(plan, spec_name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
     layer = checked_class(cls)()

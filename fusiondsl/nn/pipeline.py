@@ -32,7 +32,6 @@ from fusiondsl.nn.layers import (
     auto_c_source,
     c_build_failed,
     check_options,
-    mark_c_built,
     resolve,
     route_auto,
 )
@@ -129,9 +128,8 @@ def _load(s: Stages, d: AnyDiagram, backend: str, o: dict[str, Any]) -> None:
     """The layer; under auto, a failed C build gives einsum with a warning, as compile does."""
     assert s.diagram is not None and s.source is not None and s.backend_reason is not None
     try:
-        s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason)
-        if s.backend == "c" and s.plan is not None:
-            mark_c_built(s.plan, o["spec_name"])
+        s.layer = assemble(s.diagram, s.source, s.plan, s.backend, s.backend_reason,
+                           o["spec_name"])
     except (RuntimeError, OSError) as err:
         if backend != "auto" or s.backend != "c":
             raise
