@@ -279,3 +279,35 @@ def test_a_reader_between_the_two_writes_of_a_store_removes_nothing(
     assert cachefile.store(path, b"payload")
     assert seen == [None]
     assert cachefile.load(path) == b"payload"
+
+
+def test_the_openmp_probe_is_remembered_so_a_warm_start_runs_no_compiler(
+        _private_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``available()`` builds a probe once per compiler and flags; later processes read the
+    record (40 ms saved on every warm compile). A failing compiler is never recorded."""
+    from fusiondsl.backends.c import runtime as c_runtime
+
+    cc = c_runtime.compiler()
+    if cc is None:
+        pytest.skip("no C compiler")
+    c_runtime._probe.cache_clear()
+    raw = c_runtime._probe.__wrapped__
+    monkeypatch.setattr(c_runtime, "_probe", raw)  # no memo: disk only
+    if not c_runtime._openmp_works(cc):
+        pytest.skip("no OpenMP")
+    assert len(list(c_runtime.library_dir().glob("probe-*.ok"))) == 1
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError("the probe ran the compiler again")
+
+    with monkeypatch.context() as m:
+        m.setattr(c_runtime.subprocess, "run", no_compiler)
+        assert c_runtime._openmp_works(cc)  # from the record
+        m.setenv(c_runtime.CFLAGS_VAR, "-O1")  # other flags: another record
+        with pytest.raises(AssertionError, match="ran the compiler again"):
+            c_runtime._openmp_works(cc)
+    fake = tmp_path / "fake-cc"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    assert not raw(str(fake), tuple(c_runtime.flags()))
+    assert len(list(c_runtime.library_dir().glob("probe-*.ok"))) == 1  # the failure left none

@@ -74,6 +74,20 @@ def _openmp_works(cc: str) -> bool:
 
 @functools.cache
 def _probe(cc: str, cflags: tuple[str, ...]) -> bool:
+    """Build :data:`PROBE`; a success is remembered on disk, so a warm start runs no compiler.
+
+    The record's name hashes what the answer depends on: the compiler (path, size and
+    modification time, so an upgrade or a ``$CC`` pointing elsewhere probes again), the flags
+    and the CPU. Failures are not recorded (an OpenMP runtime installed later is found).
+    """
+    try:
+        st = os.stat(cc)
+        key = "\n".join([cc, str(st.st_size), str(st.st_mtime_ns), *cflags, _cpu_key()])
+    except OSError:
+        key = None
+    record = library_dir() / f"probe-{cachefile.digest(key.encode())[:24]}.ok" if key else None
+    if record is not None and record.is_file():
+        return True
     with tempfile.TemporaryDirectory(prefix="fusiondsl-probe-") as tmp:
         src = FilePath(tmp) / "probe.c"
         src.write_text(PROBE)
@@ -82,7 +96,13 @@ def _probe(cc: str, cflags: tuple[str, ...]) -> bool:
                                   capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.SubprocessError):
             return False
-        return done.returncode == 0
+    if done.returncode != 0:
+        return False
+    if record is not None:
+        with contextlib.suppress(OSError):
+            record.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(record, key + "\n")
+    return True
 
 
 def require_compiler() -> str:
