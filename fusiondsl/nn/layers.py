@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from pathlib import Path as FilePath
@@ -16,6 +17,7 @@ from fusiondsl.core.fileio import write_atomic
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import AnyDiagram, Diagram
 from fusiondsl.ir.paths import IrrepNormalization, PathNormalization, Paths
+from fusiondsl.nn import layer_cache
 from fusiondsl.nn.arguments import checked_class
 from fusiondsl.nn.autotune import autotune
 from fusiondsl.nn.devices import cuda_backend, route_cuda
@@ -177,15 +179,44 @@ def _compile_load(d: AnyDiagram, backend: str, reason: str, options: dict[str, A
             return assemble(d, source, plan, backend, reason)
         safe = safe_diagram(d)  # users' names can collide neither with each other nor with ours
         backends.get(backend).require(safe)  # refused before the (costlier) expansion
+        k = layer_cache.key(safe, o)
+        warm = _warm(d, safe, k, backend, reason, o, auto=fallback and backend == "c")
+        if warm is not None:
+            return warm
         paths = expand(safe, o["irrep_normalization"], o["path_normalization"])
         if fallback and backend == "c":
-            return _auto_c(d, paths, reason, o)
+            return _auto_c(d, paths, reason, o, k)
         return build_from_paths(paths, backend, o["spec_name"], o["strategy"], o["batch"],
-                                o["hoist"], reason)
+                                o["hoist"], reason, cache_key=k)
     except (RuntimeError, OSError) as err:
         if not fallback or backend != "c":
             raise
         return _compile_load(d, "einsum", c_build_failed(d, err), o, fallback=False)
+
+
+def _warm(d: Diagram, safe: Diagram, k: str, backend: str, reason: str, o: dict[str, Any],
+          auto: bool) -> torch.nn.Module | None:
+    """The layer from a source an earlier process cached (:mod:`.layer_cache`), if any.
+
+    For auto's C choice: a cached C source whose kernels are built (or quick to build) gives
+    C; else an einsum source that auto gave under today's size limits gives einsum, for the
+    same reason (no C layer of it was loaded since, or its source would be cached); anything
+    else plans again.
+    """
+    lazy = layer_cache.LazyPlan.of(safe, o)
+    entry = layer_cache.load(k, backend)
+    if entry is not None and (not auto or c_too_slow_to_build(entry.source) is None):
+        return assemble(d, entry.source, lazy, backend, reason)
+    if not auto:
+        return None
+    entry = layer_cache.load(k, "einsum")
+    if entry is None or entry.auto_reason is None or entry.auto_limits != _auto_limits():
+        return None
+    return assemble(d, entry.source, lazy, "einsum", entry.auto_reason)
+
+
+def _auto_limits() -> tuple[int, int]:
+    return AUTO_C_MAX_LINES, AUTO_C_MAX_PATHS
 
 
 def c_build_failed(d: AnyDiagram, err: Exception) -> str:
@@ -211,23 +242,26 @@ AUTO_C_MAX_LINES = 3000
 AUTO_C_MAX_PATHS = 40
 
 
-def _auto_c(d: Diagram, paths: Paths, reason: str, o: dict[str, Any]) -> torch.nn.Module:
+def _auto_c(d: Diagram, paths: Paths, reason: str, o: dict[str, Any],
+            cache_key: str | None = None) -> torch.nn.Module:
     """The C layer, unless building it first would take long; then einsum, saying why."""
     plan = make_plan(paths, o["strategy"], o["batch"], o["hoist"])
     source, why = auto_c_source(plan, o["spec_name"])
-    if source is not None:
-        return assemble(d, source, plan, "c", reason, o["spec_name"])
-    assert why is not None
-    return assemble(d, backends.get("einsum").lower(plan, o["spec_name"]), plan, "einsum", why)
+    backend = "c"
+    if source is None:
+        assert why is not None
+        backend, source, reason = "einsum", backends.get("einsum").lower(plan, o["spec_name"]), why
+    layer = assemble(d, source, plan, backend, reason, o["spec_name"])
+    if cache_key is not None:
+        layer_cache.store(cache_key, backend, source, why, _auto_limits() if why else ())
+    return layer
 
 
 def auto_c_source(plan: Plan, spec_name: str) -> tuple[str | None, str | None]:
     """``(C module source, None)`` where auto uses C for this plan, else ``(None, why)``."""
     n = plan.paths.num_paths
     if n > AUTO_C_MAX_PATHS and not _built_marker(plan, spec_name).exists():
-        return None, (f"einsum, because its C kernels ({n} paths) are not built yet and would "
-                      "take a while; compile once with backend='c' to build and cache them, "
-                      "and auto gives c")
+        return None, _not_built_yet(f"{n} paths")
     source = backends.get("c").lower(plan, spec_name)
     why = c_too_slow_to_build(source)
     return (source, None) if why is None else (None, why)
@@ -239,8 +273,13 @@ def c_too_slow_to_build(module_source: str) -> str | None:
     lines = c_source.count("\n")
     if lines <= AUTO_C_MAX_LINES or is_built(c_source.split('"""', 1)[0]):
         return None
-    return (f"einsum, because its C kernels ({lines:,} lines) are not built yet and would take "
-            "a while; compile once with backend='c' to build and cache them, and auto gives c")
+    return _not_built_yet(f"{lines:,} lines")
+
+
+def _not_built_yet(size: str) -> str:
+    """Auto's reason for einsum when a layer's C kernels (``size``) would take long to build."""
+    return (f"einsum, because its C kernels ({size}) are not built yet and would take a while; "
+            "compile once with backend='c' to build and cache them, and auto gives c")
 
 
 def _built_marker(plan: Plan, spec_name: str) -> FilePath:
@@ -266,7 +305,7 @@ def _mark_c_built(plan: Plan, spec_name: str) -> None:
 
 def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
                      strategy: Strategy = "auto", batch: int = DEFAULT_BATCH, hoist: bool = True,
-                     reason: str | None = None) -> torch.nn.Module:
+                     reason: str | None = None, cache_key: str | None = None) -> torch.nn.Module:
     """Plan, lower and load expanded paths: the backend dispatch of :func:`build`.
 
     For :func:`build` and for callers that bring their own paths (``from_e3nn`` carries an e3nn
@@ -284,7 +323,10 @@ def build_from_paths(paths: Paths, backend: str, spec_name: str = "<string>",
     plan = make_plan(paths, strategy, batch, hoist)
     source = impl.lower(plan, spec_name)
     if reason is not None:
-        return assemble(d, source, plan, backend, reason, spec_name)
+        layer = assemble(d, source, plan, backend, reason, spec_name)
+        if cache_key is not None:
+            layer_cache.store(cache_key, backend, source)
+        return layer
     namespace = impl.load(source, d.name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type)
                and issubclass(v, torch.nn.Module) and not k.startswith("_"))
@@ -324,10 +366,18 @@ def assemble(d: AnyDiagram, source: str, plan: Any, backend: str, reason: str,
         _mark_c_built(plan, spec_name)
     cls = next(v for k, v in namespace.items() if isinstance(v, type) and
                issubclass(v, torch.nn.Module) and not k.startswith("_"))
-    layer = checked_class(cls)()
+    checked = checked_class(cls)
+    if isinstance(plan, layer_cache.LazyPlan):  # a cached source: plan again only if asked
+        lazy = functools.cached_property(lambda self: self._remake_plan())
+        lazy.__set_name__(checked, "plan")
+        checked.plan = lazy  # type: ignore[attr-defined]
+    layer = checked()
     layer.source = source
     layer.backend, layer.backend_reason = backend, reason
-    layer.plan = plan
+    if isinstance(plan, layer_cache.LazyPlan):
+        layer._remake_plan = plan
+    else:
+        layer.plan = plan
     layer.diagram = d
     if isinstance(d, Diagram):
         layer.irreps_in = [leg.irreps for leg in d.legs]
