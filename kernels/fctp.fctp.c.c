@@ -6,8 +6,9 @@
  *
  * 11 paths, 2816 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every
- * operand's gradient at once (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
+ * <node>_xs gives the gradients of the operands its `want` bits name, one or
+ * both, in its place (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
@@ -412,1023 +413,6 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     }
 }
 
-/* z: gradient w.r.t. operand x0 (11 paths); result [Z, 144]. */
-void z_x0(const real *restrict x1, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    real *w0_vwu = malloc(256 * sizeof(real));  /* path 0's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w0_vwu[w * 16 + u] = (weight + 0)[u * 16 + w];
-        }
-    }
-    real *w1_vwu = malloc(256 * sizeof(real));  /* path 1's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w1_vwu[w * 16 + u] = (weight + 256)[u * 16 + w];
-        }
-    }
-    real *w2_vwu = malloc(256 * sizeof(real));  /* path 2's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w2_vwu[w * 16 + u] = (weight + 512)[u * 16 + w];
-        }
-    }
-    real *w3_vwu = malloc(256 * sizeof(real));  /* path 3's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w3_vwu[w * 16 + u] = (weight + 768)[u * 16 + w];
-        }
-    }
-    real *w4_vwu = malloc(256 * sizeof(real));  /* path 4's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w4_vwu[w * 16 + u] = (weight + 1024)[u * 16 + w];
-        }
-    }
-    real *w5_vwu = malloc(256 * sizeof(real));  /* path 5's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w5_vwu[w * 16 + u] = (weight + 1280)[u * 16 + w];
-        }
-    }
-    real *w6_vwu = malloc(256 * sizeof(real));  /* path 6's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w6_vwu[w * 16 + u] = (weight + 1536)[u * 16 + w];
-        }
-    }
-    real *w7_vwu = malloc(256 * sizeof(real));  /* path 7's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w7_vwu[w * 16 + u] = (weight + 1792)[u * 16 + w];
-        }
-    }
-    real *w8_vwu = malloc(256 * sizeof(real));  /* path 8's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w8_vwu[w * 16 + u] = (weight + 2048)[u * 16 + w];
-        }
-    }
-    real *w9_vwu = malloc(256 * sizeof(real));  /* path 9's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w9_vwu[w * 16 + u] = (weight + 2304)[u * 16 + w];
-        }
-    }
-    real *w10_vwu = malloc(256 * sizeof(real));  /* path 10's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w10_vwu[w * 16 + u] = (weight + 2560)[u * 16 + w];
-        }
-    }
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real out_0[R][1][16];  /* out entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
-        real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][16] = {0};
-        real out_1[R][3][16];  /* out entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
-        real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
-        real out_2[R][5][16];  /* out entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
-        real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
-        real acc_1[R][3][16] = {0};
-        real acc_2[R][5][16] = {0};
-
-        /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f0[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f0[r][0][u] += out_0[r][0][w] * w0_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
-                }
-            }
-        }
-
-        /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f1[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f1[r][0][u] += out_1[r][0][w] * w1_vwu[w * 16 + u];
-                        f1[r][1][u] += out_1[r][1][w] * w1_vwu[w * 16 + u];
-                        f1[r][2][u] += out_1[r][2][w] * w1_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
-                }
-            }
-        }
-
-        /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f2[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f2[r][0][u] += out_2[r][0][w] * w2_vwu[w * 16 + u];
-                        f2[r][1][u] += out_2[r][1][w] * w2_vwu[w * 16 + u];
-                        f2[r][2][u] += out_2[r][2][w] * w2_vwu[w * 16 + u];
-                        f2[r][3][u] += out_2[r][3][w] * w2_vwu[w * 16 + u];
-                        f2[r][4][u] += out_2[r][4][w] * w2_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
-                }
-            }
-        }
-
-        /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f3[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f3[r][0][u] += out_1[r][0][w] * w3_vwu[w * 16 + u];
-                        f3[r][1][u] += out_1[r][1][w] * w3_vwu[w * 16 + u];
-                        f3[r][2][u] += out_1[r][2][w] * w3_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_1[r][0][u] += K(0.21650635094610965) * p3_x0[r][0][u];
-                    acc_1[r][1][u] += K(0.21650635094610965) * p3_x0[r][1][u];
-                    acc_1[r][2][u] += K(0.21650635094610965) * p3_x0[r][2][u];
-                }
-            }
-        }
-
-        /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f4[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f4[r][0][u] += out_0[r][0][w] * w4_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_1[r][0][u] += K(0.14433756729740643) * p4_x0[r][0][u];
-                    acc_1[r][1][u] += K(0.14433756729740643) * p4_x0[r][1][u];
-                    acc_1[r][2][u] += K(0.14433756729740643) * p4_x0[r][2][u];
-                }
-            }
-        }
-
-        /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f5[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f5[r][0][u] += out_2[r][0][w] * w5_vwu[w * 16 + u];
-                        f5[r][1][u] += out_2[r][1][w] * w5_vwu[w * 16 + u];
-                        f5[r][2][u] += out_2[r][2][w] * w5_vwu[w * 16 + u];
-                        f5[r][3][u] += out_2[r][3][w] * w5_vwu[w * 16 + u];
-                        f5[r][4][u] += out_2[r][4][w] * w5_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_1[r][0][u] += K(0.2795084971874737) * p5_x0[r][0][u];
-                    acc_1[r][1][u] += K(0.2795084971874737) * p5_x0[r][1][u];
-                    acc_1[r][2][u] += K(0.2795084971874737) * p5_x0[r][2][u];
-                }
-            }
-        }
-
-        /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f6[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f6[r][0][u] += out_1[r][0][w] * w6_vwu[w * 16 + u];
-                        f6[r][1][u] += out_1[r][1][w] * w6_vwu[w * 16 + u];
-                        f6[r][2][u] += out_1[r][2][w] * w6_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_1[r][0][u] += K(0.21650635094610965) * p6_x0[r][0][u];
-                    acc_1[r][1][u] += K(0.21650635094610965) * p6_x0[r][1][u];
-                    acc_1[r][2][u] += K(0.21650635094610965) * p6_x0[r][2][u];
-                }
-            }
-        }
-
-        /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f7[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f7[r][0][u] += out_2[r][0][w] * w7_vwu[w * 16 + u];
-                        f7[r][1][u] += out_2[r][1][w] * w7_vwu[w * 16 + u];
-                        f7[r][2][u] += out_2[r][2][w] * w7_vwu[w * 16 + u];
-                        f7[r][3][u] += out_2[r][3][w] * w7_vwu[w * 16 + u];
-                        f7[r][4][u] += out_2[r][4][w] * w7_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_2[r][0][u] += K(0.2795084971874737) * p7_x0[r][0][u];
-                    acc_2[r][1][u] += K(0.2795084971874737) * p7_x0[r][1][u];
-                    acc_2[r][2][u] += K(0.2795084971874737) * p7_x0[r][2][u];
-                    acc_2[r][3][u] += K(0.2795084971874737) * p7_x0[r][3][u];
-                    acc_2[r][4][u] += K(0.2795084971874737) * p7_x0[r][4][u];
-                }
-            }
-        }
-
-        /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f8[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f8[r][0][u] += out_1[r][0][w] * w8_vwu[w * 16 + u];
-                        f8[r][1][u] += out_1[r][1][w] * w8_vwu[w * 16 + u];
-                        f8[r][2][u] += out_1[r][2][w] * w8_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_2[r][0][u] += K(0.21650635094610965) * p8_x0[r][0][u];
-                    acc_2[r][1][u] += K(0.21650635094610965) * p8_x0[r][1][u];
-                    acc_2[r][2][u] += K(0.21650635094610965) * p8_x0[r][2][u];
-                    acc_2[r][3][u] += K(0.21650635094610965) * p8_x0[r][3][u];
-                    acc_2[r][4][u] += K(0.21650635094610965) * p8_x0[r][4][u];
-                }
-            }
-        }
-
-        /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f9[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f9[r][0][u] += out_0[r][0][w] * w9_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_2[r][0][u] += K(0.14433756729740643) * p9_x0[r][0][u];
-                    acc_2[r][1][u] += K(0.14433756729740643) * p9_x0[r][1][u];
-                    acc_2[r][2][u] += K(0.14433756729740643) * p9_x0[r][2][u];
-                    acc_2[r][3][u] += K(0.14433756729740643) * p9_x0[r][3][u];
-                    acc_2[r][4][u] += K(0.14433756729740643) * p9_x0[r][4][u];
-                }
-            }
-        }
-
-        /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f10[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f10[r][0][u] += out_2[r][0][w] * w10_vwu[w * 16 + u];
-                        f10[r][1][u] += out_2[r][1][w] * w10_vwu[w * 16 + u];
-                        f10[r][2][u] += out_2[r][2][w] * w10_vwu[w * 16 + u];
-                        f10[r][3][u] += out_2[r][3][w] * w10_vwu[w * 16 + u];
-                        f10[r][4][u] += out_2[r][4][w] * w10_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_2[r][0][u] += K(0.2795084971874737) * p10_x0[r][0][u];
-                    acc_2[r][1][u] += K(0.2795084971874737) * p10_x0[r][1][u];
-                    acc_2[r][2][u] += K(0.2795084971874737) * p10_x0[r][2][u];
-                    acc_2[r][3][u] += K(0.2795084971874737) * p10_x0[r][3][u];
-                    acc_2[r][4][u] += K(0.2795084971874737) * p10_x0[r][4][u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 144;
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[16 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[64 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-    free(w0_vwu);
-    free(w1_vwu);
-    free(w2_vwu);
-    free(w3_vwu);
-    free(w4_vwu);
-    free(w5_vwu);
-    free(w6_vwu);
-    free(w7_vwu);
-    free(w8_vwu);
-    free(w9_vwu);
-    free(w10_vwu);
-}
-
-/* z: gradient w.r.t. operand x1 (11 paths); result [Z, 9]. */
-void z_x1(const real *restrict x0, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    real *w0_vwu = malloc(256 * sizeof(real));  /* path 0's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w0_vwu[w * 16 + u] = (weight + 0)[u * 16 + w];
-        }
-    }
-    real *w1_vwu = malloc(256 * sizeof(real));  /* path 1's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w1_vwu[w * 16 + u] = (weight + 256)[u * 16 + w];
-        }
-    }
-    real *w2_vwu = malloc(256 * sizeof(real));  /* path 2's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w2_vwu[w * 16 + u] = (weight + 512)[u * 16 + w];
-        }
-    }
-    real *w3_vwu = malloc(256 * sizeof(real));  /* path 3's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w3_vwu[w * 16 + u] = (weight + 768)[u * 16 + w];
-        }
-    }
-    real *w4_vwu = malloc(256 * sizeof(real));  /* path 4's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w4_vwu[w * 16 + u] = (weight + 1024)[u * 16 + w];
-        }
-    }
-    real *w5_vwu = malloc(256 * sizeof(real));  /* path 5's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w5_vwu[w * 16 + u] = (weight + 1280)[u * 16 + w];
-        }
-    }
-    real *w6_vwu = malloc(256 * sizeof(real));  /* path 6's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w6_vwu[w * 16 + u] = (weight + 1536)[u * 16 + w];
-        }
-    }
-    real *w7_vwu = malloc(256 * sizeof(real));  /* path 7's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w7_vwu[w * 16 + u] = (weight + 1792)[u * 16 + w];
-        }
-    }
-    real *w8_vwu = malloc(256 * sizeof(real));  /* path 8's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w8_vwu[w * 16 + u] = (weight + 2048)[u * 16 + w];
-        }
-    }
-    real *w9_vwu = malloc(256 * sizeof(real));  /* path 9's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w9_vwu[w * 16 + u] = (weight + 2304)[u * 16 + w];
-        }
-    }
-    real *w10_vwu = malloc(256 * sizeof(real));  /* path 10's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w10_vwu[w * 16 + u] = (weight + 2560)[u * 16 + w];
-        }
-    }
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real out_0[R][1][16];  /* out entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
-        real x0_0[R][1][16];  /* x0 entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][1] = {0};
-        real out_1[R][3][16];  /* out entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
-        real acc_1[R][3][1] = {0};
-        real out_2[R][5][16];  /* out entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
-        real acc_2[R][5][1] = {0};
-        real x0_1[R][3][16];  /* x0 entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
-        real x0_2[R][5][16];  /* x0 entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
-
-        /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f0[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f0[r][0][u] += out_0[r][0][w] * w0_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p0_x1[r][0][u];
-                }
-                acc_0[r][0][0] += K(0.14433756729740643) * s0;
-            }
-        }
-
-        /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f1[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f1[r][0][u] += out_1[r][0][w] * w1_vwu[w * 16 + u];
-                        f1[r][1][u] += out_1[r][1][w] * w1_vwu[w * 16 + u];
-                        f1[r][2][u] += out_1[r][2][w] * w1_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p1_x1[r][0][u];
-                    s1 += p1_x1[r][1][u];
-                    s2 += p1_x1[r][2][u];
-                }
-                acc_1[r][0][0] += K(0.21650635094610965) * s0;
-                acc_1[r][1][0] += K(0.21650635094610965) * s1;
-                acc_1[r][2][0] += K(0.21650635094610965) * s2;
-            }
-        }
-
-        /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f2[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f2[r][0][u] += out_2[r][0][w] * w2_vwu[w * 16 + u];
-                        f2[r][1][u] += out_2[r][1][w] * w2_vwu[w * 16 + u];
-                        f2[r][2][u] += out_2[r][2][w] * w2_vwu[w * 16 + u];
-                        f2[r][3][u] += out_2[r][3][w] * w2_vwu[w * 16 + u];
-                        f2[r][4][u] += out_2[r][4][w] * w2_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p2_x1[r][0][u];
-                    s1 += p2_x1[r][1][u];
-                    s2 += p2_x1[r][2][u];
-                    s3 += p2_x1[r][3][u];
-                    s4 += p2_x1[r][4][u];
-                }
-                acc_2[r][0][0] += K(0.2795084971874737) * s0;
-                acc_2[r][1][0] += K(0.2795084971874737) * s1;
-                acc_2[r][2][0] += K(0.2795084971874737) * s2;
-                acc_2[r][3][0] += K(0.2795084971874737) * s3;
-                acc_2[r][4][0] += K(0.2795084971874737) * s4;
-            }
-        }
-
-        /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f3[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f3[r][0][u] += out_1[r][0][w] * w3_vwu[w * 16 + u];
-                        f3[r][1][u] += out_1[r][1][w] * w3_vwu[w * 16 + u];
-                        f3[r][2][u] += out_1[r][2][w] * w3_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p3_x1[r][0][u];
-                }
-                acc_0[r][0][0] += K(0.21650635094610965) * s0;
-            }
-        }
-
-        /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f4[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f4[r][0][u] += out_0[r][0][w] * w4_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p4_x1[r][0][u];
-                    s1 += p4_x1[r][1][u];
-                    s2 += p4_x1[r][2][u];
-                }
-                acc_1[r][0][0] += K(0.14433756729740643) * s0;
-                acc_1[r][1][0] += K(0.14433756729740643) * s1;
-                acc_1[r][2][0] += K(0.14433756729740643) * s2;
-            }
-        }
-
-        /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f5[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f5[r][0][u] += out_2[r][0][w] * w5_vwu[w * 16 + u];
-                        f5[r][1][u] += out_2[r][1][w] * w5_vwu[w * 16 + u];
-                        f5[r][2][u] += out_2[r][2][w] * w5_vwu[w * 16 + u];
-                        f5[r][3][u] += out_2[r][3][w] * w5_vwu[w * 16 + u];
-                        f5[r][4][u] += out_2[r][4][w] * w5_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p5_x1[r][0][u];
-                    s1 += p5_x1[r][1][u];
-                    s2 += p5_x1[r][2][u];
-                }
-                acc_1[r][0][0] += K(0.2795084971874737) * s0;
-                acc_1[r][1][0] += K(0.2795084971874737) * s1;
-                acc_1[r][2][0] += K(0.2795084971874737) * s2;
-            }
-        }
-
-        /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f6[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f6[r][0][u] += out_1[r][0][w] * w6_vwu[w * 16 + u];
-                        f6[r][1][u] += out_1[r][1][w] * w6_vwu[w * 16 + u];
-                        f6[r][2][u] += out_1[r][2][w] * w6_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p6_x1[r][0][u];
-                    s1 += p6_x1[r][1][u];
-                    s2 += p6_x1[r][2][u];
-                    s3 += p6_x1[r][3][u];
-                    s4 += p6_x1[r][4][u];
-                }
-                acc_2[r][0][0] += K(0.21650635094610965) * s0;
-                acc_2[r][1][0] += K(0.21650635094610965) * s1;
-                acc_2[r][2][0] += K(0.21650635094610965) * s2;
-                acc_2[r][3][0] += K(0.21650635094610965) * s3;
-                acc_2[r][4][0] += K(0.21650635094610965) * s4;
-            }
-        }
-
-        /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f7[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f7[r][0][u] += out_2[r][0][w] * w7_vwu[w * 16 + u];
-                        f7[r][1][u] += out_2[r][1][w] * w7_vwu[w * 16 + u];
-                        f7[r][2][u] += out_2[r][2][w] * w7_vwu[w * 16 + u];
-                        f7[r][3][u] += out_2[r][3][w] * w7_vwu[w * 16 + u];
-                        f7[r][4][u] += out_2[r][4][w] * w7_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p7_x1[r][0][u];
-                }
-                acc_0[r][0][0] += K(0.2795084971874737) * s0;
-            }
-        }
-
-        /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f8[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f8[r][0][u] += out_1[r][0][w] * w8_vwu[w * 16 + u];
-                        f8[r][1][u] += out_1[r][1][w] * w8_vwu[w * 16 + u];
-                        f8[r][2][u] += out_1[r][2][w] * w8_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p8_x1[r][0][u];
-                    s1 += p8_x1[r][1][u];
-                    s2 += p8_x1[r][2][u];
-                }
-                acc_1[r][0][0] += K(0.21650635094610965) * s0;
-                acc_1[r][1][0] += K(0.21650635094610965) * s1;
-                acc_1[r][2][0] += K(0.21650635094610965) * s2;
-            }
-        }
-
-        /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f9[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f9[r][0][u] += out_0[r][0][w] * w9_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p9_x1[r][0][u];
-                    s1 += p9_x1[r][1][u];
-                    s2 += p9_x1[r][2][u];
-                    s3 += p9_x1[r][3][u];
-                    s4 += p9_x1[r][4][u];
-                }
-                acc_2[r][0][0] += K(0.14433756729740643) * s0;
-                acc_2[r][1][0] += K(0.14433756729740643) * s1;
-                acc_2[r][2][0] += K(0.14433756729740643) * s2;
-                acc_2[r][3][0] += K(0.14433756729740643) * s3;
-                acc_2[r][4][0] += K(0.14433756729740643) * s4;
-            }
-        }
-
-        /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f10[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f10[r][0][u] += out_2[r][0][w] * w10_vwu[w * 16 + u];
-                        f10[r][1][u] += out_2[r][1][w] * w10_vwu[w * 16 + u];
-                        f10[r][2][u] += out_2[r][2][w] * w10_vwu[w * 16 + u];
-                        f10[r][3][u] += out_2[r][3][w] * w10_vwu[w * 16 + u];
-                        f10[r][4][u] += out_2[r][4][w] * w10_vwu[w * 16 + u];
-                    }
-                }
-            }
-            real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p10_x1[r][0][u];
-                    s1 += p10_x1[r][1][u];
-                    s2 += p10_x1[r][2][u];
-                    s3 += p10_x1[r][3][u];
-                    s4 += p10_x1[r][4][u];
-                }
-                acc_2[r][0][0] += K(0.2795084971874737) * s0;
-                acc_2[r][1][0] += K(0.2795084971874737) * s1;
-                acc_2[r][2][0] += K(0.2795084971874737) * s2;
-                acc_2[r][3][0] += K(0.2795084971874737) * s3;
-                acc_2[r][4][0] += K(0.2795084971874737) * s4;
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 9;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[1 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[4 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-    free(w0_vwu);
-    free(w1_vwu);
-    free(w2_vwu);
-    free(w3_vwu);
-    free(w4_vwu);
-    free(w5_vwu);
-    free(w6_vwu);
-    free(w7_vwu);
-    free(w8_vwu);
-    free(w9_vwu);
-    free(w10_vwu);
-}
-
 /* z: weight gradient (11 paths); result [num_threads, 2816]. */
 void z_w(const real *restrict x0, const real *restrict x1, const real *restrict out,
         real *restrict result, int64_t Z, int num_threads)
@@ -1730,10 +714,10 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
     }
 }
 
-/* z: gradients w.r.t. every operand (11 paths), as z_x0 and z_x1; result_x0 [Z, 144], result_x1 [Z, 9]. */
+/* z: gradients w.r.t. the operands in want (1: x0, 2: x1; 11 paths); result_x0 [Z, 144], result_x1 [Z, 9]. */
 void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
-        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int64_t Z,
-        int num_threads)
+        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int want,
+        int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
     real *w0_vwu = malloc(256 * sizeof(real));  /* path 0's weights as [v][w][u] */
@@ -1814,13 +798,13 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
         real acc_x0_0[R][1][16] = {0};
         real x0_0[R][1][16];  /* x0 entry 0: 16x0e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 16; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
         real acc_x1_0[R][1][1] = {0};
         real out_1[R][3][16];  /* out entry 1: 16x1o */
         for (int r = 0; r < R; ++r)
@@ -1831,7 +815,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
         real acc_x1_1[R][3][1] = {0};
         real out_2[R][5][16];  /* out entry 2: 16x2e */
         for (int r = 0; r < R; ++r)
@@ -1842,20 +826,20 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
         real acc_x1_2[R][5][1] = {0};
         real acc_x0_1[R][3][16] = {0};
         real x0_1[R][3][16];  /* x0 entry 1: 16x1o */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 16; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
         real acc_x0_2[R][5][16] = {0};
         real x0_2[R][5][16];  /* x0 entry 2: 16x2e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 16; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
 
         /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
         {  /* a block: its arrays' stack space is reused by the next path */
@@ -1867,38 +851,42 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
+                    }
                 }
-            }
-            real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p0_x1[r][0][u];
+                    }
+                    acc_x1_0[r][0][0] += K(0.14433756729740643) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p0_x1[r][0][u];
-                }
-                acc_x1_0[r][0][0] += K(0.14433756729740643) * s0;
             }
         }
 
@@ -1914,42 +902,46 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
+                    }
                 }
-            }
-            real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p1_x1[r][0][u];
+                        s1 += p1_x1[r][1][u];
+                        s2 += p1_x1[r][2][u];
+                    }
+                    acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
+                    acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
+                    acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p1_x1[r][0][u];
-                    s1 += p1_x1[r][1][u];
-                    s2 += p1_x1[r][2][u];
-                }
-                acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
-                acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
-                acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
             }
         }
 
@@ -1967,46 +959,50 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
+                    }
                 }
-            }
-            real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p2_x1[r][0][u];
+                        s1 += p2_x1[r][1][u];
+                        s2 += p2_x1[r][2][u];
+                        s3 += p2_x1[r][3][u];
+                        s4 += p2_x1[r][4][u];
+                    }
+                    acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
+                    acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
+                    acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
+                    acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
+                    acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p2_x1[r][0][u];
-                    s1 += p2_x1[r][1][u];
-                    s2 += p2_x1[r][2][u];
-                    s3 += p2_x1[r][3][u];
-                    s4 += p2_x1[r][4][u];
-                }
-                acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
-                acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
-                acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
-                acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
-                acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
             }
         }
 
@@ -2022,40 +1018,44 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_1[r][0][u] += K(0.21650635094610965) * p3_x0[r][0][u];
+                        acc_x0_1[r][1][u] += K(0.21650635094610965) * p3_x0[r][1][u];
+                        acc_x0_1[r][2][u] += K(0.21650635094610965) * p3_x0[r][2][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_1[r][0][u] += K(0.21650635094610965) * p3_x0[r][0][u];
-                    acc_x0_1[r][1][u] += K(0.21650635094610965) * p3_x0[r][1][u];
-                    acc_x0_1[r][2][u] += K(0.21650635094610965) * p3_x0[r][2][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
+                    }
                 }
-            }
-            real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p3_x1[r][0][u];
+                    }
+                    acc_x1_0[r][0][0] += K(0.21650635094610965) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p3_x1[r][0][u];
-                }
-                acc_x1_0[r][0][0] += K(0.21650635094610965) * s0;
             }
         }
 
@@ -2069,44 +1069,48 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_1[r][0][u] += K(0.14433756729740643) * p4_x0[r][0][u];
+                        acc_x0_1[r][1][u] += K(0.14433756729740643) * p4_x0[r][1][u];
+                        acc_x0_1[r][2][u] += K(0.14433756729740643) * p4_x0[r][2][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_1[r][0][u] += K(0.14433756729740643) * p4_x0[r][0][u];
-                    acc_x0_1[r][1][u] += K(0.14433756729740643) * p4_x0[r][1][u];
-                    acc_x0_1[r][2][u] += K(0.14433756729740643) * p4_x0[r][2][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
+                    }
                 }
-            }
-            real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p4_x1[r][0][u];
+                        s1 += p4_x1[r][1][u];
+                        s2 += p4_x1[r][2][u];
+                    }
+                    acc_x1_1[r][0][0] += K(0.14433756729740643) * s0;
+                    acc_x1_1[r][1][0] += K(0.14433756729740643) * s1;
+                    acc_x1_1[r][2][0] += K(0.14433756729740643) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p4_x1[r][0][u];
-                    s1 += p4_x1[r][1][u];
-                    s2 += p4_x1[r][2][u];
-                }
-                acc_x1_1[r][0][0] += K(0.14433756729740643) * s0;
-                acc_x1_1[r][1][0] += K(0.14433756729740643) * s1;
-                acc_x1_1[r][2][0] += K(0.14433756729740643) * s2;
             }
         }
 
@@ -2124,44 +1128,48 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_1[r][0][u] += K(0.2795084971874737) * p5_x0[r][0][u];
+                        acc_x0_1[r][1][u] += K(0.2795084971874737) * p5_x0[r][1][u];
+                        acc_x0_1[r][2][u] += K(0.2795084971874737) * p5_x0[r][2][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_1[r][0][u] += K(0.2795084971874737) * p5_x0[r][0][u];
-                    acc_x0_1[r][1][u] += K(0.2795084971874737) * p5_x0[r][1][u];
-                    acc_x0_1[r][2][u] += K(0.2795084971874737) * p5_x0[r][2][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
+                    }
                 }
-            }
-            real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p5_x1[r][0][u];
+                        s1 += p5_x1[r][1][u];
+                        s2 += p5_x1[r][2][u];
+                    }
+                    acc_x1_1[r][0][0] += K(0.2795084971874737) * s0;
+                    acc_x1_1[r][1][0] += K(0.2795084971874737) * s1;
+                    acc_x1_1[r][2][0] += K(0.2795084971874737) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p5_x1[r][0][u];
-                    s1 += p5_x1[r][1][u];
-                    s2 += p5_x1[r][2][u];
-                }
-                acc_x1_1[r][0][0] += K(0.2795084971874737) * s0;
-                acc_x1_1[r][1][0] += K(0.2795084971874737) * s1;
-                acc_x1_1[r][2][0] += K(0.2795084971874737) * s2;
             }
         }
 
@@ -2177,48 +1185,52 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_1[r][0][u] += K(0.21650635094610965) * p6_x0[r][0][u];
+                        acc_x0_1[r][1][u] += K(0.21650635094610965) * p6_x0[r][1][u];
+                        acc_x0_1[r][2][u] += K(0.21650635094610965) * p6_x0[r][2][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_1[r][0][u] += K(0.21650635094610965) * p6_x0[r][0][u];
-                    acc_x0_1[r][1][u] += K(0.21650635094610965) * p6_x0[r][1][u];
-                    acc_x0_1[r][2][u] += K(0.21650635094610965) * p6_x0[r][2][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
+                    }
                 }
-            }
-            real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p6_x1[r][0][u];
+                        s1 += p6_x1[r][1][u];
+                        s2 += p6_x1[r][2][u];
+                        s3 += p6_x1[r][3][u];
+                        s4 += p6_x1[r][4][u];
+                    }
+                    acc_x1_2[r][0][0] += K(0.21650635094610965) * s0;
+                    acc_x1_2[r][1][0] += K(0.21650635094610965) * s1;
+                    acc_x1_2[r][2][0] += K(0.21650635094610965) * s2;
+                    acc_x1_2[r][3][0] += K(0.21650635094610965) * s3;
+                    acc_x1_2[r][4][0] += K(0.21650635094610965) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p6_x1[r][0][u];
-                    s1 += p6_x1[r][1][u];
-                    s2 += p6_x1[r][2][u];
-                    s3 += p6_x1[r][3][u];
-                    s4 += p6_x1[r][4][u];
-                }
-                acc_x1_2[r][0][0] += K(0.21650635094610965) * s0;
-                acc_x1_2[r][1][0] += K(0.21650635094610965) * s1;
-                acc_x1_2[r][2][0] += K(0.21650635094610965) * s2;
-                acc_x1_2[r][3][0] += K(0.21650635094610965) * s3;
-                acc_x1_2[r][4][0] += K(0.21650635094610965) * s4;
             }
         }
 
@@ -2236,42 +1248,46 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_2[r][0][u] += K(0.2795084971874737) * p7_x0[r][0][u];
+                        acc_x0_2[r][1][u] += K(0.2795084971874737) * p7_x0[r][1][u];
+                        acc_x0_2[r][2][u] += K(0.2795084971874737) * p7_x0[r][2][u];
+                        acc_x0_2[r][3][u] += K(0.2795084971874737) * p7_x0[r][3][u];
+                        acc_x0_2[r][4][u] += K(0.2795084971874737) * p7_x0[r][4][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_2[r][0][u] += K(0.2795084971874737) * p7_x0[r][0][u];
-                    acc_x0_2[r][1][u] += K(0.2795084971874737) * p7_x0[r][1][u];
-                    acc_x0_2[r][2][u] += K(0.2795084971874737) * p7_x0[r][2][u];
-                    acc_x0_2[r][3][u] += K(0.2795084971874737) * p7_x0[r][3][u];
-                    acc_x0_2[r][4][u] += K(0.2795084971874737) * p7_x0[r][4][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
+                    }
                 }
-            }
-            real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p7_x1[r][0][u];
+                    }
+                    acc_x1_0[r][0][0] += K(0.2795084971874737) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p7_x1[r][0][u];
-                }
-                acc_x1_0[r][0][0] += K(0.2795084971874737) * s0;
             }
         }
 
@@ -2287,46 +1303,50 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_2[r][0][u] += K(0.21650635094610965) * p8_x0[r][0][u];
+                        acc_x0_2[r][1][u] += K(0.21650635094610965) * p8_x0[r][1][u];
+                        acc_x0_2[r][2][u] += K(0.21650635094610965) * p8_x0[r][2][u];
+                        acc_x0_2[r][3][u] += K(0.21650635094610965) * p8_x0[r][3][u];
+                        acc_x0_2[r][4][u] += K(0.21650635094610965) * p8_x0[r][4][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_2[r][0][u] += K(0.21650635094610965) * p8_x0[r][0][u];
-                    acc_x0_2[r][1][u] += K(0.21650635094610965) * p8_x0[r][1][u];
-                    acc_x0_2[r][2][u] += K(0.21650635094610965) * p8_x0[r][2][u];
-                    acc_x0_2[r][3][u] += K(0.21650635094610965) * p8_x0[r][3][u];
-                    acc_x0_2[r][4][u] += K(0.21650635094610965) * p8_x0[r][4][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
+                    }
                 }
-            }
-            real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p8_x1[r][0][u];
+                        s1 += p8_x1[r][1][u];
+                        s2 += p8_x1[r][2][u];
+                    }
+                    acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
+                    acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
+                    acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p8_x1[r][0][u];
-                    s1 += p8_x1[r][1][u];
-                    s2 += p8_x1[r][2][u];
-                }
-                acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
-                acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
-                acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
             }
         }
 
@@ -2340,50 +1360,54 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_2[r][0][u] += K(0.14433756729740643) * p9_x0[r][0][u];
+                        acc_x0_2[r][1][u] += K(0.14433756729740643) * p9_x0[r][1][u];
+                        acc_x0_2[r][2][u] += K(0.14433756729740643) * p9_x0[r][2][u];
+                        acc_x0_2[r][3][u] += K(0.14433756729740643) * p9_x0[r][3][u];
+                        acc_x0_2[r][4][u] += K(0.14433756729740643) * p9_x0[r][4][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_2[r][0][u] += K(0.14433756729740643) * p9_x0[r][0][u];
-                    acc_x0_2[r][1][u] += K(0.14433756729740643) * p9_x0[r][1][u];
-                    acc_x0_2[r][2][u] += K(0.14433756729740643) * p9_x0[r][2][u];
-                    acc_x0_2[r][3][u] += K(0.14433756729740643) * p9_x0[r][3][u];
-                    acc_x0_2[r][4][u] += K(0.14433756729740643) * p9_x0[r][4][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
+                    }
                 }
-            }
-            real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p9_x1[r][0][u];
+                        s1 += p9_x1[r][1][u];
+                        s2 += p9_x1[r][2][u];
+                        s3 += p9_x1[r][3][u];
+                        s4 += p9_x1[r][4][u];
+                    }
+                    acc_x1_2[r][0][0] += K(0.14433756729740643) * s0;
+                    acc_x1_2[r][1][0] += K(0.14433756729740643) * s1;
+                    acc_x1_2[r][2][0] += K(0.14433756729740643) * s2;
+                    acc_x1_2[r][3][0] += K(0.14433756729740643) * s3;
+                    acc_x1_2[r][4][0] += K(0.14433756729740643) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p9_x1[r][0][u];
-                    s1 += p9_x1[r][1][u];
-                    s2 += p9_x1[r][2][u];
-                    s3 += p9_x1[r][3][u];
-                    s4 += p9_x1[r][4][u];
-                }
-                acc_x1_2[r][0][0] += K(0.14433756729740643) * s0;
-                acc_x1_2[r][1][0] += K(0.14433756729740643) * s1;
-                acc_x1_2[r][2][0] += K(0.14433756729740643) * s2;
-                acc_x1_2[r][3][0] += K(0.14433756729740643) * s3;
-                acc_x1_2[r][4][0] += K(0.14433756729740643) * s4;
             }
         }
 
@@ -2401,79 +1425,87 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 16; ++u) {
+                        acc_x0_2[r][0][u] += K(0.2795084971874737) * p10_x0[r][0][u];
+                        acc_x0_2[r][1][u] += K(0.2795084971874737) * p10_x0[r][1][u];
+                        acc_x0_2[r][2][u] += K(0.2795084971874737) * p10_x0[r][2][u];
+                        acc_x0_2[r][3][u] += K(0.2795084971874737) * p10_x0[r][3][u];
+                        acc_x0_2[r][4][u] += K(0.2795084971874737) * p10_x0[r][4][u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_2[r][0][u] += K(0.2795084971874737) * p10_x0[r][0][u];
-                    acc_x0_2[r][1][u] += K(0.2795084971874737) * p10_x0[r][1][u];
-                    acc_x0_2[r][2][u] += K(0.2795084971874737) * p10_x0[r][2][u];
-                    acc_x0_2[r][3][u] += K(0.2795084971874737) * p10_x0[r][3][u];
-                    acc_x0_2[r][4][u] += K(0.2795084971874737) * p10_x0[r][4][u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 16; ++u) {
+                        for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
+                    }
                 }
-            }
-            real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 16; ++u) {
+                        s0 += p10_x1[r][0][u];
+                        s1 += p10_x1[r][1][u];
+                        s2 += p10_x1[r][2][u];
+                        s3 += p10_x1[r][3][u];
+                        s4 += p10_x1[r][4][u];
+                    }
+                    acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
+                    acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
+                    acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
+                    acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
+                    acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 16; ++u) {
-                    s0 += p10_x1[r][0][u];
-                    s1 += p10_x1[r][1][u];
-                    s2 += p10_x1[r][2][u];
-                    s3 += p10_x1[r][3][u];
-                    s4 += p10_x1[r][4][u];
-                }
-                acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
-                acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
-                acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
-                acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
-                acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
             }
         }
+        if (want & 1) {  /* the gradient w.r.t. x0 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x0 + (z0 + r) * 144;
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[16 + c * 3 + m] = acc_x0_1[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[64 + c * 5 + m] = acc_x0_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x0 + (z0 + r) * 144;
+                for (int c = 0; c < 16; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
+                for (int c = 0; c < 16; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[16 + c * 3 + m] = acc_x0_1[r][m][c];
+                for (int c = 0; c < 16; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[64 + c * 5 + m] = acc_x0_2[r][m][c];
+            }
         }
+        if (want & 2) {  /* the gradient w.r.t. x1 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x1 + (z0 + r) * 9;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x1 + (z0 + r) * 9;
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+            }
         }
     }
     free(w0_vwu);

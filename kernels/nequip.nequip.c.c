@@ -8,8 +8,9 @@
  *
  * 11 paths, 984 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every
- * operand's gradient at once (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
+ * <node>_xs gives the gradients of the operands its `want` bits name, one or
+ * both, in its place (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
  * Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise
@@ -428,725 +429,6 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
     }
 }
 
-/* m: gradient w.r.t. operand x0 (11 paths); result [Z, 72]. */
-void m_x0(const real *restrict x1, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
-        real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 280 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
-        real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 280 + 8 + c * 3 + m] : 0;
-        real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
-        real out_2[R][5][8];  /* out entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 280 + 32 + c * 5 + m] : 0;
-        real out_3[R][3][8];  /* out entry 3: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_3[r][m][c] = r < nr ? out[(z0 + r) * 280 + 72 + c * 3 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real out_4[R][1][8];  /* out entry 4: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_4[r][m][c] = r < nr ? out[(z0 + r) * 280 + 96 + c * 1 + m] : 0;
-        real out_5[R][5][8];  /* out entry 5: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_5[r][m][c] = r < nr ? out[(z0 + r) * 280 + 104 + c * 5 + m] : 0;
-        real out_6[R][3][8];  /* out entry 6: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_6[r][m][c] = r < nr ? out[(z0 + r) * 280 + 144 + c * 3 + m] : 0;
-        real out_7[R][5][8];  /* out entry 7: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_7[r][m][c] = r < nr ? out[(z0 + r) * 280 + 168 + c * 5 + m] : 0;
-        real acc_2[R][5][8] = {0};
-        real out_8[R][3][8];  /* out entry 8: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_8[r][m][c] = r < nr ? out[(z0 + r) * 280 + 208 + c * 3 + m] : 0;
-        real out_9[R][1][8];  /* out entry 9: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_9[r][m][c] = r < nr ? out[(z0 + r) * 280 + 232 + c * 1 + m] : 0;
-        real out_10[R][5][8];  /* out entry 10: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_10[r][m][c] = r < nr ? out[(z0 + r) * 280 + 240 + c * 5 + m] : 0;
-
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
-                }
-            }
-        }
-
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
-                }
-            }
-        }
-
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
-                }
-            }
-        }
-
-        /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.7320508075688772) * p3_x0[r][0][u] * (weight + 24)[u];
-                    acc_1[r][1][u] += K(1.7320508075688772) * p3_x0[r][1][u] * (weight + 24)[u];
-                    acc_1[r][2][u] += K(1.7320508075688772) * p3_x0[r][2][u] * (weight + 24)[u];
-                }
-            }
-        }
-
-        /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
-                    acc_1[r][1][u] += K(1.0) * p4_x0[r][1][u] * (weight + 32)[u];
-                    acc_1[r][2][u] += K(1.0) * p4_x0[r][2][u] * (weight + 32)[u];
-                }
-            }
-        }
-
-        /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(2.23606797749979) * p5_x0[r][0][u] * (weight + 40)[u];
-                    acc_1[r][1][u] += K(2.23606797749979) * p5_x0[r][1][u] * (weight + 40)[u];
-                    acc_1[r][2][u] += K(2.23606797749979) * p5_x0[r][2][u] * (weight + 40)[u];
-                }
-            }
-        }
-
-        /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.7320508075688772) * p6_x0[r][0][u] * (weight + 48)[u];
-                    acc_1[r][1][u] += K(1.7320508075688772) * p6_x0[r][1][u] * (weight + 48)[u];
-                    acc_1[r][2][u] += K(1.7320508075688772) * p6_x0[r][2][u] * (weight + 48)[u];
-                }
-            }
-        }
-
-        /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(2.23606797749979) * p7_x0[r][0][u] * (weight + 56)[u];
-                    acc_2[r][1][u] += K(2.23606797749979) * p7_x0[r][1][u] * (weight + 56)[u];
-                    acc_2[r][2][u] += K(2.23606797749979) * p7_x0[r][2][u] * (weight + 56)[u];
-                    acc_2[r][3][u] += K(2.23606797749979) * p7_x0[r][3][u] * (weight + 56)[u];
-                    acc_2[r][4][u] += K(2.23606797749979) * p7_x0[r][4][u] * (weight + 56)[u];
-                }
-            }
-        }
-
-        /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.7320508075688772) * p8_x0[r][0][u] * (weight + 64)[u];
-                    acc_2[r][1][u] += K(1.7320508075688772) * p8_x0[r][1][u] * (weight + 64)[u];
-                    acc_2[r][2][u] += K(1.7320508075688772) * p8_x0[r][2][u] * (weight + 64)[u];
-                    acc_2[r][3][u] += K(1.7320508075688772) * p8_x0[r][3][u] * (weight + 64)[u];
-                    acc_2[r][4][u] += K(1.7320508075688772) * p8_x0[r][4][u] * (weight + 64)[u];
-                }
-            }
-        }
-
-        /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weight + 72)[u];
-                    acc_2[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weight + 72)[u];
-                    acc_2[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weight + 72)[u];
-                    acc_2[r][3][u] += K(1.0) * p9_x0[r][3][u] * (weight + 72)[u];
-                    acc_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
-                }
-            }
-        }
-
-        /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(2.23606797749979) * p10_x0[r][0][u] * (weight + 80)[u];
-                    acc_2[r][1][u] += K(2.23606797749979) * p10_x0[r][1][u] * (weight + 80)[u];
-                    acc_2[r][2][u] += K(2.23606797749979) * p10_x0[r][2][u] * (weight + 80)[u];
-                    acc_2[r][3][u] += K(2.23606797749979) * p10_x0[r][3][u] * (weight + 80)[u];
-                    acc_2[r][4][u] += K(2.23606797749979) * p10_x0[r][4][u] * (weight + 80)[u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-}
-
-/* m: gradient w.r.t. operand x1 (11 paths); result [Z, 9]. */
-void m_x1(const real *restrict x0, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 280 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][1] = {0};
-        real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 280 + 8 + c * 3 + m] : 0;
-        real acc_1[R][3][1] = {0};
-        real out_2[R][5][8];  /* out entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 280 + 32 + c * 5 + m] : 0;
-        real acc_2[R][5][1] = {0};
-        real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real out_3[R][3][8];  /* out entry 3: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_3[r][m][c] = r < nr ? out[(z0 + r) * 280 + 72 + c * 3 + m] : 0;
-        real out_4[R][1][8];  /* out entry 4: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_4[r][m][c] = r < nr ? out[(z0 + r) * 280 + 96 + c * 1 + m] : 0;
-        real out_5[R][5][8];  /* out entry 5: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_5[r][m][c] = r < nr ? out[(z0 + r) * 280 + 104 + c * 5 + m] : 0;
-        real out_6[R][3][8];  /* out entry 6: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_6[r][m][c] = r < nr ? out[(z0 + r) * 280 + 144 + c * 3 + m] : 0;
-        real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real out_7[R][5][8];  /* out entry 7: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_7[r][m][c] = r < nr ? out[(z0 + r) * 280 + 168 + c * 5 + m] : 0;
-        real out_8[R][3][8];  /* out entry 8: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_8[r][m][c] = r < nr ? out[(z0 + r) * 280 + 208 + c * 3 + m] : 0;
-        real out_9[R][1][8];  /* out entry 9: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_9[r][m][c] = r < nr ? out[(z0 + r) * 280 + 232 + c * 1 + m] : 0;
-        real out_10[R][5][8];  /* out entry 10: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_10[r][m][c] = r < nr ? out[(z0 + r) * 280 + 240 + c * 5 + m] : 0;
-
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                }
-                acc_0[r][0][0] += K(1.0) * s0;
-            }
-        }
-
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p1_x1[r][0][u] * (weight + 8)[u];
-                    s1 += p1_x1[r][1][u] * (weight + 8)[u];
-                    s2 += p1_x1[r][2][u] * (weight + 8)[u];
-                }
-                acc_1[r][0][0] += K(1.7320508075688772) * s0;
-                acc_1[r][1][0] += K(1.7320508075688772) * s1;
-                acc_1[r][2][0] += K(1.7320508075688772) * s2;
-            }
-        }
-
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p2_x1[r][0][u] * (weight + 16)[u];
-                    s1 += p2_x1[r][1][u] * (weight + 16)[u];
-                    s2 += p2_x1[r][2][u] * (weight + 16)[u];
-                    s3 += p2_x1[r][3][u] * (weight + 16)[u];
-                    s4 += p2_x1[r][4][u] * (weight + 16)[u];
-                }
-                acc_2[r][0][0] += K(2.23606797749979) * s0;
-                acc_2[r][1][0] += K(2.23606797749979) * s1;
-                acc_2[r][2][0] += K(2.23606797749979) * s2;
-                acc_2[r][3][0] += K(2.23606797749979) * s3;
-                acc_2[r][4][0] += K(2.23606797749979) * s4;
-            }
-        }
-
-        /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p3_x1[r][0][u] * (weight + 24)[u];
-                }
-                acc_0[r][0][0] += K(1.7320508075688772) * s0;
-            }
-        }
-
-        /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p4_x1[r][0][u] * (weight + 32)[u];
-                    s1 += p4_x1[r][1][u] * (weight + 32)[u];
-                    s2 += p4_x1[r][2][u] * (weight + 32)[u];
-                }
-                acc_1[r][0][0] += K(1.0) * s0;
-                acc_1[r][1][0] += K(1.0) * s1;
-                acc_1[r][2][0] += K(1.0) * s2;
-            }
-        }
-
-        /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p5_x1[r][0][u] * (weight + 40)[u];
-                    s1 += p5_x1[r][1][u] * (weight + 40)[u];
-                    s2 += p5_x1[r][2][u] * (weight + 40)[u];
-                }
-                acc_1[r][0][0] += K(2.23606797749979) * s0;
-                acc_1[r][1][0] += K(2.23606797749979) * s1;
-                acc_1[r][2][0] += K(2.23606797749979) * s2;
-            }
-        }
-
-        /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p6_x1[r][0][u] * (weight + 48)[u];
-                    s1 += p6_x1[r][1][u] * (weight + 48)[u];
-                    s2 += p6_x1[r][2][u] * (weight + 48)[u];
-                    s3 += p6_x1[r][3][u] * (weight + 48)[u];
-                    s4 += p6_x1[r][4][u] * (weight + 48)[u];
-                }
-                acc_2[r][0][0] += K(1.7320508075688772) * s0;
-                acc_2[r][1][0] += K(1.7320508075688772) * s1;
-                acc_2[r][2][0] += K(1.7320508075688772) * s2;
-                acc_2[r][3][0] += K(1.7320508075688772) * s3;
-                acc_2[r][4][0] += K(1.7320508075688772) * s4;
-            }
-        }
-
-        /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p7_x1[r][0][u] * (weight + 56)[u];
-                }
-                acc_0[r][0][0] += K(2.23606797749979) * s0;
-            }
-        }
-
-        /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p8_x1[r][0][u] * (weight + 64)[u];
-                    s1 += p8_x1[r][1][u] * (weight + 64)[u];
-                    s2 += p8_x1[r][2][u] * (weight + 64)[u];
-                }
-                acc_1[r][0][0] += K(1.7320508075688772) * s0;
-                acc_1[r][1][0] += K(1.7320508075688772) * s1;
-                acc_1[r][2][0] += K(1.7320508075688772) * s2;
-            }
-        }
-
-        /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p9_x1[r][0][u] * (weight + 72)[u];
-                    s1 += p9_x1[r][1][u] * (weight + 72)[u];
-                    s2 += p9_x1[r][2][u] * (weight + 72)[u];
-                    s3 += p9_x1[r][3][u] * (weight + 72)[u];
-                    s4 += p9_x1[r][4][u] * (weight + 72)[u];
-                }
-                acc_2[r][0][0] += K(1.0) * s0;
-                acc_2[r][1][0] += K(1.0) * s1;
-                acc_2[r][2][0] += K(1.0) * s2;
-                acc_2[r][3][0] += K(1.0) * s3;
-                acc_2[r][4][0] += K(1.0) * s4;
-            }
-        }
-
-        /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p10_x1[r][0][u] * (weight + 80)[u];
-                    s1 += p10_x1[r][1][u] * (weight + 80)[u];
-                    s2 += p10_x1[r][2][u] * (weight + 80)[u];
-                    s3 += p10_x1[r][3][u] * (weight + 80)[u];
-                    s4 += p10_x1[r][4][u] * (weight + 80)[u];
-                }
-                acc_2[r][0][0] += K(2.23606797749979) * s0;
-                acc_2[r][1][0] += K(2.23606797749979) * s1;
-                acc_2[r][2][0] += K(2.23606797749979) * s2;
-                acc_2[r][3][0] += K(2.23606797749979) * s3;
-                acc_2[r][4][0] += K(2.23606797749979) * s4;
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 9;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[1 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[4 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-}
-
 /* m: weight gradient (11 paths); result [num_threads, 88]. */
 void m_w(const real *restrict x0, const real *restrict x1, const real *restrict out,
         real *restrict result, int64_t Z, int num_threads)
@@ -1466,10 +748,10 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
     }
 }
 
-/* m: gradients w.r.t. every operand (11 paths), as m_x0 and m_x1; result_x0 [Z, 72], result_x1 [Z, 9]. */
+/* m: gradients w.r.t. the operands in want (1: x0, 2: x1; 11 paths); result_x0 [Z, 72], result_x1 [Z, 9]. */
 void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
-        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int64_t Z,
-        int num_threads)
+        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int want,
+        int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
     #pragma omp parallel for num_threads(num_threads) schedule(static)
@@ -1479,7 +761,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
         real out_0[R][1][8];  /* out entry 0: 8x0e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -1490,13 +772,13 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
         real acc_x1_0[R][1][1] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
         real out_1[R][3][8];  /* out entry 1: 8x1o */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -1507,7 +789,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
         real out_2[R][5][8];  /* out entry 2: 8x2e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -1524,7 +806,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
         real out_4[R][1][8];  /* out entry 4: 8x0e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -1550,7 +832,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
         real out_8[R][3][8];  /* out entry 8: 8x1o */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -1569,509 +851,557 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
+                    }
                 }
-            }
-            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p0_x1[r][0][u] * (weight + 0)[u];
+                    }
+                    acc_x1_0[r][0][0] += K(1.0) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                }
-                acc_x1_0[r][0][0] += K(1.0) * s0;
             }
         }
 
         /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
+                    }
                 }
-            }
-            real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p1_x1[r][0][u] * (weight + 8)[u];
+                        s1 += p1_x1[r][1][u] * (weight + 8)[u];
+                        s2 += p1_x1[r][2][u] * (weight + 8)[u];
+                    }
+                    acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
+                    acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
+                    acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p1_x1[r][0][u] * (weight + 8)[u];
-                    s1 += p1_x1[r][1][u] * (weight + 8)[u];
-                    s2 += p1_x1[r][2][u] * (weight + 8)[u];
-                }
-                acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
-                acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
-                acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
 
         /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
+                    }
                 }
-            }
-            real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p2_x1[r][0][u] * (weight + 16)[u];
+                        s1 += p2_x1[r][1][u] * (weight + 16)[u];
+                        s2 += p2_x1[r][2][u] * (weight + 16)[u];
+                        s3 += p2_x1[r][3][u] * (weight + 16)[u];
+                        s4 += p2_x1[r][4][u] * (weight + 16)[u];
+                    }
+                    acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
+                    acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
+                    acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
+                    acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
+                    acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p2_x1[r][0][u] * (weight + 16)[u];
-                    s1 += p2_x1[r][1][u] * (weight + 16)[u];
-                    s2 += p2_x1[r][2][u] * (weight + 16)[u];
-                    s3 += p2_x1[r][3][u] * (weight + 16)[u];
-                    s4 += p2_x1[r][4][u] * (weight + 16)[u];
-                }
-                acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
-                acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
-                acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
-                acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
-                acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
             }
         }
 
         /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_1[r][0][u] += K(1.7320508075688772) * p3_x0[r][0][u] * (weight + 24)[u];
+                        acc_x0_1[r][1][u] += K(1.7320508075688772) * p3_x0[r][1][u] * (weight + 24)[u];
+                        acc_x0_1[r][2][u] += K(1.7320508075688772) * p3_x0[r][2][u] * (weight + 24)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_1[r][0][u] += K(1.7320508075688772) * p3_x0[r][0][u] * (weight + 24)[u];
-                    acc_x0_1[r][1][u] += K(1.7320508075688772) * p3_x0[r][1][u] * (weight + 24)[u];
-                    acc_x0_1[r][2][u] += K(1.7320508075688772) * p3_x0[r][2][u] * (weight + 24)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
+                    }
                 }
-            }
-            real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p3_x1[r][0][u] * (weight + 24)[u];
+                    }
+                    acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p3_x1[r][0][u] * (weight + 24)[u];
-                }
-                acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
             }
         }
 
         /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_1[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
+                        acc_x0_1[r][1][u] += K(1.0) * p4_x0[r][1][u] * (weight + 32)[u];
+                        acc_x0_1[r][2][u] += K(1.0) * p4_x0[r][2][u] * (weight + 32)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_1[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
-                    acc_x0_1[r][1][u] += K(1.0) * p4_x0[r][1][u] * (weight + 32)[u];
-                    acc_x0_1[r][2][u] += K(1.0) * p4_x0[r][2][u] * (weight + 32)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
+                    }
                 }
-            }
-            real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p4_x1[r][0][u] * (weight + 32)[u];
+                        s1 += p4_x1[r][1][u] * (weight + 32)[u];
+                        s2 += p4_x1[r][2][u] * (weight + 32)[u];
+                    }
+                    acc_x1_1[r][0][0] += K(1.0) * s0;
+                    acc_x1_1[r][1][0] += K(1.0) * s1;
+                    acc_x1_1[r][2][0] += K(1.0) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p4_x1[r][0][u] * (weight + 32)[u];
-                    s1 += p4_x1[r][1][u] * (weight + 32)[u];
-                    s2 += p4_x1[r][2][u] * (weight + 32)[u];
-                }
-                acc_x1_1[r][0][0] += K(1.0) * s0;
-                acc_x1_1[r][1][0] += K(1.0) * s1;
-                acc_x1_1[r][2][0] += K(1.0) * s2;
             }
         }
 
         /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_1[r][0][u] += K(2.23606797749979) * p5_x0[r][0][u] * (weight + 40)[u];
+                        acc_x0_1[r][1][u] += K(2.23606797749979) * p5_x0[r][1][u] * (weight + 40)[u];
+                        acc_x0_1[r][2][u] += K(2.23606797749979) * p5_x0[r][2][u] * (weight + 40)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_1[r][0][u] += K(2.23606797749979) * p5_x0[r][0][u] * (weight + 40)[u];
-                    acc_x0_1[r][1][u] += K(2.23606797749979) * p5_x0[r][1][u] * (weight + 40)[u];
-                    acc_x0_1[r][2][u] += K(2.23606797749979) * p5_x0[r][2][u] * (weight + 40)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
+                    }
                 }
-            }
-            real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p5_x1[r][0][u] * (weight + 40)[u];
+                        s1 += p5_x1[r][1][u] * (weight + 40)[u];
+                        s2 += p5_x1[r][2][u] * (weight + 40)[u];
+                    }
+                    acc_x1_1[r][0][0] += K(2.23606797749979) * s0;
+                    acc_x1_1[r][1][0] += K(2.23606797749979) * s1;
+                    acc_x1_1[r][2][0] += K(2.23606797749979) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p5_x1[r][0][u] * (weight + 40)[u];
-                    s1 += p5_x1[r][1][u] * (weight + 40)[u];
-                    s2 += p5_x1[r][2][u] * (weight + 40)[u];
-                }
-                acc_x1_1[r][0][0] += K(2.23606797749979) * s0;
-                acc_x1_1[r][1][0] += K(2.23606797749979) * s1;
-                acc_x1_1[r][2][0] += K(2.23606797749979) * s2;
             }
         }
 
         /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_1[r][0][u] += K(1.7320508075688772) * p6_x0[r][0][u] * (weight + 48)[u];
+                        acc_x0_1[r][1][u] += K(1.7320508075688772) * p6_x0[r][1][u] * (weight + 48)[u];
+                        acc_x0_1[r][2][u] += K(1.7320508075688772) * p6_x0[r][2][u] * (weight + 48)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_1[r][0][u] += K(1.7320508075688772) * p6_x0[r][0][u] * (weight + 48)[u];
-                    acc_x0_1[r][1][u] += K(1.7320508075688772) * p6_x0[r][1][u] * (weight + 48)[u];
-                    acc_x0_1[r][2][u] += K(1.7320508075688772) * p6_x0[r][2][u] * (weight + 48)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
+                    }
                 }
-            }
-            real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p6_x1[r][0][u] * (weight + 48)[u];
+                        s1 += p6_x1[r][1][u] * (weight + 48)[u];
+                        s2 += p6_x1[r][2][u] * (weight + 48)[u];
+                        s3 += p6_x1[r][3][u] * (weight + 48)[u];
+                        s4 += p6_x1[r][4][u] * (weight + 48)[u];
+                    }
+                    acc_x1_2[r][0][0] += K(1.7320508075688772) * s0;
+                    acc_x1_2[r][1][0] += K(1.7320508075688772) * s1;
+                    acc_x1_2[r][2][0] += K(1.7320508075688772) * s2;
+                    acc_x1_2[r][3][0] += K(1.7320508075688772) * s3;
+                    acc_x1_2[r][4][0] += K(1.7320508075688772) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p6_x1[r][0][u] * (weight + 48)[u];
-                    s1 += p6_x1[r][1][u] * (weight + 48)[u];
-                    s2 += p6_x1[r][2][u] * (weight + 48)[u];
-                    s3 += p6_x1[r][3][u] * (weight + 48)[u];
-                    s4 += p6_x1[r][4][u] * (weight + 48)[u];
-                }
-                acc_x1_2[r][0][0] += K(1.7320508075688772) * s0;
-                acc_x1_2[r][1][0] += K(1.7320508075688772) * s1;
-                acc_x1_2[r][2][0] += K(1.7320508075688772) * s2;
-                acc_x1_2[r][3][0] += K(1.7320508075688772) * s3;
-                acc_x1_2[r][4][0] += K(1.7320508075688772) * s4;
             }
         }
 
         /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_2[r][0][u] += K(2.23606797749979) * p7_x0[r][0][u] * (weight + 56)[u];
+                        acc_x0_2[r][1][u] += K(2.23606797749979) * p7_x0[r][1][u] * (weight + 56)[u];
+                        acc_x0_2[r][2][u] += K(2.23606797749979) * p7_x0[r][2][u] * (weight + 56)[u];
+                        acc_x0_2[r][3][u] += K(2.23606797749979) * p7_x0[r][3][u] * (weight + 56)[u];
+                        acc_x0_2[r][4][u] += K(2.23606797749979) * p7_x0[r][4][u] * (weight + 56)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_2[r][0][u] += K(2.23606797749979) * p7_x0[r][0][u] * (weight + 56)[u];
-                    acc_x0_2[r][1][u] += K(2.23606797749979) * p7_x0[r][1][u] * (weight + 56)[u];
-                    acc_x0_2[r][2][u] += K(2.23606797749979) * p7_x0[r][2][u] * (weight + 56)[u];
-                    acc_x0_2[r][3][u] += K(2.23606797749979) * p7_x0[r][3][u] * (weight + 56)[u];
-                    acc_x0_2[r][4][u] += K(2.23606797749979) * p7_x0[r][4][u] * (weight + 56)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
+                    }
                 }
-            }
-            real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0;
+                    #pragma omp simd reduction(+:s0)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p7_x1[r][0][u] * (weight + 56)[u];
+                    }
+                    acc_x1_0[r][0][0] += K(2.23606797749979) * s0;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0;
-                #pragma omp simd reduction(+:s0)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p7_x1[r][0][u] * (weight + 56)[u];
-                }
-                acc_x1_0[r][0][0] += K(2.23606797749979) * s0;
             }
         }
 
         /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_2[r][0][u] += K(1.7320508075688772) * p8_x0[r][0][u] * (weight + 64)[u];
+                        acc_x0_2[r][1][u] += K(1.7320508075688772) * p8_x0[r][1][u] * (weight + 64)[u];
+                        acc_x0_2[r][2][u] += K(1.7320508075688772) * p8_x0[r][2][u] * (weight + 64)[u];
+                        acc_x0_2[r][3][u] += K(1.7320508075688772) * p8_x0[r][3][u] * (weight + 64)[u];
+                        acc_x0_2[r][4][u] += K(1.7320508075688772) * p8_x0[r][4][u] * (weight + 64)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_2[r][0][u] += K(1.7320508075688772) * p8_x0[r][0][u] * (weight + 64)[u];
-                    acc_x0_2[r][1][u] += K(1.7320508075688772) * p8_x0[r][1][u] * (weight + 64)[u];
-                    acc_x0_2[r][2][u] += K(1.7320508075688772) * p8_x0[r][2][u] * (weight + 64)[u];
-                    acc_x0_2[r][3][u] += K(1.7320508075688772) * p8_x0[r][3][u] * (weight + 64)[u];
-                    acc_x0_2[r][4][u] += K(1.7320508075688772) * p8_x0[r][4][u] * (weight + 64)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
+                    }
                 }
-            }
-            real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p8_x1[r][0][u] * (weight + 64)[u];
+                        s1 += p8_x1[r][1][u] * (weight + 64)[u];
+                        s2 += p8_x1[r][2][u] * (weight + 64)[u];
+                    }
+                    acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
+                    acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
+                    acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p8_x1[r][0][u] * (weight + 64)[u];
-                    s1 += p8_x1[r][1][u] * (weight + 64)[u];
-                    s2 += p8_x1[r][2][u] * (weight + 64)[u];
-                }
-                acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
-                acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
-                acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
 
         /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_2[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weight + 72)[u];
+                        acc_x0_2[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weight + 72)[u];
+                        acc_x0_2[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weight + 72)[u];
+                        acc_x0_2[r][3][u] += K(1.0) * p9_x0[r][3][u] * (weight + 72)[u];
+                        acc_x0_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_2[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weight + 72)[u];
-                    acc_x0_2[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weight + 72)[u];
-                    acc_x0_2[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weight + 72)[u];
-                    acc_x0_2[r][3][u] += K(1.0) * p9_x0[r][3][u] * (weight + 72)[u];
-                    acc_x0_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
+                    }
                 }
-            }
-            real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p9_x1[r][0][u] * (weight + 72)[u];
+                        s1 += p9_x1[r][1][u] * (weight + 72)[u];
+                        s2 += p9_x1[r][2][u] * (weight + 72)[u];
+                        s3 += p9_x1[r][3][u] * (weight + 72)[u];
+                        s4 += p9_x1[r][4][u] * (weight + 72)[u];
+                    }
+                    acc_x1_2[r][0][0] += K(1.0) * s0;
+                    acc_x1_2[r][1][0] += K(1.0) * s1;
+                    acc_x1_2[r][2][0] += K(1.0) * s2;
+                    acc_x1_2[r][3][0] += K(1.0) * s3;
+                    acc_x1_2[r][4][0] += K(1.0) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p9_x1[r][0][u] * (weight + 72)[u];
-                    s1 += p9_x1[r][1][u] * (weight + 72)[u];
-                    s2 += p9_x1[r][2][u] * (weight + 72)[u];
-                    s3 += p9_x1[r][3][u] * (weight + 72)[u];
-                    s4 += p9_x1[r][4][u] * (weight + 72)[u];
-                }
-                acc_x1_2[r][0][0] += K(1.0) * s0;
-                acc_x1_2[r][1][0] += K(1.0) * s1;
-                acc_x1_2[r][2][0] += K(1.0) * s2;
-                acc_x1_2[r][3][0] += K(1.0) * s3;
-                acc_x1_2[r][4][0] += K(1.0) * s4;
             }
         }
 
         /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_2[r][0][u] += K(2.23606797749979) * p10_x0[r][0][u] * (weight + 80)[u];
+                        acc_x0_2[r][1][u] += K(2.23606797749979) * p10_x0[r][1][u] * (weight + 80)[u];
+                        acc_x0_2[r][2][u] += K(2.23606797749979) * p10_x0[r][2][u] * (weight + 80)[u];
+                        acc_x0_2[r][3][u] += K(2.23606797749979) * p10_x0[r][3][u] * (weight + 80)[u];
+                        acc_x0_2[r][4][u] += K(2.23606797749979) * p10_x0[r][4][u] * (weight + 80)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_2[r][0][u] += K(2.23606797749979) * p10_x0[r][0][u] * (weight + 80)[u];
-                    acc_x0_2[r][1][u] += K(2.23606797749979) * p10_x0[r][1][u] * (weight + 80)[u];
-                    acc_x0_2[r][2][u] += K(2.23606797749979) * p10_x0[r][2][u] * (weight + 80)[u];
-                    acc_x0_2[r][3][u] += K(2.23606797749979) * p10_x0[r][3][u] * (weight + 80)[u];
-                    acc_x0_2[r][4][u] += K(2.23606797749979) * p10_x0[r][4][u] * (weight + 80)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
+                    }
                 }
-            }
-            real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p10_x1[r][0][u] * (weight + 80)[u];
+                        s1 += p10_x1[r][1][u] * (weight + 80)[u];
+                        s2 += p10_x1[r][2][u] * (weight + 80)[u];
+                        s3 += p10_x1[r][3][u] * (weight + 80)[u];
+                        s4 += p10_x1[r][4][u] * (weight + 80)[u];
+                    }
+                    acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
+                    acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
+                    acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
+                    acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
+                    acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p10_x1[r][0][u] * (weight + 80)[u];
-                    s1 += p10_x1[r][1][u] * (weight + 80)[u];
-                    s2 += p10_x1[r][2][u] * (weight + 80)[u];
-                    s3 += p10_x1[r][3][u] * (weight + 80)[u];
-                    s4 += p10_x1[r][4][u] * (weight + 80)[u];
-                }
-                acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
-                acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
-                acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
-                acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
-                acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
             }
         }
+        if (want & 1) {  /* the gradient w.r.t. x0 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x0 + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x0 + (z0 + r) * 72;
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+            }
         }
+        if (want & 2) {  /* the gradient w.r.t. x1 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x1 + (z0 + r) * 9;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x1 + (z0 + r) * 9;
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
  *
  * 10 paths, 80 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every
- * operand's gradient at once (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
+ * <node>_xs gives the gradients of the operands its `want` bits name, one or
+ * both, in its place (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.

@@ -6,8 +6,9 @@
  *
  * 1 paths, 8 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every
- * operand's gradient at once (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
+ * <node>_xs gives the gradients of the operands its `want` bits name, one or
+ * both, in its place (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
@@ -86,113 +87,6 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     }
 }
 
-/* z: gradient w.r.t. operand x0 (1 paths); result [Z, 24]. */
-void z_x0(const real *restrict x1, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x1_0[R][3][1];  /* x1 entry 0: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
-        real out_0[R][3][8];  /* out entry 0: 8x1e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
-        real acc_0[R][3][8] = {0};
-
-        /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 6; ++t)
-                        p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.7320508075688772) * p0_x0[r][0][u] * (weight + 0)[u];
-                    acc_0[r][1][u] += K(1.7320508075688772) * p0_x0[r][1][u] * (weight + 0)[u];
-                    acc_0[r][2][u] += K(1.7320508075688772) * p0_x0[r][2][u] * (weight + 0)[u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 24;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[0 + c * 3 + m] = acc_0[r][m][c];
-        }
-    }
-}
-
-/* z: gradient w.r.t. operand x1 (1 paths); result [Z, 3]. */
-void z_x1(const real *restrict x0, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x0_0[R][3][8];  /* x0 entry 0: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
-        real out_0[R][3][8];  /* out entry 0: 8x1e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
-        real acc_0[R][3][1] = {0};
-
-        /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 6; ++t)
-                        p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                    s1 += p0_x1[r][1][u] * (weight + 0)[u];
-                    s2 += p0_x1[r][2][u] * (weight + 0)[u];
-                }
-                acc_0[r][0][0] += K(1.7320508075688772) * s0;
-                acc_0[r][1][0] += K(1.7320508075688772) * s1;
-                acc_0[r][2][0] += K(1.7320508075688772) * s2;
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 3;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[0 + c * 3 + m] = acc_0[r][m][c];
-        }
-    }
-}
-
 /* z: weight gradient (1 paths); result [num_threads, 8]. */
 void z_w(const real *restrict x0, const real *restrict x1, const real *restrict out,
         real *restrict result, int64_t Z, int num_threads)
@@ -243,10 +137,10 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
     }
 }
 
-/* z: gradients w.r.t. every operand (1 paths), as z_x0 and z_x1; result_x0 [Z, 24], result_x1 [Z, 3]. */
+/* z: gradients w.r.t. the operands in want (1: x0, 2: x1; 1 paths); result_x0 [Z, 24], result_x1 [Z, 3]. */
 void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
-        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int64_t Z,
-        int num_threads)
+        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int want,
+        int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
     #pragma omp parallel for num_threads(num_threads) schedule(static)
@@ -256,7 +150,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 1; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
+                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
         real out_0[R][3][8];  /* out entry 0: 8x1e */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
@@ -267,66 +161,74 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
         real acc_x1_0[R][3][1] = {0};
 
         /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 6; ++t)
-                        p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    for (int u = 0; u < 8; ++u) {
+                        acc_x0_0[r][0][u] += K(1.7320508075688772) * p0_x0[r][0][u] * (weight + 0)[u];
+                        acc_x0_0[r][1][u] += K(1.7320508075688772) * p0_x0[r][1][u] * (weight + 0)[u];
+                        acc_x0_0[r][2][u] += K(1.7320508075688772) * p0_x0[r][2][u] * (weight + 0)[u];
+                    }
                 }
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.7320508075688772) * p0_x0[r][0][u] * (weight + 0)[u];
-                    acc_x0_0[r][1][u] += K(1.7320508075688772) * p0_x0[r][1][u] * (weight + 0)[u];
-                    acc_x0_0[r][2][u] += K(1.7320508075688772) * p0_x0[r][2][u] * (weight + 0)[u];
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
+                for (int r = 0; r < R; ++r) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) {
+                        for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
+                    }
                 }
-            }
-            real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 6; ++t)
-                        p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
+                for (int r = 0; r < R; ++r) {
+                    real s0 = 0, s1 = 0, s2 = 0;
+                    #pragma omp simd reduction(+:s0, s1, s2)
+                    for (int u = 0; u < 8; ++u) {
+                        s0 += p0_x1[r][0][u] * (weight + 0)[u];
+                        s1 += p0_x1[r][1][u] * (weight + 0)[u];
+                        s2 += p0_x1[r][2][u] * (weight + 0)[u];
+                    }
+                    acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
+                    acc_x1_0[r][1][0] += K(1.7320508075688772) * s1;
+                    acc_x1_0[r][2][0] += K(1.7320508075688772) * s2;
                 }
-            }
-            for (int r = 0; r < R; ++r) {
-                real s0 = 0, s1 = 0, s2 = 0;
-                #pragma omp simd reduction(+:s0, s1, s2)
-                for (int u = 0; u < 8; ++u) {
-                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                    s1 += p0_x1[r][1][u] * (weight + 0)[u];
-                    s2 += p0_x1[r][2][u] * (weight + 0)[u];
-                }
-                acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
-                acc_x1_0[r][1][0] += K(1.7320508075688772) * s1;
-                acc_x1_0[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
+        if (want & 1) {  /* the gradient w.r.t. x0 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x0 + (z0 + r) * 24;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[0 + c * 3 + m] = acc_x0_0[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x0 + (z0 + r) * 24;
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[0 + c * 3 + m] = acc_x0_0[r][m][c];
+            }
         }
+        if (want & 2) {  /* the gradient w.r.t. x1 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x1 + (z0 + r) * 3;
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[0 + c * 3 + m] = acc_x1_0[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x1 + (z0 + r) * 3;
+                for (int c = 0; c < 1; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[0 + c * 3 + m] = acc_x1_0[r][m][c];
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
  *
  * 15 paths, 7680 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every
- * operand's gradient at once (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
+ * <node>_xs gives the gradients of the operands its `want` bits name, one or
+ * both, in its place (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
@@ -598,1526 +599,6 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     }
 }
 
-/* z: gradient w.r.t. operand x0 (15 paths); result [Z, 72]. */
-void z_x0(const real *restrict x1, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    real *w0_uwv = malloc(512 * sizeof(real));  /* path 0's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w0_uwv[u * 64 + w * 8 + v] = (weight + 0)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w1_uwv = malloc(512 * sizeof(real));  /* path 1's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w1_uwv[u * 64 + w * 8 + v] = (weight + 512)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w2_uwv = malloc(512 * sizeof(real));  /* path 2's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w2_uwv[u * 64 + w * 8 + v] = (weight + 1024)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w3_uwv = malloc(512 * sizeof(real));  /* path 3's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w3_uwv[u * 64 + w * 8 + v] = (weight + 1536)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w4_uwv = malloc(512 * sizeof(real));  /* path 4's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w4_uwv[u * 64 + w * 8 + v] = (weight + 2048)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w5_uwv = malloc(512 * sizeof(real));  /* path 5's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w5_uwv[u * 64 + w * 8 + v] = (weight + 2560)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w6_uwv = malloc(512 * sizeof(real));  /* path 6's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w6_uwv[u * 64 + w * 8 + v] = (weight + 3072)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w7_uwv = malloc(512 * sizeof(real));  /* path 7's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w7_uwv[u * 64 + w * 8 + v] = (weight + 3584)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w8_uwv = malloc(512 * sizeof(real));  /* path 8's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w8_uwv[u * 64 + w * 8 + v] = (weight + 4096)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w9_uwv = malloc(512 * sizeof(real));  /* path 9's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w9_uwv[u * 64 + w * 8 + v] = (weight + 4608)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w10_uwv = malloc(512 * sizeof(real));  /* path 10's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w10_uwv[u * 64 + w * 8 + v] = (weight + 5120)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w11_uwv = malloc(512 * sizeof(real));  /* path 11's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w11_uwv[u * 64 + w * 8 + v] = (weight + 5632)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w12_uwv = malloc(512 * sizeof(real));  /* path 12's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w12_uwv[u * 64 + w * 8 + v] = (weight + 6144)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w13_uwv = malloc(512 * sizeof(real));  /* path 13's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w13_uwv[u * 64 + w * 8 + v] = (weight + 6656)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w14_uwv = malloc(512 * sizeof(real));  /* path 14's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w14_uwv[u * 64 + w * 8 + v] = (weight + 7168)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real out_0[R][1][8];  /* out entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real x1_0[R][1][8];  /* x1 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real out_1[R][3][8];  /* out entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real x1_1[R][3][8];  /* x1 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real out_2[R][5][8];  /* out entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real x1_2[R][5][8];  /* x1 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real acc_2[R][5][8] = {0};
-
-        /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f0[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f1[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f1[r][0][u * 8 + v] += out_1[r][0][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][1][u * 8 + v] += out_1[r][1][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][2][u * 8 + v] += out_1[r][2][w] * w1_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f2[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f2[r][0][u * 8 + v] += out_2[r][0][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][1][u * 8 + v] += out_2[r][1][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][2][u * 8 + v] += out_2[r][2][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][3][u * 8 + v] += out_2[r][3][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][4][u * 8 + v] += out_2[r][4][w] * w2_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f3[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f3[r][0][u * 8 + v] += out_1[r][0][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][1][u * 8 + v] += out_1[r][1][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][2][u * 8 + v] += out_1[r][2][w] * w3_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.08838834764831845) * p3_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.08838834764831845) * p3_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.08838834764831845) * p3_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f4[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.07216878364870322) * p4_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.07216878364870322) * p4_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.07216878364870322) * p4_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f5[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f5[r][0][u * 8 + v] += out_1[r][0][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][1][u * 8 + v] += out_1[r][1][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][2][u * 8 + v] += out_1[r][2][w] * w5_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.08838834764831845) * p5_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.08838834764831845) * p5_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.08838834764831845) * p5_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f6[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f6[r][0][u * 8 + v] += out_2[r][0][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][1][u * 8 + v] += out_2[r][1][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][2][u * 8 + v] += out_2[r][2][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][3][u * 8 + v] += out_2[r][3][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][4][u * 8 + v] += out_2[r][4][w] * w6_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.11410886614690961) * p6_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.11410886614690961) * p6_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.11410886614690961) * p6_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f7[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f7[r][0][u * 8 + v] += out_1[r][0][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][1][u * 8 + v] += out_1[r][1][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][2][u * 8 + v] += out_1[r][2][w] * w7_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.08838834764831845) * p7_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.08838834764831845) * p7_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.08838834764831845) * p7_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f8[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f8[r][0][u * 8 + v] += out_2[r][0][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][1][u * 8 + v] += out_2[r][1][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][2][u * 8 + v] += out_2[r][2][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][3][u * 8 + v] += out_2[r][3][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][4][u * 8 + v] += out_2[r][4][w] * w8_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_1[r][0][u] += K(0.11410886614690961) * p8_x0[r][0][u * 8 + v];
-                        acc_1[r][1][u] += K(0.11410886614690961) * p8_x0[r][1][u * 8 + v];
-                        acc_1[r][2][u] += K(0.11410886614690961) * p8_x0[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f9[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f9[r][0][u * 8 + v] += out_2[r][0][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][1][u * 8 + v] += out_2[r][1][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][2][u * 8 + v] += out_2[r][2][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][3][u * 8 + v] += out_2[r][3][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][4][u * 8 + v] += out_2[r][4][w] * w9_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.11410886614690961) * p9_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.11410886614690961) * p9_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.11410886614690961) * p9_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.11410886614690961) * p9_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.11410886614690961) * p9_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f10[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f10[r][0][u * 8 + v] += out_1[r][0][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][1][u * 8 + v] += out_1[r][1][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][2][u * 8 + v] += out_1[r][2][w] * w10_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.08838834764831845) * p10_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.08838834764831845) * p10_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.08838834764831845) * p10_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.08838834764831845) * p10_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.08838834764831845) * p10_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f11[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f11[r][0][u * 8 + v] += out_2[r][0][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][1][u * 8 + v] += out_2[r][1][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][2][u * 8 + v] += out_2[r][2][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][3][u * 8 + v] += out_2[r][3][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][4][u * 8 + v] += out_2[r][4][w] * w11_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.11410886614690961) * p11_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.11410886614690961) * p11_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.11410886614690961) * p11_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.11410886614690961) * p11_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.11410886614690961) * p11_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f12[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.07216878364870322) * p12_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.07216878364870322) * p12_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.07216878364870322) * p12_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.07216878364870322) * p12_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.07216878364870322) * p12_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f13[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f13[r][0][u * 8 + v] += out_1[r][0][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][1][u * 8 + v] += out_1[r][1][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][2][u * 8 + v] += out_1[r][2][w] * w13_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.08838834764831845) * p13_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.08838834764831845) * p13_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.08838834764831845) * p13_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.08838834764831845) * p13_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.08838834764831845) * p13_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f14[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f14[r][0][u * 8 + v] += out_2[r][0][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][1][u * 8 + v] += out_2[r][1][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][2][u * 8 + v] += out_2[r][2][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][3][u * 8 + v] += out_2[r][3][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][4][u * 8 + v] += out_2[r][4][w] * w14_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_2[r][0][u] += K(0.11410886614690961) * p14_x0[r][0][u * 8 + v];
-                        acc_2[r][1][u] += K(0.11410886614690961) * p14_x0[r][1][u * 8 + v];
-                        acc_2[r][2][u] += K(0.11410886614690961) * p14_x0[r][2][u * 8 + v];
-                        acc_2[r][3][u] += K(0.11410886614690961) * p14_x0[r][3][u * 8 + v];
-                        acc_2[r][4][u] += K(0.11410886614690961) * p14_x0[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-    free(w0_uwv);
-    free(w1_uwv);
-    free(w2_uwv);
-    free(w3_uwv);
-    free(w4_uwv);
-    free(w5_uwv);
-    free(w6_uwv);
-    free(w7_uwv);
-    free(w8_uwv);
-    free(w9_uwv);
-    free(w10_uwv);
-    free(w11_uwv);
-    free(w12_uwv);
-    free(w13_uwv);
-    free(w14_uwv);
-}
-
-/* z: gradient w.r.t. operand x1 (15 paths); result [Z, 72]. */
-void z_x1(const real *restrict x0, const real *restrict out, const real *restrict weight,
-        real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    real *w0_uwv = malloc(512 * sizeof(real));  /* path 0's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w0_uwv[u * 64 + w * 8 + v] = (weight + 0)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w1_uwv = malloc(512 * sizeof(real));  /* path 1's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w1_uwv[u * 64 + w * 8 + v] = (weight + 512)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w2_uwv = malloc(512 * sizeof(real));  /* path 2's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w2_uwv[u * 64 + w * 8 + v] = (weight + 1024)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w3_uwv = malloc(512 * sizeof(real));  /* path 3's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w3_uwv[u * 64 + w * 8 + v] = (weight + 1536)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w4_uwv = malloc(512 * sizeof(real));  /* path 4's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w4_uwv[u * 64 + w * 8 + v] = (weight + 2048)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w5_uwv = malloc(512 * sizeof(real));  /* path 5's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w5_uwv[u * 64 + w * 8 + v] = (weight + 2560)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w6_uwv = malloc(512 * sizeof(real));  /* path 6's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w6_uwv[u * 64 + w * 8 + v] = (weight + 3072)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w7_uwv = malloc(512 * sizeof(real));  /* path 7's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w7_uwv[u * 64 + w * 8 + v] = (weight + 3584)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w8_uwv = malloc(512 * sizeof(real));  /* path 8's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w8_uwv[u * 64 + w * 8 + v] = (weight + 4096)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w9_uwv = malloc(512 * sizeof(real));  /* path 9's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w9_uwv[u * 64 + w * 8 + v] = (weight + 4608)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w10_uwv = malloc(512 * sizeof(real));  /* path 10's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w10_uwv[u * 64 + w * 8 + v] = (weight + 5120)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w11_uwv = malloc(512 * sizeof(real));  /* path 11's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w11_uwv[u * 64 + w * 8 + v] = (weight + 5632)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w12_uwv = malloc(512 * sizeof(real));  /* path 12's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w12_uwv[u * 64 + w * 8 + v] = (weight + 6144)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w13_uwv = malloc(512 * sizeof(real));  /* path 13's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w13_uwv[u * 64 + w * 8 + v] = (weight + 6656)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w14_uwv = malloc(512 * sizeof(real));  /* path 14's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w14_uwv[u * 64 + w * 8 + v] = (weight + 7168)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real out_0[R][1][8];  /* out entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real x0_0[R][1][8];  /* x0 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real out_1[R][3][8];  /* out entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real out_2[R][5][8];  /* out entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real acc_2[R][5][8] = {0};
-        real x0_1[R][3][8];  /* x0 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real x0_2[R][5][8];  /* x0 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-
-        /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f0[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f1[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f1[r][0][u * 8 + v] += out_1[r][0][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][1][u * 8 + v] += out_1[r][1][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][2][u * 8 + v] += out_1[r][2][w] * w1_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.08838834764831845) * p1_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.08838834764831845) * p1_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.08838834764831845) * p1_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f2[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f2[r][0][u * 8 + v] += out_2[r][0][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][1][u * 8 + v] += out_2[r][1][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][2][u * 8 + v] += out_2[r][2][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][3][u * 8 + v] += out_2[r][3][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][4][u * 8 + v] += out_2[r][4][w] * w2_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.11410886614690961) * p2_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.11410886614690961) * p2_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.11410886614690961) * p2_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.11410886614690961) * p2_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.11410886614690961) * p2_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f3[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f3[r][0][u * 8 + v] += out_1[r][0][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][1][u * 8 + v] += out_1[r][1][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][2][u * 8 + v] += out_1[r][2][w] * w3_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f4[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.07216878364870322) * p4_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.07216878364870322) * p4_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.07216878364870322) * p4_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f5[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f5[r][0][u * 8 + v] += out_1[r][0][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][1][u * 8 + v] += out_1[r][1][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][2][u * 8 + v] += out_1[r][2][w] * w5_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.08838834764831845) * p5_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.08838834764831845) * p5_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.08838834764831845) * p5_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f6[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f6[r][0][u * 8 + v] += out_2[r][0][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][1][u * 8 + v] += out_2[r][1][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][2][u * 8 + v] += out_2[r][2][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][3][u * 8 + v] += out_2[r][3][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][4][u * 8 + v] += out_2[r][4][w] * w6_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.11410886614690961) * p6_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.11410886614690961) * p6_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.11410886614690961) * p6_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f7[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f7[r][0][u * 8 + v] += out_1[r][0][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][1][u * 8 + v] += out_1[r][1][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][2][u * 8 + v] += out_1[r][2][w] * w7_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.08838834764831845) * p7_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.08838834764831845) * p7_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.08838834764831845) * p7_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.08838834764831845) * p7_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.08838834764831845) * p7_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f8[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f8[r][0][u * 8 + v] += out_2[r][0][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][1][u * 8 + v] += out_2[r][1][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][2][u * 8 + v] += out_2[r][2][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][3][u * 8 + v] += out_2[r][3][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][4][u * 8 + v] += out_2[r][4][w] * w8_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.11410886614690961) * p8_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.11410886614690961) * p8_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.11410886614690961) * p8_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.11410886614690961) * p8_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.11410886614690961) * p8_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f9[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f9[r][0][u * 8 + v] += out_2[r][0][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][1][u * 8 + v] += out_2[r][1][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][2][u * 8 + v] += out_2[r][2][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][3][u * 8 + v] += out_2[r][3][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][4][u * 8 + v] += out_2[r][4][w] * w9_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f10[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f10[r][0][u * 8 + v] += out_1[r][0][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][1][u * 8 + v] += out_1[r][1][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][2][u * 8 + v] += out_1[r][2][w] * w10_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.08838834764831845) * p10_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.08838834764831845) * p10_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.08838834764831845) * p10_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f11[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f11[r][0][u * 8 + v] += out_2[r][0][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][1][u * 8 + v] += out_2[r][1][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][2][u * 8 + v] += out_2[r][2][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][3][u * 8 + v] += out_2[r][3][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][4][u * 8 + v] += out_2[r][4][w] * w11_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_1[r][0][v] += K(0.11410886614690961) * p11_x1[r][0][u * 8 + v];
-                        acc_1[r][1][v] += K(0.11410886614690961) * p11_x1[r][1][u * 8 + v];
-                        acc_1[r][2][v] += K(0.11410886614690961) * p11_x1[r][2][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f12[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.07216878364870322) * p12_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.07216878364870322) * p12_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.07216878364870322) * p12_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.07216878364870322) * p12_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.07216878364870322) * p12_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f13[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f13[r][0][u * 8 + v] += out_1[r][0][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][1][u * 8 + v] += out_1[r][1][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][2][u * 8 + v] += out_1[r][2][w] * w13_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.08838834764831845) * p13_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.08838834764831845) * p13_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.08838834764831845) * p13_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.08838834764831845) * p13_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.08838834764831845) * p13_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real f14[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f14[r][0][u * 8 + v] += out_2[r][0][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][1][u * 8 + v] += out_2[r][1][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][2][u * 8 + v] += out_2[r][2][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][3][u * 8 + v] += out_2[r][3][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][4][u * 8 + v] += out_2[r][4][w] * w14_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
-            }
-            real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_2[r][0][v] += K(0.11410886614690961) * p14_x1[r][0][u * 8 + v];
-                        acc_2[r][1][v] += K(0.11410886614690961) * p14_x1[r][1][u * 8 + v];
-                        acc_2[r][2][v] += K(0.11410886614690961) * p14_x1[r][2][u * 8 + v];
-                        acc_2[r][3][v] += K(0.11410886614690961) * p14_x1[r][3][u * 8 + v];
-                        acc_2[r][4][v] += K(0.11410886614690961) * p14_x1[r][4][u * 8 + v];
-                    }
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-    free(w0_uwv);
-    free(w1_uwv);
-    free(w2_uwv);
-    free(w3_uwv);
-    free(w4_uwv);
-    free(w5_uwv);
-    free(w6_uwv);
-    free(w7_uwv);
-    free(w8_uwv);
-    free(w9_uwv);
-    free(w10_uwv);
-    free(w11_uwv);
-    free(w12_uwv);
-    free(w13_uwv);
-    free(w14_uwv);
-}
-
 /* z: weight gradient (15 paths); result [num_threads, 7680]. */
 void z_w(const real *restrict x0, const real *restrict x1, const real *restrict out,
         real *restrict result, int64_t Z, int num_threads)
@@ -2571,10 +1052,10 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
     }
 }
 
-/* z: gradients w.r.t. every operand (15 paths), as z_x0 and z_x1; result_x0 [Z, 72], result_x1 [Z, 72]. */
+/* z: gradients w.r.t. the operands in want (1: x0, 2: x1; 15 paths); result_x0 [Z, 72], result_x1 [Z, 72]. */
 void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict out,
-        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int64_t Z,
-        int num_threads)
+        const real *restrict weight, real *restrict result_x0, real *restrict result_x1, int want,
+        int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
     real *w0_uwv = malloc(512 * sizeof(real));  /* path 0's weights as [u][w][v] */
@@ -2709,13 +1190,13 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
         real acc_x0_0[R][1][8] = {0};
         real x0_0[R][1][8];  /* x0 entry 0: 8x0 */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
         real acc_x1_0[R][1][8] = {0};
         real out_1[R][3][8];  /* out entry 1: 8x1 */
         for (int r = 0; r < R; ++r)
@@ -2726,7 +1207,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
         real acc_x1_1[R][3][8] = {0};
         real out_2[R][5][8];  /* out entry 2: 8x2 */
         for (int r = 0; r < R; ++r)
@@ -2737,20 +1218,20 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
         real acc_x1_2[R][5][8] = {0};
         real acc_x0_1[R][3][8] = {0};
         real x0_1[R][3][8];  /* x0 entry 1: 8x1 */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
         real acc_x0_2[R][5][8] = {0};
         real x0_2[R][5][8];  /* x0 entry 2: 8x2 */
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < 8; ++c)
                 for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
 
         /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
         {  /* a block: its arrays' stack space is reused by the next path */
@@ -2764,41 +1245,45 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 1; ++t)
+                                p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 1; ++t)
+                                p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -2818,43 +1303,47 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.08838834764831845) * p1_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.08838834764831845) * p1_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.08838834764831845) * p1_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p1_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p1_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p1_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -2876,45 +1365,49 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.11410886614690961) * p2_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.11410886614690961) * p2_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.11410886614690961) * p2_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.11410886614690961) * p2_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.11410886614690961) * p2_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p2_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p2_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p2_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p2_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p2_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -2934,43 +1427,47 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.08838834764831845) * p3_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.08838834764831845) * p3_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.08838834764831845) * p3_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p3_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p3_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p3_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -2988,45 +1485,49 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.07216878364870322) * p4_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.07216878364870322) * p4_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.07216878364870322) * p4_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.07216878364870322) * p4_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.07216878364870322) * p4_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.07216878364870322) * p4_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.07216878364870322) * p4_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.07216878364870322) * p4_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.07216878364870322) * p4_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 3; ++t)
+                                p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.07216878364870322) * p4_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.07216878364870322) * p4_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.07216878364870322) * p4_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3046,45 +1547,49 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.08838834764831845) * p5_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.08838834764831845) * p5_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.08838834764831845) * p5_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 6; ++t)
+                                p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p5_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p5_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p5_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.08838834764831845) * p5_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.08838834764831845) * p5_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.08838834764831845) * p5_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 6; ++t)
+                                p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p5_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p5_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p5_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3106,45 +1611,49 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.11410886614690961) * p6_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.11410886614690961) * p6_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.11410886614690961) * p6_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.11410886614690961) * p6_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.11410886614690961) * p6_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.11410886614690961) * p6_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.11410886614690961) * p6_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.11410886614690961) * p6_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.11410886614690961) * p6_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.11410886614690961) * p6_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.11410886614690961) * p6_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.11410886614690961) * p6_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3164,47 +1673,51 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.08838834764831845) * p7_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.08838834764831845) * p7_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.08838834764831845) * p7_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p7_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p7_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p7_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.08838834764831845) * p7_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.08838834764831845) * p7_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.08838834764831845) * p7_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.08838834764831845) * p7_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.08838834764831845) * p7_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.08838834764831845) * p7_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.08838834764831845) * p7_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.08838834764831845) * p7_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.08838834764831845) * p7_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.08838834764831845) * p7_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3226,47 +1739,51 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(0.11410886614690961) * p8_x0[r][0][u * 8 + v];
-                        acc_x0_1[r][1][u] += K(0.11410886614690961) * p8_x0[r][1][u * 8 + v];
-                        acc_x0_1[r][2][u] += K(0.11410886614690961) * p8_x0[r][2][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_1[r][0][u] += K(0.11410886614690961) * p8_x0[r][0][u * 8 + v];
+                            acc_x0_1[r][1][u] += K(0.11410886614690961) * p8_x0[r][1][u * 8 + v];
+                            acc_x0_1[r][2][u] += K(0.11410886614690961) * p8_x0[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.11410886614690961) * p8_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.11410886614690961) * p8_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.11410886614690961) * p8_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.11410886614690961) * p8_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.11410886614690961) * p8_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p8_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p8_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p8_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p8_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p8_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3288,45 +1805,49 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.11410886614690961) * p9_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.11410886614690961) * p9_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.11410886614690961) * p9_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.11410886614690961) * p9_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.11410886614690961) * p9_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p9_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p9_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p9_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p9_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p9_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3346,47 +1867,51 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.08838834764831845) * p10_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.08838834764831845) * p10_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.08838834764831845) * p10_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.08838834764831845) * p10_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.08838834764831845) * p10_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.08838834764831845) * p10_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.08838834764831845) * p10_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.08838834764831845) * p10_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.08838834764831845) * p10_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.08838834764831845) * p10_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.08838834764831845) * p10_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.08838834764831845) * p10_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.08838834764831845) * p10_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 11; ++t)
+                                p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p10_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p10_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p10_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3408,47 +1933,51 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.11410886614690961) * p11_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.11410886614690961) * p11_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.11410886614690961) * p11_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.11410886614690961) * p11_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.11410886614690961) * p11_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p11_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p11_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p11_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p11_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p11_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_1[r][0][v] += K(0.11410886614690961) * p11_x1[r][0][u * 8 + v];
-                        acc_x1_1[r][1][v] += K(0.11410886614690961) * p11_x1[r][1][u * 8 + v];
-                        acc_x1_1[r][2][v] += K(0.11410886614690961) * p11_x1[r][2][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_1[r][0][v] += K(0.11410886614690961) * p11_x1[r][0][u * 8 + v];
+                            acc_x1_1[r][1][v] += K(0.11410886614690961) * p11_x1[r][1][u * 8 + v];
+                            acc_x1_1[r][2][v] += K(0.11410886614690961) * p11_x1[r][2][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3466,49 +1995,53 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.07216878364870322) * p12_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.07216878364870322) * p12_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.07216878364870322) * p12_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.07216878364870322) * p12_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.07216878364870322) * p12_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.07216878364870322) * p12_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.07216878364870322) * p12_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.07216878364870322) * p12_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.07216878364870322) * p12_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.07216878364870322) * p12_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.07216878364870322) * p12_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.07216878364870322) * p12_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.07216878364870322) * p12_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.07216878364870322) * p12_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.07216878364870322) * p12_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 5; ++t)
+                                p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.07216878364870322) * p12_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.07216878364870322) * p12_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.07216878364870322) * p12_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.07216878364870322) * p12_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.07216878364870322) * p12_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3528,49 +2061,53 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.08838834764831845) * p13_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.08838834764831845) * p13_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.08838834764831845) * p13_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.08838834764831845) * p13_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.08838834764831845) * p13_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.08838834764831845) * p13_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.08838834764831845) * p13_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.08838834764831845) * p13_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.08838834764831845) * p13_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.08838834764831845) * p13_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.08838834764831845) * p13_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.08838834764831845) * p13_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.08838834764831845) * p13_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.08838834764831845) * p13_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.08838834764831845) * p13_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 16; ++t)
+                                p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.08838834764831845) * p13_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.08838834764831845) * p13_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.08838834764831845) * p13_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.08838834764831845) * p13_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.08838834764831845) * p13_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
@@ -3592,80 +2129,88 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     }
                 }
             }
-            real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int v = 0; v < 8; ++v) {
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
                 for (int r = 0; r < R; ++r) {
                     for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(0.11410886614690961) * p14_x0[r][0][u * 8 + v];
-                        acc_x0_2[r][1][u] += K(0.11410886614690961) * p14_x0[r][1][u * 8 + v];
-                        acc_x0_2[r][2][u] += K(0.11410886614690961) * p14_x0[r][2][u * 8 + v];
-                        acc_x0_2[r][3][u] += K(0.11410886614690961) * p14_x0[r][3][u * 8 + v];
-                        acc_x0_2[r][4][u] += K(0.11410886614690961) * p14_x0[r][4][u * 8 + v];
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 25; ++t)
+                                p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int v = 0; v < 8; ++v) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int u = 0; u < 8; ++u) {
+                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p14_x0[r][0][u * 8 + v];
+                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p14_x0[r][1][u * 8 + v];
+                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p14_x0[r][2][u * 8 + v];
+                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p14_x0[r][3][u * 8 + v];
+                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p14_x0[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
-            real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                    }
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
                 for (int r = 0; r < R; ++r) {
-                    for (int v = 0; v < 8; ++v) {
-                        acc_x1_2[r][0][v] += K(0.11410886614690961) * p14_x1[r][0][u * 8 + v];
-                        acc_x1_2[r][1][v] += K(0.11410886614690961) * p14_x1[r][1][u * 8 + v];
-                        acc_x1_2[r][2][v] += K(0.11410886614690961) * p14_x1[r][2][u * 8 + v];
-                        acc_x1_2[r][3][v] += K(0.11410886614690961) * p14_x1[r][3][u * 8 + v];
-                        acc_x1_2[r][4][v] += K(0.11410886614690961) * p14_x1[r][4][u * 8 + v];
+                    for (int u = 0; u < 8; ++u) {
+                        #pragma omp simd
+                        for (int v = 0; v < 8; ++v) {
+                            for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
+                            #pragma GCC unroll 128  /* gcc folds the indices and values */
+                            for (int t = 0; t < 25; ++t)
+                                p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
+                        }
+                    }
+                }
+                for (int u = 0; u < 8; ++u) {
+                    for (int r = 0; r < R; ++r) {
+                        for (int v = 0; v < 8; ++v) {
+                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p14_x1[r][0][u * 8 + v];
+                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p14_x1[r][1][u * 8 + v];
+                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p14_x1[r][2][u * 8 + v];
+                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p14_x1[r][3][u * 8 + v];
+                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p14_x1[r][4][u * 8 + v];
+                        }
                     }
                 }
             }
         }
+        if (want & 1) {  /* the gradient w.r.t. x0 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x0 + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x0 + (z0 + r) * 72;
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+            }
         }
+        if (want & 2) {  /* the gradient w.r.t. x1 */
 
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result_x1 + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_x1_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_x1_2[r][m][c];
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x1 + (z0 + r) * 72;
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 1; ++m)
+                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 3; ++m)
+                        resultz[8 + c * 3 + m] = acc_x1_1[r][m][c];
+                for (int c = 0; c < 8; ++c)
+                    for (int m = 0; m < 5; ++m)
+                        resultz[32 + c * 5 + m] = acc_x1_2[r][m][c];
+            }
         }
     }
     free(w0_uwv);

@@ -204,7 +204,8 @@ def test_refusals_name_the_construct(text: str, construct: str) -> None:
 def test_source_is_readable_and_broadcasts_batches() -> None:
     ref, lay = _pair(MODES, "uvu")
     assert "/* path 0: 0e ⊗ 0e → 0e (uvu, 2×1 → 2) */" in lay.source
-    assert "void z_out(" in lay.source and "void z_x1(" in lay.source
+    assert "void z_out(" in lay.source and "void z_xs(" in lay.source
+    assert "void z_x1(" not in lay.source  # a binary node's operand gradients are z_xs's
     x = torch.randn(2, 3, lay.irreps_in[0].dim, dtype=torch.float64)
     y = torch.randn(3, lay.irreps_in[1].dim, dtype=torch.float64)
     w = torch.randn(lay.weight_numel, dtype=torch.float64)
@@ -234,7 +235,8 @@ def test_gallery_c_files_are_the_layers_source(path: Path) -> None:
 
 
 def test_joint_and_single_operand_gradients_agree() -> None:
-    """Both operands: one ``_xs`` call; one operand: its own kernel. Same numbers either way."""
+    """Both operands: ``_xs`` with both ``want`` bits; one operand: with its bit alone (the
+    other operand's result pointer NULL, and its own input too). Same numbers either way."""
     ref, lay = _pair(MODES, "uvw_wide")
     assert "void z_xs(" in lay.source
     x, y = random_inputs(ref, batch=4, seed=6)

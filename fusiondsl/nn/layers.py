@@ -229,15 +229,17 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
 # minutes: C source up to this many lines. Measured on the project's 2-core CPU, both
-# precisions at -O3 in parallel, quiet machine: single_path (360 lines) 0.8 s, product_basis
-# (1,989) 3.5 s, conv (2,926) 4.3-5.4 s, fctp (2,518) 6.2-7.2 s; so3 (3,714) takes ~30 s and
-# cofd (11,960) minutes. Larger layers get einsum until their C kernels are built once with
-# backend="c"; from then on (the build is cached) auto gives C.
-AUTO_C_MAX_LINES = 3000
+# precisions at -O3 in parallel, quiet machine (benchmarks/bench_compile.py --all): single_path
+# (262 lines) 0.3 s, nequip (1,461) 2.8 s, fctp (1,550) 3.0 s, product_basis (1,990) 3.2 s,
+# conv (2,017) 2.8 s; so3 (2,259, loops over three channel letters at once) 20 s and cofd
+# (7,898) minutes. Lines are a proxy for gcc's time, and so3 sits just above conv. Larger
+# layers get einsum until their C kernels are built once with backend="c"; from then on (the
+# build is cached) auto gives C.
+AUTO_C_MAX_LINES = 2100
 
 
 # Above this many paths a layer's C source is far over AUTO_C_MAX_LINES (the examples have
-# 139-247 lines per path), so auto does not lower it (cofd: 65 ms, fusion4: 860 ms of a warm
+# 93-262 lines per path), so auto does not lower it (cofd: 65 ms, fusion4: 860 ms of a warm
 # compile) unless a C build of the same plan was made before (a marker, _built_marker).
 AUTO_C_MAX_PATHS = 40
 

@@ -150,10 +150,14 @@ class CKernelWriter:
             em.line("for (int r = 0; r < R; ++r)")
             em.line(f"    for (int c = 0; c < {mul}; ++c)")
             em.line(f"        for (int m = 0; m < {dim}; ++m)")
-            em.line(f"            {name}[r][m][c] = r < nr ? {cname(role)}[(z0 + r) * "
-                    f"{layout.dim} + {start} + c * {dim} + m] : 0;")
+            em.line(f"            {name}[r][m][c] = {self.loaded(role)}r < nr ? "
+                    f"{cname(role)}[(z0 + r) * {layout.dim} + {start} + c * {dim} + m] : 0;")
         letters = st.ch.of(role)
         return Msg(name, span(letters, st.ch.sizes), letters, st.tree.dims[role])
+
+    def loaded(self, role: str) -> str:
+        """A condition (with ``&&``) under which a role's rows are read; here always."""
+        return ""
 
     @contextmanager
     def loops(self, letters: str, sizes: dict[str, int],

@@ -67,6 +67,8 @@ class CLowering:
                 em.line()
                 em.line(f"/* ---- {self.set_title(k, info, part)}  ({len(info.paths)} paths) */")
                 for role in sorted(info.roles, key=lambda r: r != "out"):  # forward first
+                    if has_joint(info) and role.startswith("x"):
+                        continue  # <node>_xs gives any operand's gradient
                     em.line()
                     text = CKernelWriter(info, role, tables).render()
                     em.lines.extend(text.rstrip("\n").split("\n"))
@@ -90,8 +92,9 @@ class CLowering:
                 f"irrep_normalization={paths.irrep_normalization}, "
                 f"path_normalization={paths.path_normalization}.")
         em.line(" * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>")
-        em.line(" * the gradient w.r.t. operand i, <node>_w the weight gradient, <node>_xs every")
-        em.line(" * operand's gradient at once (docs/cbackend.md).")
+        em.line(" * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's")
+        em.line(" * <node>_xs gives the gradients of the operands its `want` bits name, one or")
+        em.line(" * both, in its place (docs/cbackend.md).")
         em.line(" * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local")
         em.line(" * [component][channel] arrays so that the channel loops vectorise.")
         if d.is_neighbourhood:
@@ -137,7 +140,8 @@ class CLowering:
         em.line()
         em.line("_libraries = load_library(C_SOURCE)")
         for info in self.nodes:
-            functions = {r: f"{info.name}_{r}" for r in info.roles}
+            functions = {r: f"{info.name}_{r}" for r in info.roles
+                         if not (has_joint(info) and r.startswith("x"))}
             if has_joint(info):
                 functions["xs"] = f"{info.name}_xs"
             widths = tuple(info.width(r) for r in info.roles)

@@ -259,7 +259,13 @@ class NodeKernels:
         return "xs" in self.functions
 
     def launch(self, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
-        """The kernel of ``target`` on the other roles (:func:`launch`)."""
+        """The kernel of ``target`` on the other roles (:func:`launch`).
+
+        A binary node's operand gradient is its ``<node>_xs`` with one ``want`` bit.
+        """
+        if target not in self.functions:
+            (result,) = launch_joint(self, inputs, (target,))
+            return result
         return launch(self, target, inputs)
 
     def launch_joint(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -271,23 +277,33 @@ class NodeKernels:
         if (role, real) not in self._cache:
             fn = getattr(self.libraries[real], self.functions[role])
             fn.restype = None
-            results = len(self.operands) if role == "xs" else 0  # xs: every role in
-            fn.argtypes = ([ctypes.c_void_p] * (len(self.roles) + results)
+            # xs: every role in, one result per operand, then the want bits
+            results = ([ctypes.c_void_p] * len(self.operands) + [ctypes.c_int]
+                       if role == "xs" else [])
+            fn.argtypes = ([ctypes.c_void_p] * len(self.roles) + results
                            + [ctypes.c_int64, ctypes.c_int])
             self._cache[role, real] = fn
         return self._cache[role, real]
 
 
-def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
-    """Run the kernel of one role on the other roles' tensors (``None`` at ``target``)."""
+def _prepared(node: NodeKernels, inputs: Sequence[torch.Tensor | None]
+              ) -> tuple[torch.dtype, torch.dtype, list[torch.Tensor | None], int]:
+    """The result dtype, the kernel's dtype, the inputs in it (contiguous) and the rows."""
     present = [x for x in inputs if x is not None]
     dtype = functools.reduce(torch.promote_types, [x.dtype for x in present])
     if any(x.device.type != "cpu" for x in present):
         raise RuntimeError("the c backend runs on CPU tensors; use backend='triton' on CUDA")
     compute = torch.float64 if dtype == torch.float64 else torch.float32
-    tensors = [x.to(compute).contiguous() for x in present]
+    tensors = [None if x is None else x.to(compute).contiguous() for x in inputs]
     rows = next(x.shape[0] for x, r in zip(inputs, node.roles)
                 if x is not None and (r != "w" or node.external))
+    return dtype, compute, tensors, rows
+
+
+def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """Run the kernel of one role on the other roles' tensors (``None`` at ``target``)."""
+    dtype, compute, tensors, rows = _prepared(node, inputs)
+    tensors = [x for x in tensors if x is not None]
     width = node.widths[node.roles.index(target)]
     summed = target == "w" and not node.external  # internal weights: per-thread partial sums
     threads = max(1, min(torch.get_num_threads(), rows))
@@ -299,19 +315,23 @@ def launch(node: NodeKernels, target: str, inputs: Sequence[torch.Tensor | None]
     return (result.sum(0) if summed else result).to(dtype)
 
 
-def launch_joint(node: NodeKernels, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Every operand's gradient from one call of ``<node>_xs`` (all roles given)."""
-    dtype = functools.reduce(torch.promote_types, [x.dtype for x in inputs])
-    compute = torch.float64 if dtype == torch.float64 else torch.float32
-    tensors = [x.to(compute).contiguous() for x in inputs]
-    rows = tensors[0].shape[0]
-    results = [torch.empty((rows, node.widths[node.roles.index(r)]), dtype=compute)
-               for r in node.operands]
+def launch_joint(node: NodeKernels, inputs: Sequence[torch.Tensor | None],
+                 wanted: Sequence[str] | None = None) -> tuple[torch.Tensor, ...]:
+    """Operand gradients from one call of ``<node>_xs``: those ``wanted``.
+
+    By default every operand's, all roles given; a wanted operand's own input may be ``None``.
+    """
+    wanted = node.operands if wanted is None else list(wanted)
+    dtype, compute, tensors, rows = _prepared(node, inputs)
+    results = {r: torch.empty((rows, node.widths[node.roles.index(r)]), dtype=compute)
+               for r in wanted}
     if rows:
         threads = max(1, min(torch.get_num_threads(), rows))
-        node.function("xs", REALS[compute])(*[x.data_ptr() for x in tensors + results], rows,
-                                            threads)
-    return tuple(r.to(dtype) for r in results)
+        pointers = [None if x is None else x.data_ptr() for x in tensors]
+        pointers += [results[r].data_ptr() if r in results else None for r in node.operands]
+        want = sum(1 << int(r[1:]) for r in wanted)
+        node.function("xs", REALS[compute])(*pointers, want, rows, threads)
+    return tuple(results[r].to(dtype) for r in wanted)
 
 
 __all__ = ["NodeKernels", "fuse", "launch", "launch_joint", "load_library"]
