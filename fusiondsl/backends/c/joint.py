@@ -6,7 +6,8 @@ most of the work is multiplying the result's cotangent by the weights (the ``uvw
 operands named in its ``want`` argument (bit ``i``: operand ``i``). ``want = 3`` is the joint
 gradient (``contract.JointGradient``); ``want = 1 << i`` is what a kernel of operand ``i``
 alone would compute, so binary nodes have no ``<node>_x<i>`` functions: the C compiler builds
-each path's gradient code once instead of twice, about 40% of a layer's source and build time.
+each path's gradient code once instead of twice (fctp, conv, nequip: 31-39% less C source,
+about half the first build's time; ``benchmarks/RESULTS.md``, 2026-12-03).
 An operand's pointer, and the result pointer of a gradient not wanted, may be ``NULL`` when no
 wanted gradient reads it.
 """
