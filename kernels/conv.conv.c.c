@@ -6,11 +6,12 @@
  *
  * 17 paths, 544 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
@@ -24,6 +25,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -169,439 +186,286 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         const real *weightz = weight + z0 * 544;
         real x0_0[R][1][32];  /* x0 entry 0: 32x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 288, 0, 32, 1);
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 16, 0, 1, 1);
         real acc_0[R][1][32] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 16, 1, 1, 3);
         real acc_1[R][3][32] = {0};
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 16, 4, 1, 5);
         real acc_2[R][5][32] = {0};
         real x1_3[R][7][1];  /* x1 entry 3: 1x3o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 7; ++m)
-                    x1_3[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 9 + c * 7 + m] : 0;
+        LOAD_ENTRY(x1_3, x1, 1, 16, 9, 1, 7);
         real acc_3[R][7][32] = {0};
         real x0_1[R][3][32];  /* x0 entry 1: 32x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 32 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 288, 32, 32, 3);
         real x0_2[R][5][32];  /* x0 entry 2: 32x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 128 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 288, 128, 32, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
             real p0_out[R][1][32];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_0[r][0][u] += K(0.5773502691896257) * p0_out[r][0][u] * (weightz + 0)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                acc_0[r][0][u] += K(0.5773502691896257) * p0_out[r][0][u] * (weightz + 0)[u];
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             real p1_out[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p1_out[r][0][u] * (weightz + 32)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p1_out[r][1][u] * (weightz + 32)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p1_out[r][2][u] * (weightz + 32)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p1_out[r][m][u] * (weightz + 32)[u];
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             real p2_out[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p2_out[r][0][u] * (weightz + 64)[u];
-                    acc_2[r][1][u] += K(1.0) * p2_out[r][1][u] * (weightz + 64)[u];
-                    acc_2[r][2][u] += K(1.0) * p2_out[r][2][u] * (weightz + 64)[u];
-                    acc_2[r][3][u] += K(1.0) * p2_out[r][3][u] * (weightz + 64)[u];
-                    acc_2[r][4][u] += K(1.0) * p2_out[r][4][u] * (weightz + 64)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(1.0) * p2_out[r][m][u] * (weightz + 64)[u];
             }
         }
 
-        /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             real p3_out[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 7; ++t)
-                        p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 7; ++t)
+                    p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_3[r][0][u] += K(1.3228756555322954) * p3_out[r][0][u] * (weightz + 96)[u];
-                    acc_3[r][1][u] += K(1.3228756555322954) * p3_out[r][1][u] * (weightz + 96)[u];
-                    acc_3[r][2][u] += K(1.3228756555322954) * p3_out[r][2][u] * (weightz + 96)[u];
-                    acc_3[r][3][u] += K(1.3228756555322954) * p3_out[r][3][u] * (weightz + 96)[u];
-                    acc_3[r][4][u] += K(1.3228756555322954) * p3_out[r][4][u] * (weightz + 96)[u];
-                    acc_3[r][5][u] += K(1.3228756555322954) * p3_out[r][5][u] * (weightz + 96)[u];
-                    acc_3[r][6][u] += K(1.3228756555322954) * p3_out[r][6][u] * (weightz + 96)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) acc_3[r][m][u] += K(1.3228756555322954) * p3_out[r][m][u] * (weightz + 96)[u];
             }
         }
 
-        /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
             real p4_out[R][3][32];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p4_out[r][0][u] * (weightz + 128)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p4_out[r][1][u] * (weightz + 128)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p4_out[r][2][u] * (weightz + 128)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p4_out[r][m][u] * (weightz + 128)[u];
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
             real p5_out[R][1][32];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p5_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_0[r][0][u] += K(0.5773502691896257) * p5_out[r][0][u] * (weightz + 160)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                acc_0[r][0][u] += K(0.5773502691896257) * p5_out[r][0][u] * (weightz + 160)[u];
             }
         }
 
-        /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
             real p6_out[R][5][32];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p6_out[r][0][u] * (weightz + 192)[u];
-                    acc_2[r][1][u] += K(1.0) * p6_out[r][1][u] * (weightz + 192)[u];
-                    acc_2[r][2][u] += K(1.0) * p6_out[r][2][u] * (weightz + 192)[u];
-                    acc_2[r][3][u] += K(1.0) * p6_out[r][3][u] * (weightz + 192)[u];
-                    acc_2[r][4][u] += K(1.0) * p6_out[r][4][u] * (weightz + 192)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(1.0) * p6_out[r][m][u] * (weightz + 192)[u];
             }
         }
 
-        /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
             real p7_out[R][3][32];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p7_out[r][0][u] * (weightz + 224)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p7_out[r][1][u] * (weightz + 224)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p7_out[r][2][u] * (weightz + 224)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p7_out[r][m][u] * (weightz + 224)[u];
             }
         }
 
-        /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
             real p8_out[R][7][32];  /* 3o, from cg_1_2_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_3[r][0][u] += K(1.3228756555322954) * p8_out[r][0][u] * (weightz + 256)[u];
-                    acc_3[r][1][u] += K(1.3228756555322954) * p8_out[r][1][u] * (weightz + 256)[u];
-                    acc_3[r][2][u] += K(1.3228756555322954) * p8_out[r][2][u] * (weightz + 256)[u];
-                    acc_3[r][3][u] += K(1.3228756555322954) * p8_out[r][3][u] * (weightz + 256)[u];
-                    acc_3[r][4][u] += K(1.3228756555322954) * p8_out[r][4][u] * (weightz + 256)[u];
-                    acc_3[r][5][u] += K(1.3228756555322954) * p8_out[r][5][u] * (weightz + 256)[u];
-                    acc_3[r][6][u] += K(1.3228756555322954) * p8_out[r][6][u] * (weightz + 256)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) acc_3[r][m][u] += K(1.3228756555322954) * p8_out[r][m][u] * (weightz + 256)[u];
             }
         }
 
-        /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
             real p9_out[R][5][32];  /* 2e, from cg_1_3_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p9_out[r][0][u] * (weightz + 288)[u];
-                    acc_2[r][1][u] += K(1.0) * p9_out[r][1][u] * (weightz + 288)[u];
-                    acc_2[r][2][u] += K(1.0) * p9_out[r][2][u] * (weightz + 288)[u];
-                    acc_2[r][3][u] += K(1.0) * p9_out[r][3][u] * (weightz + 288)[u];
-                    acc_2[r][4][u] += K(1.0) * p9_out[r][4][u] * (weightz + 288)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(1.0) * p9_out[r][m][u] * (weightz + 288)[u];
             }
         }
 
-        /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
             real p10_out[R][5][32];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p10_out[r][0][u] * (weightz + 320)[u];
-                    acc_2[r][1][u] += K(1.0) * p10_out[r][1][u] * (weightz + 320)[u];
-                    acc_2[r][2][u] += K(1.0) * p10_out[r][2][u] * (weightz + 320)[u];
-                    acc_2[r][3][u] += K(1.0) * p10_out[r][3][u] * (weightz + 320)[u];
-                    acc_2[r][4][u] += K(1.0) * p10_out[r][4][u] * (weightz + 320)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(1.0) * p10_out[r][m][u] * (weightz + 320)[u];
             }
         }
 
-        /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             real p11_out[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p11_out[r][0][u] * (weightz + 352)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p11_out[r][1][u] * (weightz + 352)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p11_out[r][2][u] * (weightz + 352)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p11_out[r][m][u] * (weightz + 352)[u];
             }
         }
 
-        /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
             real p12_out[R][7][32];  /* 3o, from cg_2_1_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_3[r][0][u] += K(1.3228756555322954) * p12_out[r][0][u] * (weightz + 384)[u];
-                    acc_3[r][1][u] += K(1.3228756555322954) * p12_out[r][1][u] * (weightz + 384)[u];
-                    acc_3[r][2][u] += K(1.3228756555322954) * p12_out[r][2][u] * (weightz + 384)[u];
-                    acc_3[r][3][u] += K(1.3228756555322954) * p12_out[r][3][u] * (weightz + 384)[u];
-                    acc_3[r][4][u] += K(1.3228756555322954) * p12_out[r][4][u] * (weightz + 384)[u];
-                    acc_3[r][5][u] += K(1.3228756555322954) * p12_out[r][5][u] * (weightz + 384)[u];
-                    acc_3[r][6][u] += K(1.3228756555322954) * p12_out[r][6][u] * (weightz + 384)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) acc_3[r][m][u] += K(1.3228756555322954) * p12_out[r][m][u] * (weightz + 384)[u];
             }
         }
 
-        /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
             real p13_out[R][1][32];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p13_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p13_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_0[r][0][u] += K(0.5773502691896257) * p13_out[r][0][u] * (weightz + 416)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                acc_0[r][0][u] += K(0.5773502691896257) * p13_out[r][0][u] * (weightz + 416)[u];
             }
         }
 
-        /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             real p14_out[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 25; ++t)
+                    p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p14_out[r][0][u] * (weightz + 448)[u];
-                    acc_2[r][1][u] += K(1.0) * p14_out[r][1][u] * (weightz + 448)[u];
-                    acc_2[r][2][u] += K(1.0) * p14_out[r][2][u] * (weightz + 448)[u];
-                    acc_2[r][3][u] += K(1.0) * p14_out[r][3][u] * (weightz + 448)[u];
-                    acc_2[r][4][u] += K(1.0) * p14_out[r][4][u] * (weightz + 448)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(1.0) * p14_out[r][m][u] * (weightz + 448)[u];
             }
         }
 
-        /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
             real p15_out[R][3][32];  /* 1o, from cg_2_3_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p15_out[r][0][u] * (weightz + 480)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p15_out[r][1][u] * (weightz + 480)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p15_out[r][2][u] * (weightz + 480)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p15_out[r][m][u] * (weightz + 480)[u];
             }
         }
 
-        /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             real p16_out[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 41; ++t)
-                        p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 41; ++t)
+                    p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 32; ++u) {
-                    acc_3[r][0][u] += K(1.3228756555322954) * p16_out[r][0][u] * (weightz + 512)[u];
-                    acc_3[r][1][u] += K(1.3228756555322954) * p16_out[r][1][u] * (weightz + 512)[u];
-                    acc_3[r][2][u] += K(1.3228756555322954) * p16_out[r][2][u] * (weightz + 512)[u];
-                    acc_3[r][3][u] += K(1.3228756555322954) * p16_out[r][3][u] * (weightz + 512)[u];
-                    acc_3[r][4][u] += K(1.3228756555322954) * p16_out[r][4][u] * (weightz + 512)[u];
-                    acc_3[r][5][u] += K(1.3228756555322954) * p16_out[r][5][u] * (weightz + 512)[u];
-                    acc_3[r][6][u] += K(1.3228756555322954) * p16_out[r][6][u] * (weightz + 512)[u];
-                }
+            for (int u = 0; u < 32; ++u) {
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) acc_3[r][m][u] += K(1.3228756555322954) * p16_out[r][m][u] * (weightz + 512)[u];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 512;
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[32 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[128 + c * 5 + m] = acc_2[r][m][c];
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 7; ++m)
-                    resultz[288 + c * 7 + m] = acc_3[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 32, 1);
+            STORE_ENTRY(resultz + 32, acc_1[r], 32, 3);
+            STORE_ENTRY(resultz + 128, acc_2[r], 32, 5);
+            STORE_ENTRY(resultz + 288, acc_3[r], 32, 7);
         }
     }
 }
@@ -614,418 +478,281 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real *resultz = result + z0 * 544;
         memset(resultz, 0, 544 * sizeof(real));
         real x0_0[R][1][32];  /* x0 entry 0: 32x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 288, 0, 32, 1);
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 16, 0, 1, 1);
         real out_0[R][1][32];  /* out entry 0: 32x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 512 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 512, 0, 32, 1);
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 16, 1, 1, 3);
         real out_1[R][3][32];  /* out entry 1: 32x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 512 + 32 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_1, out, 1, 512, 32, 32, 3);
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 16, 4, 1, 5);
         real out_2[R][5][32];  /* out entry 2: 32x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 512 + 128 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_2, out, 1, 512, 128, 32, 5);
         real x1_3[R][7][1];  /* x1 entry 3: 1x3o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 7; ++m)
-                    x1_3[r][m][c] = r < nr ? x1[(z0 + r) * 16 + 9 + c * 7 + m] : 0;
+        LOAD_ENTRY(x1_3, x1, 1, 16, 9, 1, 7);
         real out_3[R][7][32];  /* out entry 3: 32x3o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 7; ++m)
-                    out_3[r][m][c] = r < nr ? out[(z0 + r) * 512 + 288 + c * 7 + m] : 0;
+        LOAD_ENTRY(out_3, out, 1, 512, 288, 32, 7);
         real x0_1[R][3][32];  /* x0 entry 1: 32x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 32 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 288, 32, 32, 3);
         real x0_2[R][5][32];  /* x0 entry 2: 32x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 288 + 128 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 288, 128, 32, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
             real p0_out[R][1][32];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
                 resultz[0 + u] += K(0.5773502691896257) * p0_out[0][0][u] * out_0[0][0][u];
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             real p1_out[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[32 + u] +=
-                    K(0.7745966692414834) * p1_out[0][0][u] * out_1[0][0][u]
-                    + K(0.7745966692414834) * p1_out[0][1][u] * out_1[0][1][u]
-                    + K(0.7745966692414834) * p1_out[0][2][u] * out_1[0][2][u];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) resultz[32 + u] += K(0.7745966692414834) * p1_out[0][m][u] * out_1[0][m][u];
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             real p2_out[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[64 + u] +=
-                    K(1.0) * p2_out[0][0][u] * out_2[0][0][u]
-                    + K(1.0) * p2_out[0][1][u] * out_2[0][1][u]
-                    + K(1.0) * p2_out[0][2][u] * out_2[0][2][u]
-                    + K(1.0) * p2_out[0][3][u] * out_2[0][3][u]
-                    + K(1.0) * p2_out[0][4][u] * out_2[0][4][u];
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) resultz[64 + u] += K(1.0) * p2_out[0][m][u] * out_2[0][m][u];
             }
         }
 
-        /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             real p3_out[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 7; ++t)
-                        p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 7; ++t)
+                    p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[96 + u] +=
-                    K(1.3228756555322954) * p3_out[0][0][u] * out_3[0][0][u]
-                    + K(1.3228756555322954) * p3_out[0][1][u] * out_3[0][1][u]
-                    + K(1.3228756555322954) * p3_out[0][2][u] * out_3[0][2][u]
-                    + K(1.3228756555322954) * p3_out[0][3][u] * out_3[0][3][u]
-                    + K(1.3228756555322954) * p3_out[0][4][u] * out_3[0][4][u]
-                    + K(1.3228756555322954) * p3_out[0][5][u] * out_3[0][5][u]
-                    + K(1.3228756555322954) * p3_out[0][6][u] * out_3[0][6][u];
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) resultz[96 + u] += K(1.3228756555322954) * p3_out[0][m][u] * out_3[0][m][u];
             }
         }
 
-        /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
             real p4_out[R][3][32];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[128 + u] +=
-                    K(0.7745966692414834) * p4_out[0][0][u] * out_1[0][0][u]
-                    + K(0.7745966692414834) * p4_out[0][1][u] * out_1[0][1][u]
-                    + K(0.7745966692414834) * p4_out[0][2][u] * out_1[0][2][u];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) resultz[128 + u] += K(0.7745966692414834) * p4_out[0][m][u] * out_1[0][m][u];
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
             real p5_out[R][1][32];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p5_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
                 resultz[160 + u] += K(0.5773502691896257) * p5_out[0][0][u] * out_0[0][0][u];
             }
         }
 
-        /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
             real p6_out[R][5][32];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[192 + u] +=
-                    K(1.0) * p6_out[0][0][u] * out_2[0][0][u]
-                    + K(1.0) * p6_out[0][1][u] * out_2[0][1][u]
-                    + K(1.0) * p6_out[0][2][u] * out_2[0][2][u]
-                    + K(1.0) * p6_out[0][3][u] * out_2[0][3][u]
-                    + K(1.0) * p6_out[0][4][u] * out_2[0][4][u];
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) resultz[192 + u] += K(1.0) * p6_out[0][m][u] * out_2[0][m][u];
             }
         }
 
-        /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
             real p7_out[R][3][32];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[224 + u] +=
-                    K(0.7745966692414834) * p7_out[0][0][u] * out_1[0][0][u]
-                    + K(0.7745966692414834) * p7_out[0][1][u] * out_1[0][1][u]
-                    + K(0.7745966692414834) * p7_out[0][2][u] * out_1[0][2][u];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) resultz[224 + u] += K(0.7745966692414834) * p7_out[0][m][u] * out_1[0][m][u];
             }
         }
 
-        /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
             real p8_out[R][7][32];  /* 3o, from cg_1_2_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[256 + u] +=
-                    K(1.3228756555322954) * p8_out[0][0][u] * out_3[0][0][u]
-                    + K(1.3228756555322954) * p8_out[0][1][u] * out_3[0][1][u]
-                    + K(1.3228756555322954) * p8_out[0][2][u] * out_3[0][2][u]
-                    + K(1.3228756555322954) * p8_out[0][3][u] * out_3[0][3][u]
-                    + K(1.3228756555322954) * p8_out[0][4][u] * out_3[0][4][u]
-                    + K(1.3228756555322954) * p8_out[0][5][u] * out_3[0][5][u]
-                    + K(1.3228756555322954) * p8_out[0][6][u] * out_3[0][6][u];
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) resultz[256 + u] += K(1.3228756555322954) * p8_out[0][m][u] * out_3[0][m][u];
             }
         }
 
-        /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
             real p9_out[R][5][32];  /* 2e, from cg_1_3_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[288 + u] +=
-                    K(1.0) * p9_out[0][0][u] * out_2[0][0][u]
-                    + K(1.0) * p9_out[0][1][u] * out_2[0][1][u]
-                    + K(1.0) * p9_out[0][2][u] * out_2[0][2][u]
-                    + K(1.0) * p9_out[0][3][u] * out_2[0][3][u]
-                    + K(1.0) * p9_out[0][4][u] * out_2[0][4][u];
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) resultz[288 + u] += K(1.0) * p9_out[0][m][u] * out_2[0][m][u];
             }
         }
 
-        /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
             real p10_out[R][5][32];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[320 + u] +=
-                    K(1.0) * p10_out[0][0][u] * out_2[0][0][u]
-                    + K(1.0) * p10_out[0][1][u] * out_2[0][1][u]
-                    + K(1.0) * p10_out[0][2][u] * out_2[0][2][u]
-                    + K(1.0) * p10_out[0][3][u] * out_2[0][3][u]
-                    + K(1.0) * p10_out[0][4][u] * out_2[0][4][u];
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) resultz[320 + u] += K(1.0) * p10_out[0][m][u] * out_2[0][m][u];
             }
         }
 
-        /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             real p11_out[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[352 + u] +=
-                    K(0.7745966692414834) * p11_out[0][0][u] * out_1[0][0][u]
-                    + K(0.7745966692414834) * p11_out[0][1][u] * out_1[0][1][u]
-                    + K(0.7745966692414834) * p11_out[0][2][u] * out_1[0][2][u];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) resultz[352 + u] += K(0.7745966692414834) * p11_out[0][m][u] * out_1[0][m][u];
             }
         }
 
-        /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
             real p12_out[R][7][32];  /* 3o, from cg_2_1_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[384 + u] +=
-                    K(1.3228756555322954) * p12_out[0][0][u] * out_3[0][0][u]
-                    + K(1.3228756555322954) * p12_out[0][1][u] * out_3[0][1][u]
-                    + K(1.3228756555322954) * p12_out[0][2][u] * out_3[0][2][u]
-                    + K(1.3228756555322954) * p12_out[0][3][u] * out_3[0][3][u]
-                    + K(1.3228756555322954) * p12_out[0][4][u] * out_3[0][4][u]
-                    + K(1.3228756555322954) * p12_out[0][5][u] * out_3[0][5][u]
-                    + K(1.3228756555322954) * p12_out[0][6][u] * out_3[0][6][u];
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) resultz[384 + u] += K(1.3228756555322954) * p12_out[0][m][u] * out_3[0][m][u];
             }
         }
 
-        /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
             real p13_out[R][1][32];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 1; ++c) p13_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 1; ++c) p13_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
                 resultz[416 + u] += K(0.5773502691896257) * p13_out[0][0][u] * out_0[0][0][u];
             }
         }
 
-        /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             real p14_out[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 25; ++t)
+                    p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[448 + u] +=
-                    K(1.0) * p14_out[0][0][u] * out_2[0][0][u]
-                    + K(1.0) * p14_out[0][1][u] * out_2[0][1][u]
-                    + K(1.0) * p14_out[0][2][u] * out_2[0][2][u]
-                    + K(1.0) * p14_out[0][3][u] * out_2[0][3][u]
-                    + K(1.0) * p14_out[0][4][u] * out_2[0][4][u];
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) resultz[448 + u] += K(1.0) * p14_out[0][m][u] * out_2[0][m][u];
             }
         }
 
-        /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
             real p15_out[R][3][32];  /* 1o, from cg_2_3_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 21; ++t)
-                        p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 21; ++t)
+                    p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[480 + u] +=
-                    K(0.7745966692414834) * p15_out[0][0][u] * out_1[0][0][u]
-                    + K(0.7745966692414834) * p15_out[0][1][u] * out_1[0][1][u]
-                    + K(0.7745966692414834) * p15_out[0][2][u] * out_1[0][2][u];
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) resultz[480 + u] += K(0.7745966692414834) * p15_out[0][m][u] * out_1[0][m][u];
             }
         }
 
-        /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             real p16_out[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 41; ++t)
-                        p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) {
+                for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 41; ++t)
+                    p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
             }
             for (int u = 0; u < 32; ++u) {
-                resultz[512 + u] +=
-                    K(1.3228756555322954) * p16_out[0][0][u] * out_3[0][0][u]
-                    + K(1.3228756555322954) * p16_out[0][1][u] * out_3[0][1][u]
-                    + K(1.3228756555322954) * p16_out[0][2][u] * out_3[0][2][u]
-                    + K(1.3228756555322954) * p16_out[0][3][u] * out_3[0][3][u]
-                    + K(1.3228756555322954) * p16_out[0][4][u] * out_3[0][4][u]
-                    + K(1.3228756555322954) * p16_out[0][5][u] * out_3[0][5][u]
-                    + K(1.3228756555322954) * p16_out[0][6][u] * out_3[0][6][u];
+                #pragma GCC unroll 7
+                for (int m = 0; m < 7; ++m) resultz[512 + u] += K(1.3228756555322954) * p16_out[0][m][u] * out_3[0][m][u];
             }
         }
     }
@@ -1040,912 +767,700 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         const real *weightz = weight + z0 * 544;
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 16 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, want & 1, 16, 0, 1, 1);
         real out_0[R][1][32];  /* out entry 0: 32x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 512 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 512, 0, 32, 1);
         real acc_x0_0[R][1][32] = {0};
         real x0_0[R][1][32];  /* x0 entry 0: 32x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 288 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, want & 2, 288, 0, 32, 1);
         real acc_x1_0[R][1][1] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 16 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, want & 1, 16, 1, 1, 3);
         real out_1[R][3][32];  /* out entry 1: 32x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 512 + 32 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_1, out, 1, 512, 32, 32, 3);
         real acc_x1_1[R][3][1] = {0};
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 16 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, want & 1, 16, 4, 1, 5);
         real out_2[R][5][32];  /* out entry 2: 32x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 512 + 128 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_2, out, 1, 512, 128, 32, 5);
         real acc_x1_2[R][5][1] = {0};
         real x1_3[R][7][1];  /* x1 entry 3: 1x3o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 7; ++m)
-                    x1_3[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 16 + 9 + c * 7 + m] : 0;
+        LOAD_ENTRY(x1_3, x1, want & 1, 16, 9, 1, 7);
         real out_3[R][7][32];  /* out entry 3: 32x3o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 7; ++m)
-                    out_3[r][m][c] = r < nr ? out[(z0 + r) * 512 + 288 + c * 7 + m] : 0;
+        LOAD_ENTRY(out_3, out, 1, 512, 288, 32, 7);
         real acc_x1_3[R][7][1] = {0};
         real acc_x0_1[R][3][32] = {0};
         real x0_1[R][3][32];  /* x0 entry 1: 32x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 288 + 32 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, want & 2, 288, 32, 32, 3);
         real acc_x0_2[R][5][32] = {0};
         real x0_2[R][5][32];  /* x0 entry 2: 32x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 32; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 288 + 128 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, want & 2, 288, 128, 32, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][32];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_0[r][0][u] += K(0.5773502691896257) * p0_x0[r][0][u] * (weightz + 0)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    acc_x0_0[r][0][u] += K(0.5773502691896257) * p0_x0[r][0][u] * (weightz + 0)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][32];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p0_x1[r][0][u] * (weightz + 0)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(0.5773502691896257) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p0_x1[r][0][u] * (weightz + 0)[u];
                 }
+                acc_x1_0[r][0][0] += K(0.5773502691896257) * s0;
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p1_x0[R][1][32];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weightz + 32)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weightz + 32)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p1_x1[r][0][u] * (weightz + 32)[u];
-                        s1 += p1_x1[r][1][u] * (weightz + 32)[u];
-                        s2 += p1_x1[r][2][u] * (weightz + 32)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.7745966692414834) * s0;
-                    acc_x1_1[r][1][0] += K(0.7745966692414834) * s1;
-                    acc_x1_1[r][2][0] += K(0.7745966692414834) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p1_x1[r][0][u] * (weightz + 32)[u];
+                    s1 += p1_x1[r][1][u] * (weightz + 32)[u];
+                    s2 += p1_x1[r][2][u] * (weightz + 32)[u];
                 }
+                acc_x1_1[r][0][0] += K(0.7745966692414834) * s0;
+                acc_x1_1[r][1][0] += K(0.7745966692414834) * s1;
+                acc_x1_1[r][2][0] += K(0.7745966692414834) * s2;
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p2_x0[R][1][32];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_0[r][0][u] += K(1.0) * p2_x0[r][0][u] * (weightz + 64)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    acc_x0_0[r][0][u] += K(1.0) * p2_x0[r][0][u] * (weightz + 64)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p2_x1[r][0][u] * (weightz + 64)[u];
-                        s1 += p2_x1[r][1][u] * (weightz + 64)[u];
-                        s2 += p2_x1[r][2][u] * (weightz + 64)[u];
-                        s3 += p2_x1[r][3][u] * (weightz + 64)[u];
-                        s4 += p2_x1[r][4][u] * (weightz + 64)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(1.0) * s0;
-                    acc_x1_2[r][1][0] += K(1.0) * s1;
-                    acc_x1_2[r][2][0] += K(1.0) * s2;
-                    acc_x1_2[r][3][0] += K(1.0) * s3;
-                    acc_x1_2[r][4][0] += K(1.0) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p2_x1[r][0][u] * (weightz + 64)[u];
+                    s1 += p2_x1[r][1][u] * (weightz + 64)[u];
+                    s2 += p2_x1[r][2][u] * (weightz + 64)[u];
+                    s3 += p2_x1[r][3][u] * (weightz + 64)[u];
+                    s4 += p2_x1[r][4][u] * (weightz + 64)[u];
                 }
+                acc_x1_2[r][0][0] += K(1.0) * s0;
+                acc_x1_2[r][1][0] += K(1.0) * s1;
+                acc_x1_2[r][2][0] += K(1.0) * s2;
+                acc_x1_2[r][3][0] += K(1.0) * s3;
+                acc_x1_2[r][4][0] += K(1.0) * s4;
             }
         }
 
-        /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p3_x0[R][1][32];  /* 0e, from cg_0_3_3: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 7; ++t)
-                            p3_x0[r][cg_0_3_3[t].a][u] += cg_0_3_3[t].v * x1_3[r][cg_0_3_3[t].b][0] * out_3[r][cg_0_3_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 7; ++t)
+                        p3_x0[r][cg_0_3_3[t].a][u] += cg_0_3_3[t].v * x1_3[r][cg_0_3_3[t].b][0] * out_3[r][cg_0_3_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_0[r][0][u] += K(1.3228756555322954) * p3_x0[r][0][u] * (weightz + 96)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    acc_x0_0[r][0][u] += K(1.3228756555322954) * p3_x0[r][0][u] * (weightz + 96)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_x1[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 7; ++c) p3_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 7; ++t)
-                            p3_x1[r][cg_0_3_3[t].b][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * out_3[r][cg_0_3_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 7; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 7; ++t)
+                        p3_x1[r][cg_0_3_3[t].b][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * out_3[r][cg_0_3_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p3_x1[r][0][u] * (weightz + 96)[u];
-                        s1 += p3_x1[r][1][u] * (weightz + 96)[u];
-                        s2 += p3_x1[r][2][u] * (weightz + 96)[u];
-                        s3 += p3_x1[r][3][u] * (weightz + 96)[u];
-                        s4 += p3_x1[r][4][u] * (weightz + 96)[u];
-                        s5 += p3_x1[r][5][u] * (weightz + 96)[u];
-                        s6 += p3_x1[r][6][u] * (weightz + 96)[u];
-                    }
-                    acc_x1_3[r][0][0] += K(1.3228756555322954) * s0;
-                    acc_x1_3[r][1][0] += K(1.3228756555322954) * s1;
-                    acc_x1_3[r][2][0] += K(1.3228756555322954) * s2;
-                    acc_x1_3[r][3][0] += K(1.3228756555322954) * s3;
-                    acc_x1_3[r][4][0] += K(1.3228756555322954) * s4;
-                    acc_x1_3[r][5][0] += K(1.3228756555322954) * s5;
-                    acc_x1_3[r][6][0] += K(1.3228756555322954) * s6;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p3_x1[r][0][u] * (weightz + 96)[u];
+                    s1 += p3_x1[r][1][u] * (weightz + 96)[u];
+                    s2 += p3_x1[r][2][u] * (weightz + 96)[u];
+                    s3 += p3_x1[r][3][u] * (weightz + 96)[u];
+                    s4 += p3_x1[r][4][u] * (weightz + 96)[u];
+                    s5 += p3_x1[r][5][u] * (weightz + 96)[u];
+                    s6 += p3_x1[r][6][u] * (weightz + 96)[u];
                 }
+                acc_x1_3[r][0][0] += K(1.3228756555322954) * s0;
+                acc_x1_3[r][1][0] += K(1.3228756555322954) * s1;
+                acc_x1_3[r][2][0] += K(1.3228756555322954) * s2;
+                acc_x1_3[r][3][0] += K(1.3228756555322954) * s3;
+                acc_x1_3[r][4][0] += K(1.3228756555322954) * s4;
+                acc_x1_3[r][5][0] += K(1.3228756555322954) * s5;
+                acc_x1_3[r][6][0] += K(1.3228756555322954) * s6;
             }
         }
 
-        /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][32];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_1[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_1[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(0.7745966692414834) * p4_x0[r][0][u] * (weightz + 128)[u];
-                        acc_x0_1[r][1][u] += K(0.7745966692414834) * p4_x0[r][1][u] * (weightz + 128)[u];
-                        acc_x0_1[r][2][u] += K(0.7745966692414834) * p4_x0[r][2][u] * (weightz + 128)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.7745966692414834) * p4_x0[r][m][u] * (weightz + 128)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p4_x1[R][1][32];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p4_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_1[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_1[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p4_x1[r][0][u] * (weightz + 128)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(0.7745966692414834) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p4_x1[r][0][u] * (weightz + 128)[u];
                 }
+                acc_x1_0[r][0][0] += K(0.7745966692414834) * s0;
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p5_x0[R][3][32];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_0[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_0[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(0.5773502691896257) * p5_x0[r][0][u] * (weightz + 160)[u];
-                        acc_x0_1[r][1][u] += K(0.5773502691896257) * p5_x0[r][1][u] * (weightz + 160)[u];
-                        acc_x0_1[r][2][u] += K(0.5773502691896257) * p5_x0[r][2][u] * (weightz + 160)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.5773502691896257) * p5_x0[r][m][u] * (weightz + 160)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p5_x1[R][3][32];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p5_x1[r][0][u] * (weightz + 160)[u];
-                        s1 += p5_x1[r][1][u] * (weightz + 160)[u];
-                        s2 += p5_x1[r][2][u] * (weightz + 160)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.5773502691896257) * s0;
-                    acc_x1_1[r][1][0] += K(0.5773502691896257) * s1;
-                    acc_x1_1[r][2][0] += K(0.5773502691896257) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p5_x1[r][0][u] * (weightz + 160)[u];
+                    s1 += p5_x1[r][1][u] * (weightz + 160)[u];
+                    s2 += p5_x1[r][2][u] * (weightz + 160)[u];
                 }
+                acc_x1_1[r][0][0] += K(0.5773502691896257) * s0;
+                acc_x1_1[r][1][0] += K(0.5773502691896257) * s1;
+                acc_x1_1[r][2][0] += K(0.5773502691896257) * s2;
             }
         }
 
-        /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p6_x0[R][3][32];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_2[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_2[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(1.0) * p6_x0[r][0][u] * (weightz + 192)[u];
-                        acc_x0_1[r][1][u] += K(1.0) * p6_x0[r][1][u] * (weightz + 192)[u];
-                        acc_x0_1[r][2][u] += K(1.0) * p6_x0[r][2][u] * (weightz + 192)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.0) * p6_x0[r][m][u] * (weightz + 192)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p6_x1[R][3][32];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_2[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_2[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p6_x1[r][0][u] * (weightz + 192)[u];
-                        s1 += p6_x1[r][1][u] * (weightz + 192)[u];
-                        s2 += p6_x1[r][2][u] * (weightz + 192)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(1.0) * s0;
-                    acc_x1_1[r][1][0] += K(1.0) * s1;
-                    acc_x1_1[r][2][0] += K(1.0) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p6_x1[r][0][u] * (weightz + 192)[u];
+                    s1 += p6_x1[r][1][u] * (weightz + 192)[u];
+                    s2 += p6_x1[r][2][u] * (weightz + 192)[u];
                 }
+                acc_x1_1[r][0][0] += K(1.0) * s0;
+                acc_x1_1[r][1][0] += K(1.0) * s1;
+                acc_x1_1[r][2][0] += K(1.0) * s2;
             }
         }
 
-        /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 1o ⊗ 2e → 1o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p7_x0[R][3][32];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_1[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_1[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(0.7745966692414834) * p7_x0[r][0][u] * (weightz + 224)[u];
-                        acc_x0_1[r][1][u] += K(0.7745966692414834) * p7_x0[r][1][u] * (weightz + 224)[u];
-                        acc_x0_1[r][2][u] += K(0.7745966692414834) * p7_x0[r][2][u] * (weightz + 224)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.7745966692414834) * p7_x0[r][m][u] * (weightz + 224)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p7_x1[R][5][32];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p7_x1[r][0][u] * (weightz + 224)[u];
-                        s1 += p7_x1[r][1][u] * (weightz + 224)[u];
-                        s2 += p7_x1[r][2][u] * (weightz + 224)[u];
-                        s3 += p7_x1[r][3][u] * (weightz + 224)[u];
-                        s4 += p7_x1[r][4][u] * (weightz + 224)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.7745966692414834) * s0;
-                    acc_x1_2[r][1][0] += K(0.7745966692414834) * s1;
-                    acc_x1_2[r][2][0] += K(0.7745966692414834) * s2;
-                    acc_x1_2[r][3][0] += K(0.7745966692414834) * s3;
-                    acc_x1_2[r][4][0] += K(0.7745966692414834) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p7_x1[r][0][u] * (weightz + 224)[u];
+                    s1 += p7_x1[r][1][u] * (weightz + 224)[u];
+                    s2 += p7_x1[r][2][u] * (weightz + 224)[u];
+                    s3 += p7_x1[r][3][u] * (weightz + 224)[u];
+                    s4 += p7_x1[r][4][u] * (weightz + 224)[u];
                 }
+                acc_x1_2[r][0][0] += K(0.7745966692414834) * s0;
+                acc_x1_2[r][1][0] += K(0.7745966692414834) * s1;
+                acc_x1_2[r][2][0] += K(0.7745966692414834) * s2;
+                acc_x1_2[r][3][0] += K(0.7745966692414834) * s3;
+                acc_x1_2[r][4][0] += K(0.7745966692414834) * s4;
             }
         }
 
-        /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 1o ⊗ 2e → 3o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p8_x0[R][3][32];  /* 1o, from cg_1_2_3: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p8_x0[r][cg_1_2_3[t].a][u] += cg_1_2_3[t].v * x1_2[r][cg_1_2_3[t].b][0] * out_3[r][cg_1_2_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p8_x0[r][cg_1_2_3[t].a][u] += cg_1_2_3[t].v * x1_2[r][cg_1_2_3[t].b][0] * out_3[r][cg_1_2_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(1.3228756555322954) * p8_x0[r][0][u] * (weightz + 256)[u];
-                        acc_x0_1[r][1][u] += K(1.3228756555322954) * p8_x0[r][1][u] * (weightz + 256)[u];
-                        acc_x0_1[r][2][u] += K(1.3228756555322954) * p8_x0[r][2][u] * (weightz + 256)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.3228756555322954) * p8_x0[r][m][u] * (weightz + 256)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p8_x1[R][5][32];  /* 2e, from cg_1_2_3: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p8_x1[r][cg_1_2_3[t].b][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * out_3[r][cg_1_2_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p8_x1[r][cg_1_2_3[t].b][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * out_3[r][cg_1_2_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p8_x1[r][0][u] * (weightz + 256)[u];
-                        s1 += p8_x1[r][1][u] * (weightz + 256)[u];
-                        s2 += p8_x1[r][2][u] * (weightz + 256)[u];
-                        s3 += p8_x1[r][3][u] * (weightz + 256)[u];
-                        s4 += p8_x1[r][4][u] * (weightz + 256)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(1.3228756555322954) * s0;
-                    acc_x1_2[r][1][0] += K(1.3228756555322954) * s1;
-                    acc_x1_2[r][2][0] += K(1.3228756555322954) * s2;
-                    acc_x1_2[r][3][0] += K(1.3228756555322954) * s3;
-                    acc_x1_2[r][4][0] += K(1.3228756555322954) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p8_x1[r][0][u] * (weightz + 256)[u];
+                    s1 += p8_x1[r][1][u] * (weightz + 256)[u];
+                    s2 += p8_x1[r][2][u] * (weightz + 256)[u];
+                    s3 += p8_x1[r][3][u] * (weightz + 256)[u];
+                    s4 += p8_x1[r][4][u] * (weightz + 256)[u];
                 }
+                acc_x1_2[r][0][0] += K(1.3228756555322954) * s0;
+                acc_x1_2[r][1][0] += K(1.3228756555322954) * s1;
+                acc_x1_2[r][2][0] += K(1.3228756555322954) * s2;
+                acc_x1_2[r][3][0] += K(1.3228756555322954) * s3;
+                acc_x1_2[r][4][0] += K(1.3228756555322954) * s4;
             }
         }
 
-        /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 1o ⊗ 3o → 2e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p9_x0[R][3][32];  /* 1o, from cg_1_3_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p9_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p9_x0[r][cg_1_3_2[t].a][u] += cg_1_3_2[t].v * x1_3[r][cg_1_3_2[t].b][0] * out_2[r][cg_1_3_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p9_x0[r][cg_1_3_2[t].a][u] += cg_1_3_2[t].v * x1_3[r][cg_1_3_2[t].b][0] * out_2[r][cg_1_3_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_1[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weightz + 288)[u];
-                        acc_x0_1[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weightz + 288)[u];
-                        acc_x0_1[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weightz + 288)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.0) * p9_x0[r][m][u] * (weightz + 288)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p9_x1[R][7][32];  /* 3o, from cg_1_3_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 7; ++c) p9_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p9_x1[r][cg_1_3_2[t].b][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * out_2[r][cg_1_3_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 7; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p9_x1[r][cg_1_3_2[t].b][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * out_2[r][cg_1_3_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p9_x1[r][0][u] * (weightz + 288)[u];
-                        s1 += p9_x1[r][1][u] * (weightz + 288)[u];
-                        s2 += p9_x1[r][2][u] * (weightz + 288)[u];
-                        s3 += p9_x1[r][3][u] * (weightz + 288)[u];
-                        s4 += p9_x1[r][4][u] * (weightz + 288)[u];
-                        s5 += p9_x1[r][5][u] * (weightz + 288)[u];
-                        s6 += p9_x1[r][6][u] * (weightz + 288)[u];
-                    }
-                    acc_x1_3[r][0][0] += K(1.0) * s0;
-                    acc_x1_3[r][1][0] += K(1.0) * s1;
-                    acc_x1_3[r][2][0] += K(1.0) * s2;
-                    acc_x1_3[r][3][0] += K(1.0) * s3;
-                    acc_x1_3[r][4][0] += K(1.0) * s4;
-                    acc_x1_3[r][5][0] += K(1.0) * s5;
-                    acc_x1_3[r][6][0] += K(1.0) * s6;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p9_x1[r][0][u] * (weightz + 288)[u];
+                    s1 += p9_x1[r][1][u] * (weightz + 288)[u];
+                    s2 += p9_x1[r][2][u] * (weightz + 288)[u];
+                    s3 += p9_x1[r][3][u] * (weightz + 288)[u];
+                    s4 += p9_x1[r][4][u] * (weightz + 288)[u];
+                    s5 += p9_x1[r][5][u] * (weightz + 288)[u];
+                    s6 += p9_x1[r][6][u] * (weightz + 288)[u];
                 }
+                acc_x1_3[r][0][0] += K(1.0) * s0;
+                acc_x1_3[r][1][0] += K(1.0) * s1;
+                acc_x1_3[r][2][0] += K(1.0) * s2;
+                acc_x1_3[r][3][0] += K(1.0) * s3;
+                acc_x1_3[r][4][0] += K(1.0) * s4;
+                acc_x1_3[r][5][0] += K(1.0) * s5;
+                acc_x1_3[r][6][0] += K(1.0) * s6;
             }
         }
 
-        /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p10_x0[R][5][32];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p10_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_2[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p10_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_2[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(1.0) * p10_x0[r][0][u] * (weightz + 320)[u];
-                        acc_x0_2[r][1][u] += K(1.0) * p10_x0[r][1][u] * (weightz + 320)[u];
-                        acc_x0_2[r][2][u] += K(1.0) * p10_x0[r][2][u] * (weightz + 320)[u];
-                        acc_x0_2[r][3][u] += K(1.0) * p10_x0[r][3][u] * (weightz + 320)[u];
-                        acc_x0_2[r][4][u] += K(1.0) * p10_x0[r][4][u] * (weightz + 320)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.0) * p10_x0[r][m][u] * (weightz + 320)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p10_x1[R][1][32];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 1; ++c) p10_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p10_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_2[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 1; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p10_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_2[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p10_x1[r][0][u] * (weightz + 320)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(1.0) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p10_x1[r][0][u] * (weightz + 320)[u];
                 }
+                acc_x1_0[r][0][0] += K(1.0) * s0;
             }
         }
 
-        /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p11_x0[R][5][32];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p11_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_1[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p11_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p11_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_1[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(0.7745966692414834) * p11_x0[r][0][u] * (weightz + 352)[u];
-                        acc_x0_2[r][1][u] += K(0.7745966692414834) * p11_x0[r][1][u] * (weightz + 352)[u];
-                        acc_x0_2[r][2][u] += K(0.7745966692414834) * p11_x0[r][2][u] * (weightz + 352)[u];
-                        acc_x0_2[r][3][u] += K(0.7745966692414834) * p11_x0[r][3][u] * (weightz + 352)[u];
-                        acc_x0_2[r][4][u] += K(0.7745966692414834) * p11_x0[r][4][u] * (weightz + 352)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.7745966692414834) * p11_x0[r][m][u] * (weightz + 352)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p11_x1[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p11_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_1[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p11_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p11_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_1[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p11_x1[r][0][u] * (weightz + 352)[u];
-                        s1 += p11_x1[r][1][u] * (weightz + 352)[u];
-                        s2 += p11_x1[r][2][u] * (weightz + 352)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.7745966692414834) * s0;
-                    acc_x1_1[r][1][0] += K(0.7745966692414834) * s1;
-                    acc_x1_1[r][2][0] += K(0.7745966692414834) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p11_x1[r][0][u] * (weightz + 352)[u];
+                    s1 += p11_x1[r][1][u] * (weightz + 352)[u];
+                    s2 += p11_x1[r][2][u] * (weightz + 352)[u];
                 }
+                acc_x1_1[r][0][0] += K(0.7745966692414834) * s0;
+                acc_x1_1[r][1][0] += K(0.7745966692414834) * s1;
+                acc_x1_1[r][2][0] += K(0.7745966692414834) * s2;
             }
         }
 
-        /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 12: 2e ⊗ 1o → 3o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p12_x0[R][5][32];  /* 2e, from cg_2_1_3: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p12_x0[r][cg_2_1_3[t].a][u] += cg_2_1_3[t].v * x1_1[r][cg_2_1_3[t].b][0] * out_3[r][cg_2_1_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p12_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p12_x0[r][cg_2_1_3[t].a][u] += cg_2_1_3[t].v * x1_1[r][cg_2_1_3[t].b][0] * out_3[r][cg_2_1_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(1.3228756555322954) * p12_x0[r][0][u] * (weightz + 384)[u];
-                        acc_x0_2[r][1][u] += K(1.3228756555322954) * p12_x0[r][1][u] * (weightz + 384)[u];
-                        acc_x0_2[r][2][u] += K(1.3228756555322954) * p12_x0[r][2][u] * (weightz + 384)[u];
-                        acc_x0_2[r][3][u] += K(1.3228756555322954) * p12_x0[r][3][u] * (weightz + 384)[u];
-                        acc_x0_2[r][4][u] += K(1.3228756555322954) * p12_x0[r][4][u] * (weightz + 384)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.3228756555322954) * p12_x0[r][m][u] * (weightz + 384)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p12_x1[R][3][32];  /* 1o, from cg_2_1_3: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 3; ++c) p12_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p12_x1[r][cg_2_1_3[t].b][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * out_3[r][cg_2_1_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 3; ++c) p12_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p12_x1[r][cg_2_1_3[t].b][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * out_3[r][cg_2_1_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p12_x1[r][0][u] * (weightz + 384)[u];
-                        s1 += p12_x1[r][1][u] * (weightz + 384)[u];
-                        s2 += p12_x1[r][2][u] * (weightz + 384)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(1.3228756555322954) * s0;
-                    acc_x1_1[r][1][0] += K(1.3228756555322954) * s1;
-                    acc_x1_1[r][2][0] += K(1.3228756555322954) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p12_x1[r][0][u] * (weightz + 384)[u];
+                    s1 += p12_x1[r][1][u] * (weightz + 384)[u];
+                    s2 += p12_x1[r][2][u] * (weightz + 384)[u];
                 }
+                acc_x1_1[r][0][0] += K(1.3228756555322954) * s0;
+                acc_x1_1[r][1][0] += K(1.3228756555322954) * s1;
+                acc_x1_1[r][2][0] += K(1.3228756555322954) * s2;
             }
         }
 
-        /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 13: 2e ⊗ 2e → 0e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p13_x0[R][5][32];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p13_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_0[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p13_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p13_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_0[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(0.5773502691896257) * p13_x0[r][0][u] * (weightz + 416)[u];
-                        acc_x0_2[r][1][u] += K(0.5773502691896257) * p13_x0[r][1][u] * (weightz + 416)[u];
-                        acc_x0_2[r][2][u] += K(0.5773502691896257) * p13_x0[r][2][u] * (weightz + 416)[u];
-                        acc_x0_2[r][3][u] += K(0.5773502691896257) * p13_x0[r][3][u] * (weightz + 416)[u];
-                        acc_x0_2[r][4][u] += K(0.5773502691896257) * p13_x0[r][4][u] * (weightz + 416)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.5773502691896257) * p13_x0[r][m][u] * (weightz + 416)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p13_x1[R][5][32];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p13_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p13_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p13_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p13_x1[r][0][u] * (weightz + 416)[u];
-                        s1 += p13_x1[r][1][u] * (weightz + 416)[u];
-                        s2 += p13_x1[r][2][u] * (weightz + 416)[u];
-                        s3 += p13_x1[r][3][u] * (weightz + 416)[u];
-                        s4 += p13_x1[r][4][u] * (weightz + 416)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.5773502691896257) * s0;
-                    acc_x1_2[r][1][0] += K(0.5773502691896257) * s1;
-                    acc_x1_2[r][2][0] += K(0.5773502691896257) * s2;
-                    acc_x1_2[r][3][0] += K(0.5773502691896257) * s3;
-                    acc_x1_2[r][4][0] += K(0.5773502691896257) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p13_x1[r][0][u] * (weightz + 416)[u];
+                    s1 += p13_x1[r][1][u] * (weightz + 416)[u];
+                    s2 += p13_x1[r][2][u] * (weightz + 416)[u];
+                    s3 += p13_x1[r][3][u] * (weightz + 416)[u];
+                    s4 += p13_x1[r][4][u] * (weightz + 416)[u];
                 }
+                acc_x1_2[r][0][0] += K(0.5773502691896257) * s0;
+                acc_x1_2[r][1][0] += K(0.5773502691896257) * s1;
+                acc_x1_2[r][2][0] += K(0.5773502691896257) * s2;
+                acc_x1_2[r][3][0] += K(0.5773502691896257) * s3;
+                acc_x1_2[r][4][0] += K(0.5773502691896257) * s4;
             }
         }
 
-        /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p14_x0[R][5][32];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_2[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p14_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p14_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_2[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(1.0) * p14_x0[r][0][u] * (weightz + 448)[u];
-                        acc_x0_2[r][1][u] += K(1.0) * p14_x0[r][1][u] * (weightz + 448)[u];
-                        acc_x0_2[r][2][u] += K(1.0) * p14_x0[r][2][u] * (weightz + 448)[u];
-                        acc_x0_2[r][3][u] += K(1.0) * p14_x0[r][3][u] * (weightz + 448)[u];
-                        acc_x0_2[r][4][u] += K(1.0) * p14_x0[r][4][u] * (weightz + 448)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.0) * p14_x0[r][m][u] * (weightz + 448)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p14_x1[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_2[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p14_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p14_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_2[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p14_x1[r][0][u] * (weightz + 448)[u];
-                        s1 += p14_x1[r][1][u] * (weightz + 448)[u];
-                        s2 += p14_x1[r][2][u] * (weightz + 448)[u];
-                        s3 += p14_x1[r][3][u] * (weightz + 448)[u];
-                        s4 += p14_x1[r][4][u] * (weightz + 448)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(1.0) * s0;
-                    acc_x1_2[r][1][0] += K(1.0) * s1;
-                    acc_x1_2[r][2][0] += K(1.0) * s2;
-                    acc_x1_2[r][3][0] += K(1.0) * s3;
-                    acc_x1_2[r][4][0] += K(1.0) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p14_x1[r][0][u] * (weightz + 448)[u];
+                    s1 += p14_x1[r][1][u] * (weightz + 448)[u];
+                    s2 += p14_x1[r][2][u] * (weightz + 448)[u];
+                    s3 += p14_x1[r][3][u] * (weightz + 448)[u];
+                    s4 += p14_x1[r][4][u] * (weightz + 448)[u];
                 }
+                acc_x1_2[r][0][0] += K(1.0) * s0;
+                acc_x1_2[r][1][0] += K(1.0) * s1;
+                acc_x1_2[r][2][0] += K(1.0) * s2;
+                acc_x1_2[r][3][0] += K(1.0) * s3;
+                acc_x1_2[r][4][0] += K(1.0) * s4;
             }
         }
 
-        /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 15: 2e ⊗ 3o → 1o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p15_x0[R][5][32];  /* 2e, from cg_2_3_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p15_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p15_x0[r][cg_2_3_1[t].a][u] += cg_2_3_1[t].v * x1_3[r][cg_2_3_1[t].b][0] * out_1[r][cg_2_3_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p15_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p15_x0[r][cg_2_3_1[t].a][u] += cg_2_3_1[t].v * x1_3[r][cg_2_3_1[t].b][0] * out_1[r][cg_2_3_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(0.7745966692414834) * p15_x0[r][0][u] * (weightz + 480)[u];
-                        acc_x0_2[r][1][u] += K(0.7745966692414834) * p15_x0[r][1][u] * (weightz + 480)[u];
-                        acc_x0_2[r][2][u] += K(0.7745966692414834) * p15_x0[r][2][u] * (weightz + 480)[u];
-                        acc_x0_2[r][3][u] += K(0.7745966692414834) * p15_x0[r][3][u] * (weightz + 480)[u];
-                        acc_x0_2[r][4][u] += K(0.7745966692414834) * p15_x0[r][4][u] * (weightz + 480)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.7745966692414834) * p15_x0[r][m][u] * (weightz + 480)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p15_x1[R][7][32];  /* 3o, from cg_2_3_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 7; ++c) p15_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 21; ++t)
-                            p15_x1[r][cg_2_3_1[t].b][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * out_1[r][cg_2_3_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 7; ++c) p15_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 21; ++t)
+                        p15_x1[r][cg_2_3_1[t].b][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * out_1[r][cg_2_3_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p15_x1[r][0][u] * (weightz + 480)[u];
-                        s1 += p15_x1[r][1][u] * (weightz + 480)[u];
-                        s2 += p15_x1[r][2][u] * (weightz + 480)[u];
-                        s3 += p15_x1[r][3][u] * (weightz + 480)[u];
-                        s4 += p15_x1[r][4][u] * (weightz + 480)[u];
-                        s5 += p15_x1[r][5][u] * (weightz + 480)[u];
-                        s6 += p15_x1[r][6][u] * (weightz + 480)[u];
-                    }
-                    acc_x1_3[r][0][0] += K(0.7745966692414834) * s0;
-                    acc_x1_3[r][1][0] += K(0.7745966692414834) * s1;
-                    acc_x1_3[r][2][0] += K(0.7745966692414834) * s2;
-                    acc_x1_3[r][3][0] += K(0.7745966692414834) * s3;
-                    acc_x1_3[r][4][0] += K(0.7745966692414834) * s4;
-                    acc_x1_3[r][5][0] += K(0.7745966692414834) * s5;
-                    acc_x1_3[r][6][0] += K(0.7745966692414834) * s6;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p15_x1[r][0][u] * (weightz + 480)[u];
+                    s1 += p15_x1[r][1][u] * (weightz + 480)[u];
+                    s2 += p15_x1[r][2][u] * (weightz + 480)[u];
+                    s3 += p15_x1[r][3][u] * (weightz + 480)[u];
+                    s4 += p15_x1[r][4][u] * (weightz + 480)[u];
+                    s5 += p15_x1[r][5][u] * (weightz + 480)[u];
+                    s6 += p15_x1[r][6][u] * (weightz + 480)[u];
                 }
+                acc_x1_3[r][0][0] += K(0.7745966692414834) * s0;
+                acc_x1_3[r][1][0] += K(0.7745966692414834) * s1;
+                acc_x1_3[r][2][0] += K(0.7745966692414834) * s2;
+                acc_x1_3[r][3][0] += K(0.7745966692414834) * s3;
+                acc_x1_3[r][4][0] += K(0.7745966692414834) * s4;
+                acc_x1_3[r][5][0] += K(0.7745966692414834) * s5;
+                acc_x1_3[r][6][0] += K(0.7745966692414834) * s6;
             }
         }
 
-        /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 16: 2e ⊗ 3o → 3o (uvu, 32×1 → 32) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p16_x0[R][5][32];  /* 2e, from cg_2_3_3: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 5; ++c) p16_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 41; ++t)
-                            p16_x0[r][cg_2_3_3[t].a][u] += cg_2_3_3[t].v * x1_3[r][cg_2_3_3[t].b][0] * out_3[r][cg_2_3_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 5; ++c) p16_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 41; ++t)
+                        p16_x0[r][cg_2_3_3[t].a][u] += cg_2_3_3[t].v * x1_3[r][cg_2_3_3[t].b][0] * out_3[r][cg_2_3_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 32; ++u) {
-                        acc_x0_2[r][0][u] += K(1.3228756555322954) * p16_x0[r][0][u] * (weightz + 512)[u];
-                        acc_x0_2[r][1][u] += K(1.3228756555322954) * p16_x0[r][1][u] * (weightz + 512)[u];
-                        acc_x0_2[r][2][u] += K(1.3228756555322954) * p16_x0[r][2][u] * (weightz + 512)[u];
-                        acc_x0_2[r][3][u] += K(1.3228756555322954) * p16_x0[r][3][u] * (weightz + 512)[u];
-                        acc_x0_2[r][4][u] += K(1.3228756555322954) * p16_x0[r][4][u] * (weightz + 512)[u];
-                    }
+                for (int u = 0; u < 32; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.3228756555322954) * p16_x0[r][m][u] * (weightz + 512)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p16_x1[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 32; ++u) {
-                        for (int c = 0; c < 7; ++c) p16_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 41; ++t)
-                            p16_x1[r][cg_2_3_3[t].b][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * out_3[r][cg_2_3_3[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) {
+                    for (int c = 0; c < 7; ++c) p16_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 41; ++t)
+                        p16_x1[r][cg_2_3_3[t].b][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * out_3[r][cg_2_3_3[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
-                    for (int u = 0; u < 32; ++u) {
-                        s0 += p16_x1[r][0][u] * (weightz + 512)[u];
-                        s1 += p16_x1[r][1][u] * (weightz + 512)[u];
-                        s2 += p16_x1[r][2][u] * (weightz + 512)[u];
-                        s3 += p16_x1[r][3][u] * (weightz + 512)[u];
-                        s4 += p16_x1[r][4][u] * (weightz + 512)[u];
-                        s5 += p16_x1[r][5][u] * (weightz + 512)[u];
-                        s6 += p16_x1[r][6][u] * (weightz + 512)[u];
-                    }
-                    acc_x1_3[r][0][0] += K(1.3228756555322954) * s0;
-                    acc_x1_3[r][1][0] += K(1.3228756555322954) * s1;
-                    acc_x1_3[r][2][0] += K(1.3228756555322954) * s2;
-                    acc_x1_3[r][3][0] += K(1.3228756555322954) * s3;
-                    acc_x1_3[r][4][0] += K(1.3228756555322954) * s4;
-                    acc_x1_3[r][5][0] += K(1.3228756555322954) * s5;
-                    acc_x1_3[r][6][0] += K(1.3228756555322954) * s6;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4, s5, s6)
+                for (int u = 0; u < 32; ++u) {
+                    s0 += p16_x1[r][0][u] * (weightz + 512)[u];
+                    s1 += p16_x1[r][1][u] * (weightz + 512)[u];
+                    s2 += p16_x1[r][2][u] * (weightz + 512)[u];
+                    s3 += p16_x1[r][3][u] * (weightz + 512)[u];
+                    s4 += p16_x1[r][4][u] * (weightz + 512)[u];
+                    s5 += p16_x1[r][5][u] * (weightz + 512)[u];
+                    s6 += p16_x1[r][6][u] * (weightz + 512)[u];
                 }
+                acc_x1_3[r][0][0] += K(1.3228756555322954) * s0;
+                acc_x1_3[r][1][0] += K(1.3228756555322954) * s1;
+                acc_x1_3[r][2][0] += K(1.3228756555322954) * s2;
+                acc_x1_3[r][3][0] += K(1.3228756555322954) * s3;
+                acc_x1_3[r][4][0] += K(1.3228756555322954) * s4;
+                acc_x1_3[r][5][0] += K(1.3228756555322954) * s5;
+                acc_x1_3[r][6][0] += K(1.3228756555322954) * s6;
             }
         }
         if (want & 1) {  /* the gradient w.r.t. x0 */
@@ -1953,15 +1468,9 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x0 + (z0 + r) * 288;
-                for (int c = 0; c < 32; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-                for (int c = 0; c < 32; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[32 + c * 3 + m] = acc_x0_1[r][m][c];
-                for (int c = 0; c < 32; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[128 + c * 5 + m] = acc_x0_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 32, 1);
+                STORE_ENTRY(resultz + 32, acc_x0_1[r], 32, 3);
+                STORE_ENTRY(resultz + 128, acc_x0_2[r], 32, 5);
             }
         }
         if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -1969,18 +1478,10 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x1 + (z0 + r) * 16;
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 7; ++m)
-                        resultz[9 + c * 7 + m] = acc_x1_3[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 1, 1);
+                STORE_ENTRY(resultz + 1, acc_x1_1[r], 1, 3);
+                STORE_ENTRY(resultz + 4, acc_x1_2[r], 1, 5);
+                STORE_ENTRY(resultz + 9, acc_x1_3[r], 1, 7);
             }
         }
     }

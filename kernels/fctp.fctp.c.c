@@ -6,11 +6,12 @@
  *
  * 11 paths, 2816 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
@@ -24,6 +25,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -108,307 +125,191 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x0_0[R][1][16];  /* x0 entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 144, 0, 16, 1);
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 9, 0, 1, 1);
         real acc_0[R][1][16] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 9, 1, 1, 3);
         real acc_1[R][3][16] = {0};
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 9, 4, 1, 5);
         real acc_2[R][5][16] = {0};
         real x0_1[R][3][16];  /* x0 entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 144, 16, 16, 3);
         real x0_2[R][5][16];  /* x0 entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 144, 64, 16, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
             real p0_out[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_0[r][0][w] += K(0.14433756729740643) * p0_out[r][0][u] * (weight + 0)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                acc_0[r][0][w] += K(0.14433756729740643) * p0_out[r][0][u] * (weight + 0)[u * 16 + w];
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_1[r][0][w] += K(0.21650635094610965) * p1_out[r][0][u] * (weight + 256)[u * 16 + w];
-                        acc_1[r][1][w] += K(0.21650635094610965) * p1_out[r][1][u] * (weight + 256)[u * 16 + w];
-                        acc_1[r][2][w] += K(0.21650635094610965) * p1_out[r][2][u] * (weight + 256)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p1_out[r][m][u] * (weight + 256)[u * 16 + w];
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_2[r][0][w] += K(0.2795084971874737) * p2_out[r][0][u] * (weight + 512)[u * 16 + w];
-                        acc_2[r][1][w] += K(0.2795084971874737) * p2_out[r][1][u] * (weight + 512)[u * 16 + w];
-                        acc_2[r][2][w] += K(0.2795084971874737) * p2_out[r][2][u] * (weight + 512)[u * 16 + w];
-                        acc_2[r][3][w] += K(0.2795084971874737) * p2_out[r][3][u] * (weight + 512)[u * 16 + w];
-                        acc_2[r][4][w] += K(0.2795084971874737) * p2_out[r][4][u] * (weight + 512)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p2_out[r][m][u] * (weight + 512)[u * 16 + w];
             }
         }
 
-        /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
             real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_1[r][0][w] += K(0.21650635094610965) * p3_out[r][0][u] * (weight + 768)[u * 16 + w];
-                        acc_1[r][1][w] += K(0.21650635094610965) * p3_out[r][1][u] * (weight + 768)[u * 16 + w];
-                        acc_1[r][2][w] += K(0.21650635094610965) * p3_out[r][2][u] * (weight + 768)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p3_out[r][m][u] * (weight + 768)[u * 16 + w];
             }
         }
 
-        /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
             real p4_out[R][1][16];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_0[r][0][w] += K(0.14433756729740643) * p4_out[r][0][u] * (weight + 1024)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                acc_0[r][0][w] += K(0.14433756729740643) * p4_out[r][0][u] * (weight + 1024)[u * 16 + w];
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
             real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_2[r][0][w] += K(0.2795084971874737) * p5_out[r][0][u] * (weight + 1280)[u * 16 + w];
-                        acc_2[r][1][w] += K(0.2795084971874737) * p5_out[r][1][u] * (weight + 1280)[u * 16 + w];
-                        acc_2[r][2][w] += K(0.2795084971874737) * p5_out[r][2][u] * (weight + 1280)[u * 16 + w];
-                        acc_2[r][3][w] += K(0.2795084971874737) * p5_out[r][3][u] * (weight + 1280)[u * 16 + w];
-                        acc_2[r][4][w] += K(0.2795084971874737) * p5_out[r][4][u] * (weight + 1280)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p5_out[r][m][u] * (weight + 1280)[u * 16 + w];
             }
         }
 
-        /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
             real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_1[r][0][w] += K(0.21650635094610965) * p6_out[r][0][u] * (weight + 1536)[u * 16 + w];
-                        acc_1[r][1][w] += K(0.21650635094610965) * p6_out[r][1][u] * (weight + 1536)[u * 16 + w];
-                        acc_1[r][2][w] += K(0.21650635094610965) * p6_out[r][2][u] * (weight + 1536)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p6_out[r][m][u] * (weight + 1536)[u * 16 + w];
             }
         }
 
-        /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
             real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_2[r][0][w] += K(0.2795084971874737) * p7_out[r][0][u] * (weight + 1792)[u * 16 + w];
-                        acc_2[r][1][w] += K(0.2795084971874737) * p7_out[r][1][u] * (weight + 1792)[u * 16 + w];
-                        acc_2[r][2][w] += K(0.2795084971874737) * p7_out[r][2][u] * (weight + 1792)[u * 16 + w];
-                        acc_2[r][3][w] += K(0.2795084971874737) * p7_out[r][3][u] * (weight + 1792)[u * 16 + w];
-                        acc_2[r][4][w] += K(0.2795084971874737) * p7_out[r][4][u] * (weight + 1792)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p7_out[r][m][u] * (weight + 1792)[u * 16 + w];
             }
         }
 
-        /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_1[r][0][w] += K(0.21650635094610965) * p8_out[r][0][u] * (weight + 2048)[u * 16 + w];
-                        acc_1[r][1][w] += K(0.21650635094610965) * p8_out[r][1][u] * (weight + 2048)[u * 16 + w];
-                        acc_1[r][2][w] += K(0.21650635094610965) * p8_out[r][2][u] * (weight + 2048)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p8_out[r][m][u] * (weight + 2048)[u * 16 + w];
             }
         }
 
-        /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
             real p9_out[R][1][16];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_0[r][0][w] += K(0.14433756729740643) * p9_out[r][0][u] * (weight + 2304)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                acc_0[r][0][w] += K(0.14433756729740643) * p9_out[r][0][u] * (weight + 2304)[u * 16 + w];
             }
         }
 
-        /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                }
-            }
+            #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int r = 0; r < R; ++r) {
-                    for (int w = 0; w < 16; ++w) {
-                        acc_2[r][0][w] += K(0.2795084971874737) * p10_out[r][0][u] * (weight + 2560)[u * 16 + w];
-                        acc_2[r][1][w] += K(0.2795084971874737) * p10_out[r][1][u] * (weight + 2560)[u * 16 + w];
-                        acc_2[r][2][w] += K(0.2795084971874737) * p10_out[r][2][u] * (weight + 2560)[u * 16 + w];
-                        acc_2[r][3][w] += K(0.2795084971874737) * p10_out[r][3][u] * (weight + 2560)[u * 16 + w];
-                        acc_2[r][4][w] += K(0.2795084971874737) * p10_out[r][4][u] * (weight + 2560)[u * 16 + w];
-                    }
-                }
+                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 25; ++t)
+                    p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
+            }
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p10_out[r][m][u] * (weight + 2560)[u * 16 + w];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 144;
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[16 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[64 + c * 5 + m] = acc_2[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 16, 1);
+            STORE_ENTRY(resultz + 16, acc_1[r], 16, 3);
+            STORE_ENTRY(resultz + 64, acc_2[r], 16, 5);
         }
     }
 }
@@ -424,290 +325,185 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         #pragma omp for schedule(static)
         for (int64_t z0 = 0; z0 < Z; z0 += R) {
             const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+            const int r = 0;  /* the tile's one row */
             real x0_0[R][1][16];  /* x0 entry 0: 16x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x0_0, x0, 1, 144, 0, 16, 1);
             real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x1_0, x1, 1, 9, 0, 1, 1);
             real out_0[R][1][16];  /* out entry 0: 16x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_0[r][m][c] = r < nr ? out[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_0, out, 1, 144, 0, 16, 1);
             real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+            LOAD_ENTRY(x1_1, x1, 1, 9, 1, 1, 3);
             real out_1[R][3][16];  /* out entry 1: 16x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_1[r][m][c] = r < nr ? out[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_1, out, 1, 144, 16, 16, 3);
             real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+            LOAD_ENTRY(x1_2, x1, 1, 9, 4, 1, 5);
             real out_2[R][5][16];  /* out entry 2: 16x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_2[r][m][c] = r < nr ? out[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_2, out, 1, 144, 64, 16, 5);
             real x0_1[R][3][16];  /* x0 entry 1: 16x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+            LOAD_ENTRY(x0_1, x0, 1, 144, 16, 16, 3);
             real x0_2[R][5][16];  /* x0 entry 2: 16x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+            LOAD_ENTRY(x0_2, x0, 1, 144, 64, 16, 5);
 
-            /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
                 real p0_out[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[0 + u * 16 + w] += K(0.14433756729740643) * p0_out[0][0][u] * out_0[0][0][w];
-                    }
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    dw[0 + u * 16 + w] += K(0.14433756729740643) * p0_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
-            /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
                 real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[256 + u * 16 + w] +=
-                            K(0.21650635094610965) * p1_out[0][0][u] * out_1[0][0][w]
-                            + K(0.21650635094610965) * p1_out[0][1][u] * out_1[0][1][w]
-                            + K(0.21650635094610965) * p1_out[0][2][u] * out_1[0][2][w];
-                    }
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[256 + u * 16 + w] += K(0.21650635094610965) * p1_out[0][m][u] * out_1[0][m][w];
                 }
             }
 
-            /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
                 real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[512 + u * 16 + w] +=
-                            K(0.2795084971874737) * p2_out[0][0][u] * out_2[0][0][w]
-                            + K(0.2795084971874737) * p2_out[0][1][u] * out_2[0][1][w]
-                            + K(0.2795084971874737) * p2_out[0][2][u] * out_2[0][2][w]
-                            + K(0.2795084971874737) * p2_out[0][3][u] * out_2[0][3][w]
-                            + K(0.2795084971874737) * p2_out[0][4][u] * out_2[0][4][w];
-                    }
+                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[512 + u * 16 + w] += K(0.2795084971874737) * p2_out[0][m][u] * out_2[0][m][w];
                 }
             }
 
-            /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
                 real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[768 + u * 16 + w] +=
-                            K(0.21650635094610965) * p3_out[0][0][u] * out_1[0][0][w]
-                            + K(0.21650635094610965) * p3_out[0][1][u] * out_1[0][1][w]
-                            + K(0.21650635094610965) * p3_out[0][2][u] * out_1[0][2][w];
-                    }
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[768 + u * 16 + w] += K(0.21650635094610965) * p3_out[0][m][u] * out_1[0][m][w];
                 }
             }
 
-            /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
                 real p4_out[R][1][16];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[1024 + u * 16 + w] += K(0.14433756729740643) * p4_out[0][0][u] * out_0[0][0][w];
-                    }
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    dw[1024 + u * 16 + w] += K(0.14433756729740643) * p4_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
-            /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
                 real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[1280 + u * 16 + w] +=
-                            K(0.2795084971874737) * p5_out[0][0][u] * out_2[0][0][w]
-                            + K(0.2795084971874737) * p5_out[0][1][u] * out_2[0][1][w]
-                            + K(0.2795084971874737) * p5_out[0][2][u] * out_2[0][2][w]
-                            + K(0.2795084971874737) * p5_out[0][3][u] * out_2[0][3][w]
-                            + K(0.2795084971874737) * p5_out[0][4][u] * out_2[0][4][w];
-                    }
+                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[1280 + u * 16 + w] += K(0.2795084971874737) * p5_out[0][m][u] * out_2[0][m][w];
                 }
             }
 
-            /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
                 real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[1536 + u * 16 + w] +=
-                            K(0.21650635094610965) * p6_out[0][0][u] * out_1[0][0][w]
-                            + K(0.21650635094610965) * p6_out[0][1][u] * out_1[0][1][w]
-                            + K(0.21650635094610965) * p6_out[0][2][u] * out_1[0][2][w];
-                    }
+                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[1536 + u * 16 + w] += K(0.21650635094610965) * p6_out[0][m][u] * out_1[0][m][w];
                 }
             }
 
-            /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
                 real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[1792 + u * 16 + w] +=
-                            K(0.2795084971874737) * p7_out[0][0][u] * out_2[0][0][w]
-                            + K(0.2795084971874737) * p7_out[0][1][u] * out_2[0][1][w]
-                            + K(0.2795084971874737) * p7_out[0][2][u] * out_2[0][2][w]
-                            + K(0.2795084971874737) * p7_out[0][3][u] * out_2[0][3][w]
-                            + K(0.2795084971874737) * p7_out[0][4][u] * out_2[0][4][w];
-                    }
+                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[1792 + u * 16 + w] += K(0.2795084971874737) * p7_out[0][m][u] * out_2[0][m][w];
                 }
             }
 
-            /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
                 real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[2048 + u * 16 + w] +=
-                            K(0.21650635094610965) * p8_out[0][0][u] * out_1[0][0][w]
-                            + K(0.21650635094610965) * p8_out[0][1][u] * out_1[0][1][w]
-                            + K(0.21650635094610965) * p8_out[0][2][u] * out_1[0][2][w];
-                    }
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[2048 + u * 16 + w] += K(0.21650635094610965) * p8_out[0][m][u] * out_1[0][m][w];
                 }
             }
 
-            /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
                 real p9_out[R][1][16];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[2304 + u * 16 + w] += K(0.14433756729740643) * p9_out[0][0][u] * out_0[0][0][w];
-                    }
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    dw[2304 + u * 16 + w] += K(0.14433756729740643) * p9_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
-            /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
                 real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                    }
-                }
+                #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int w = 0; w < 16; ++w) {
-                        dw[2560 + u * 16 + w] +=
-                            K(0.2795084971874737) * p10_out[0][0][u] * out_2[0][0][w]
-                            + K(0.2795084971874737) * p10_out[0][1][u] * out_2[0][1][w]
-                            + K(0.2795084971874737) * p10_out[0][2][u] * out_2[0][2][w]
-                            + K(0.2795084971874737) * p10_out[0][3][u] * out_2[0][3][w]
-                            + K(0.2795084971874737) * p10_out[0][4][u] * out_2[0][4][w];
-                    }
+                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
+                }
+                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[2560 + u * 16 + w] += K(0.2795084971874737) * p10_out[0][m][u] * out_2[0][m][w];
                 }
             }
         }
@@ -720,759 +516,504 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
-    real *w0_vwu = malloc(256 * sizeof(real));  /* path 0's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w0_vwu[w * 16 + u] = (weight + 0)[u * 16 + w];
-        }
-    }
-    real *w1_vwu = malloc(256 * sizeof(real));  /* path 1's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w1_vwu[w * 16 + u] = (weight + 256)[u * 16 + w];
-        }
-    }
-    real *w2_vwu = malloc(256 * sizeof(real));  /* path 2's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w2_vwu[w * 16 + u] = (weight + 512)[u * 16 + w];
-        }
-    }
-    real *w3_vwu = malloc(256 * sizeof(real));  /* path 3's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w3_vwu[w * 16 + u] = (weight + 768)[u * 16 + w];
-        }
-    }
-    real *w4_vwu = malloc(256 * sizeof(real));  /* path 4's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w4_vwu[w * 16 + u] = (weight + 1024)[u * 16 + w];
-        }
-    }
-    real *w5_vwu = malloc(256 * sizeof(real));  /* path 5's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w5_vwu[w * 16 + u] = (weight + 1280)[u * 16 + w];
-        }
-    }
-    real *w6_vwu = malloc(256 * sizeof(real));  /* path 6's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w6_vwu[w * 16 + u] = (weight + 1536)[u * 16 + w];
-        }
-    }
-    real *w7_vwu = malloc(256 * sizeof(real));  /* path 7's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w7_vwu[w * 16 + u] = (weight + 1792)[u * 16 + w];
-        }
-    }
-    real *w8_vwu = malloc(256 * sizeof(real));  /* path 8's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w8_vwu[w * 16 + u] = (weight + 2048)[u * 16 + w];
-        }
-    }
-    real *w9_vwu = malloc(256 * sizeof(real));  /* path 9's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w9_vwu[w * 16 + u] = (weight + 2304)[u * 16 + w];
-        }
-    }
-    real *w10_vwu = malloc(256 * sizeof(real));  /* path 10's weights as [v][w][u] */
-    for (int u = 0; u < 16; ++u) {
-        for (int w = 0; w < 16; ++w) {
-            w10_vwu[w * 16 + u] = (weight + 2560)[u * 16 + w];
-        }
-    }
+    real *wt = malloc(2816 * sizeof(real));  /* weight blocks, copied with the inner loop's letter fastest */
+    real *w0_wu = wt + 0;  move_inner(w0_wu, (weight + 0), 1, 16, 16);  /* path 0's weights as [w][u] */
+    real *w1_wu = wt + 256;  move_inner(w1_wu, (weight + 256), 1, 16, 16);  /* path 1's weights as [w][u] */
+    real *w2_wu = wt + 512;  move_inner(w2_wu, (weight + 512), 1, 16, 16);  /* path 2's weights as [w][u] */
+    real *w3_wu = wt + 768;  move_inner(w3_wu, (weight + 768), 1, 16, 16);  /* path 3's weights as [w][u] */
+    real *w4_wu = wt + 1024;  move_inner(w4_wu, (weight + 1024), 1, 16, 16);  /* path 4's weights as [w][u] */
+    real *w5_wu = wt + 1280;  move_inner(w5_wu, (weight + 1280), 1, 16, 16);  /* path 5's weights as [w][u] */
+    real *w6_wu = wt + 1536;  move_inner(w6_wu, (weight + 1536), 1, 16, 16);  /* path 6's weights as [w][u] */
+    real *w7_wu = wt + 1792;  move_inner(w7_wu, (weight + 1792), 1, 16, 16);  /* path 7's weights as [w][u] */
+    real *w8_wu = wt + 2048;  move_inner(w8_wu, (weight + 2048), 1, 16, 16);  /* path 8's weights as [w][u] */
+    real *w9_wu = wt + 2304;  move_inner(w9_wu, (weight + 2304), 1, 16, 16);  /* path 9's weights as [w][u] */
+    real *w10_wu = wt + 2560;  move_inner(w10_wu, (weight + 2560), 1, 16, 16);  /* path 10's weights as [w][u] */
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real out_0[R][1][16];  /* out entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 144, 0, 16, 1);
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, want & 1, 9, 0, 1, 1);
         real acc_x0_0[R][1][16] = {0};
         real x0_0[R][1][16];  /* x0 entry 0: 16x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, want & 2, 144, 0, 16, 1);
         real acc_x1_0[R][1][1] = {0};
         real out_1[R][3][16];  /* out entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_1, out, 1, 144, 16, 16, 3);
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, want & 1, 9, 1, 1, 3);
         real acc_x1_1[R][3][1] = {0};
         real out_2[R][5][16];  /* out entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_2, out, 1, 144, 64, 16, 5);
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, want & 1, 9, 4, 1, 5);
         real acc_x1_2[R][5][1] = {0};
         real acc_x0_1[R][3][16] = {0};
         real x0_1[R][3][16];  /* x0 entry 1: 16x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 16 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, want & 2, 144, 16, 16, 3);
         real acc_x0_2[R][5][16] = {0};
         real x0_2[R][5][16];  /* x0 entry 2: 16x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 16; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 144 + 64 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, want & 2, 144, 64, 16, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
             real f0[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f0[r][0][u] += out_0[r][0][w] * w0_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                f0[r][0][u] += out_0[r][0][w] * w0_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p0_x1[r][0][u];
-                    }
-                    acc_x1_0[r][0][0] += K(0.14433756729740643) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p0_x1[r][0][u];
                 }
+                acc_x1_0[r][0][0] += K(0.14433756729740643) * s0;
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             real f1[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f1[r][0][u] += out_1[r][0][w] * w1_vwu[w * 16 + u];
-                        f1[r][1][u] += out_1[r][1][w] * w1_vwu[w * 16 + u];
-                        f1[r][2][u] += out_1[r][2][w] * w1_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f1[r][m][u] += out_1[r][m][w] * w1_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p1_x1[r][0][u];
-                        s1 += p1_x1[r][1][u];
-                        s2 += p1_x1[r][2][u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
-                    acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
-                    acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p1_x1[r][0][u];
+                    s1 += p1_x1[r][1][u];
+                    s2 += p1_x1[r][2][u];
                 }
+                acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
+                acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
+                acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             real f2[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f2[r][0][u] += out_2[r][0][w] * w2_vwu[w * 16 + u];
-                        f2[r][1][u] += out_2[r][1][w] * w2_vwu[w * 16 + u];
-                        f2[r][2][u] += out_2[r][2][w] * w2_vwu[w * 16 + u];
-                        f2[r][3][u] += out_2[r][3][w] * w2_vwu[w * 16 + u];
-                        f2[r][4][u] += out_2[r][4][w] * w2_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f2[r][m][u] += out_2[r][m][w] * w2_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p2_x1[r][0][u];
-                        s1 += p2_x1[r][1][u];
-                        s2 += p2_x1[r][2][u];
-                        s3 += p2_x1[r][3][u];
-                        s4 += p2_x1[r][4][u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
-                    acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
-                    acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
-                    acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
-                    acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p2_x1[r][0][u];
+                    s1 += p2_x1[r][1][u];
+                    s2 += p2_x1[r][2][u];
+                    s3 += p2_x1[r][3][u];
+                    s4 += p2_x1[r][4][u];
                 }
+                acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
+                acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
+                acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
+                acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
+                acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
             }
         }
 
-        /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1o ⊗ 0e → 1o (uvw, 16×1 → 16) */
             real f3[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f3[r][0][u] += out_1[r][0][w] * w3_vwu[w * 16 + u];
-                        f3[r][1][u] += out_1[r][1][w] * w3_vwu[w * 16 + u];
-                        f3[r][2][u] += out_1[r][2][w] * w3_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f3[r][m][u] += out_1[r][m][w] * w3_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_1[r][0][u] += K(0.21650635094610965) * p3_x0[r][0][u];
-                        acc_x0_1[r][1][u] += K(0.21650635094610965) * p3_x0[r][1][u];
-                        acc_x0_1[r][2][u] += K(0.21650635094610965) * p3_x0[r][2][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.21650635094610965) * p3_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_x1[R][1][16];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p3_x1[r][0][u];
-                    }
-                    acc_x1_0[r][0][0] += K(0.21650635094610965) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p3_x1[r][0][u];
                 }
+                acc_x1_0[r][0][0] += K(0.21650635094610965) * s0;
             }
         }
 
-        /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
             real f4[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f4[r][0][u] += out_0[r][0][w] * w4_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                f4[r][0][u] += out_0[r][0][w] * w4_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_1[r][0][u] += K(0.14433756729740643) * p4_x0[r][0][u];
-                        acc_x0_1[r][1][u] += K(0.14433756729740643) * p4_x0[r][1][u];
-                        acc_x0_1[r][2][u] += K(0.14433756729740643) * p4_x0[r][2][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.14433756729740643) * p4_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p4_x1[r][0][u];
-                        s1 += p4_x1[r][1][u];
-                        s2 += p4_x1[r][2][u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.14433756729740643) * s0;
-                    acc_x1_1[r][1][0] += K(0.14433756729740643) * s1;
-                    acc_x1_1[r][2][0] += K(0.14433756729740643) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p4_x1[r][0][u];
+                    s1 += p4_x1[r][1][u];
+                    s2 += p4_x1[r][2][u];
                 }
+                acc_x1_1[r][0][0] += K(0.14433756729740643) * s0;
+                acc_x1_1[r][1][0] += K(0.14433756729740643) * s1;
+                acc_x1_1[r][2][0] += K(0.14433756729740643) * s2;
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
             real f5[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f5[r][0][u] += out_2[r][0][w] * w5_vwu[w * 16 + u];
-                        f5[r][1][u] += out_2[r][1][w] * w5_vwu[w * 16 + u];
-                        f5[r][2][u] += out_2[r][2][w] * w5_vwu[w * 16 + u];
-                        f5[r][3][u] += out_2[r][3][w] * w5_vwu[w * 16 + u];
-                        f5[r][4][u] += out_2[r][4][w] * w5_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f5[r][m][u] += out_2[r][m][w] * w5_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_1[r][0][u] += K(0.2795084971874737) * p5_x0[r][0][u];
-                        acc_x0_1[r][1][u] += K(0.2795084971874737) * p5_x0[r][1][u];
-                        acc_x0_1[r][2][u] += K(0.2795084971874737) * p5_x0[r][2][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.2795084971874737) * p5_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p5_x1[r][0][u];
-                        s1 += p5_x1[r][1][u];
-                        s2 += p5_x1[r][2][u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.2795084971874737) * s0;
-                    acc_x1_1[r][1][0] += K(0.2795084971874737) * s1;
-                    acc_x1_1[r][2][0] += K(0.2795084971874737) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p5_x1[r][0][u];
+                    s1 += p5_x1[r][1][u];
+                    s2 += p5_x1[r][2][u];
                 }
+                acc_x1_1[r][0][0] += K(0.2795084971874737) * s0;
+                acc_x1_1[r][1][0] += K(0.2795084971874737) * s1;
+                acc_x1_1[r][2][0] += K(0.2795084971874737) * s2;
             }
         }
 
-        /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 2e → 1o (uvw, 16×1 → 16) */
             real f6[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f6[r][0][u] += out_1[r][0][w] * w6_vwu[w * 16 + u];
-                        f6[r][1][u] += out_1[r][1][w] * w6_vwu[w * 16 + u];
-                        f6[r][2][u] += out_1[r][2][w] * w6_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f6[r][m][u] += out_1[r][m][w] * w6_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_1[r][0][u] += K(0.21650635094610965) * p6_x0[r][0][u];
-                        acc_x0_1[r][1][u] += K(0.21650635094610965) * p6_x0[r][1][u];
-                        acc_x0_1[r][2][u] += K(0.21650635094610965) * p6_x0[r][2][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.21650635094610965) * p6_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p6_x1[r][0][u];
-                        s1 += p6_x1[r][1][u];
-                        s2 += p6_x1[r][2][u];
-                        s3 += p6_x1[r][3][u];
-                        s4 += p6_x1[r][4][u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.21650635094610965) * s0;
-                    acc_x1_2[r][1][0] += K(0.21650635094610965) * s1;
-                    acc_x1_2[r][2][0] += K(0.21650635094610965) * s2;
-                    acc_x1_2[r][3][0] += K(0.21650635094610965) * s3;
-                    acc_x1_2[r][4][0] += K(0.21650635094610965) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p6_x1[r][0][u];
+                    s1 += p6_x1[r][1][u];
+                    s2 += p6_x1[r][2][u];
+                    s3 += p6_x1[r][3][u];
+                    s4 += p6_x1[r][4][u];
                 }
+                acc_x1_2[r][0][0] += K(0.21650635094610965) * s0;
+                acc_x1_2[r][1][0] += K(0.21650635094610965) * s1;
+                acc_x1_2[r][2][0] += K(0.21650635094610965) * s2;
+                acc_x1_2[r][3][0] += K(0.21650635094610965) * s3;
+                acc_x1_2[r][4][0] += K(0.21650635094610965) * s4;
             }
         }
 
-        /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 2e ⊗ 0e → 2e (uvw, 16×1 → 16) */
             real f7[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f7[r][0][u] += out_2[r][0][w] * w7_vwu[w * 16 + u];
-                        f7[r][1][u] += out_2[r][1][w] * w7_vwu[w * 16 + u];
-                        f7[r][2][u] += out_2[r][2][w] * w7_vwu[w * 16 + u];
-                        f7[r][3][u] += out_2[r][3][w] * w7_vwu[w * 16 + u];
-                        f7[r][4][u] += out_2[r][4][w] * w7_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f7[r][m][u] += out_2[r][m][w] * w7_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_2[r][0][u] += K(0.2795084971874737) * p7_x0[r][0][u];
-                        acc_x0_2[r][1][u] += K(0.2795084971874737) * p7_x0[r][1][u];
-                        acc_x0_2[r][2][u] += K(0.2795084971874737) * p7_x0[r][2][u];
-                        acc_x0_2[r][3][u] += K(0.2795084971874737) * p7_x0[r][3][u];
-                        acc_x0_2[r][4][u] += K(0.2795084971874737) * p7_x0[r][4][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.2795084971874737) * p7_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p7_x1[R][1][16];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f7[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p7_x1[r][0][u];
-                    }
-                    acc_x1_0[r][0][0] += K(0.2795084971874737) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p7_x1[r][0][u];
                 }
+                acc_x1_0[r][0][0] += K(0.2795084971874737) * s0;
             }
         }
 
-        /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 2e ⊗ 1o → 1o (uvw, 16×1 → 16) */
             real f8[R][3][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f8[r][0][u] += out_1[r][0][w] * w8_vwu[w * 16 + u];
-                        f8[r][1][u] += out_1[r][1][w] * w8_vwu[w * 16 + u];
-                        f8[r][2][u] += out_1[r][2][w] * w8_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f8[r][m][u] += out_1[r][m][w] * w8_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_2[r][0][u] += K(0.21650635094610965) * p8_x0[r][0][u];
-                        acc_x0_2[r][1][u] += K(0.21650635094610965) * p8_x0[r][1][u];
-                        acc_x0_2[r][2][u] += K(0.21650635094610965) * p8_x0[r][2][u];
-                        acc_x0_2[r][3][u] += K(0.21650635094610965) * p8_x0[r][3][u];
-                        acc_x0_2[r][4][u] += K(0.21650635094610965) * p8_x0[r][4][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.21650635094610965) * p8_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p8_x1[r][0][u];
-                        s1 += p8_x1[r][1][u];
-                        s2 += p8_x1[r][2][u];
-                    }
-                    acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
-                    acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
-                    acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p8_x1[r][0][u];
+                    s1 += p8_x1[r][1][u];
+                    s2 += p8_x1[r][2][u];
                 }
+                acc_x1_1[r][0][0] += K(0.21650635094610965) * s0;
+                acc_x1_1[r][1][0] += K(0.21650635094610965) * s1;
+                acc_x1_1[r][2][0] += K(0.21650635094610965) * s2;
             }
         }
 
-        /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
             real f9[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f9[r][0][u] += out_0[r][0][w] * w9_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                f9[r][0][u] += out_0[r][0][w] * w9_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_2[r][0][u] += K(0.14433756729740643) * p9_x0[r][0][u];
-                        acc_x0_2[r][1][u] += K(0.14433756729740643) * p9_x0[r][1][u];
-                        acc_x0_2[r][2][u] += K(0.14433756729740643) * p9_x0[r][2][u];
-                        acc_x0_2[r][3][u] += K(0.14433756729740643) * p9_x0[r][3][u];
-                        acc_x0_2[r][4][u] += K(0.14433756729740643) * p9_x0[r][4][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.14433756729740643) * p9_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p9_x1[r][0][u];
-                        s1 += p9_x1[r][1][u];
-                        s2 += p9_x1[r][2][u];
-                        s3 += p9_x1[r][3][u];
-                        s4 += p9_x1[r][4][u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.14433756729740643) * s0;
-                    acc_x1_2[r][1][0] += K(0.14433756729740643) * s1;
-                    acc_x1_2[r][2][0] += K(0.14433756729740643) * s2;
-                    acc_x1_2[r][3][0] += K(0.14433756729740643) * s3;
-                    acc_x1_2[r][4][0] += K(0.14433756729740643) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p9_x1[r][0][u];
+                    s1 += p9_x1[r][1][u];
+                    s2 += p9_x1[r][2][u];
+                    s3 += p9_x1[r][3][u];
+                    s4 += p9_x1[r][4][u];
                 }
+                acc_x1_2[r][0][0] += K(0.14433756729740643) * s0;
+                acc_x1_2[r][1][0] += K(0.14433756729740643) * s1;
+                acc_x1_2[r][2][0] += K(0.14433756729740643) * s2;
+                acc_x1_2[r][3][0] += K(0.14433756729740643) * s3;
+                acc_x1_2[r][4][0] += K(0.14433756729740643) * s4;
             }
         }
 
-        /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 2e → 2e (uvw, 16×1 → 16) */
             real f10[R][5][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) {
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        f10[r][0][u] += out_2[r][0][w] * w10_vwu[w * 16 + u];
-                        f10[r][1][u] += out_2[r][1][w] * w10_vwu[w * 16 + u];
-                        f10[r][2][u] += out_2[r][2][w] * w10_vwu[w * 16 + u];
-                        f10[r][3][u] += out_2[r][3][w] * w10_vwu[w * 16 + u];
-                        f10[r][4][u] += out_2[r][4][w] * w10_vwu[w * 16 + u];
-                    }
-                }
+            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f10[r][m][u] += out_2[r][m][w] * w10_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 16; ++u) {
-                        acc_x0_2[r][0][u] += K(0.2795084971874737) * p10_x0[r][0][u];
-                        acc_x0_2[r][1][u] += K(0.2795084971874737) * p10_x0[r][1][u];
-                        acc_x0_2[r][2][u] += K(0.2795084971874737) * p10_x0[r][2][u];
-                        acc_x0_2[r][3][u] += K(0.2795084971874737) * p10_x0[r][3][u];
-                        acc_x0_2[r][4][u] += K(0.2795084971874737) * p10_x0[r][4][u];
-                    }
+                for (int u = 0; u < 16; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.2795084971874737) * p10_x0[r][m][u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 16; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 16; ++u) {
-                        s0 += p10_x1[r][0][u];
-                        s1 += p10_x1[r][1][u];
-                        s2 += p10_x1[r][2][u];
-                        s3 += p10_x1[r][3][u];
-                        s4 += p10_x1[r][4][u];
-                    }
-                    acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
-                    acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
-                    acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
-                    acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
-                    acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 16; ++u) {
+                    s0 += p10_x1[r][0][u];
+                    s1 += p10_x1[r][1][u];
+                    s2 += p10_x1[r][2][u];
+                    s3 += p10_x1[r][3][u];
+                    s4 += p10_x1[r][4][u];
                 }
+                acc_x1_2[r][0][0] += K(0.2795084971874737) * s0;
+                acc_x1_2[r][1][0] += K(0.2795084971874737) * s1;
+                acc_x1_2[r][2][0] += K(0.2795084971874737) * s2;
+                acc_x1_2[r][3][0] += K(0.2795084971874737) * s3;
+                acc_x1_2[r][4][0] += K(0.2795084971874737) * s4;
             }
         }
         if (want & 1) {  /* the gradient w.r.t. x0 */
@@ -1480,15 +1021,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x0 + (z0 + r) * 144;
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[16 + c * 3 + m] = acc_x0_1[r][m][c];
-                for (int c = 0; c < 16; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[64 + c * 5 + m] = acc_x0_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 16, 1);
+                STORE_ENTRY(resultz + 16, acc_x0_1[r], 16, 3);
+                STORE_ENTRY(resultz + 64, acc_x0_2[r], 16, 5);
             }
         }
         if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -1496,27 +1031,11 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x1 + (z0 + r) * 9;
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 1, 1);
+                STORE_ENTRY(resultz + 1, acc_x1_1[r], 1, 3);
+                STORE_ENTRY(resultz + 4, acc_x1_2[r], 1, 5);
             }
         }
     }
-    free(w0_vwu);
-    free(w1_vwu);
-    free(w2_vwu);
-    free(w3_vwu);
-    free(w4_vwu);
-    free(w5_vwu);
-    free(w6_vwu);
-    free(w7_vwu);
-    free(w8_vwu);
-    free(w9_vwu);
-    free(w10_vwu);
+    free(wt);
 }

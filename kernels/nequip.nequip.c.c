@@ -8,11 +8,12 @@
  *
  * 11 paths, 984 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Neighbour sums: the gathers h[i], h[j] (index_select), gates (a channel-wise
  * multiply) and the sums over j (index_add) are torch ops, as are cat and linear;
  * the couplings run in the kernels, per edge for the terms summed over j.
@@ -30,6 +31,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -114,317 +131,207 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 9, 0, 1, 1);
         real acc_0[R][1][8] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 9, 1, 1, 3);
         real acc_1[R][3][8] = {0};
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 9, 4, 1, 5);
         real acc_2[R][5][8] = {0};
         real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
         real acc_3[R][3][8] = {0};
         real acc_4[R][1][8] = {0};
         real acc_5[R][5][8] = {0};
         real acc_6[R][3][8] = {0};
         real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
         real acc_7[R][5][8] = {0};
         real acc_8[R][3][8] = {0};
         real acc_9[R][1][8] = {0};
         real acc_10[R][5][8] = {0};
 
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
             real p0_out[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p0_out[r][0][u] * (weight + 0)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(1.0) * p0_out[r][0][u] * (weight + 0)[u];
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.7320508075688772) * p1_out[r][0][u] * (weight + 8)[u];
-                    acc_1[r][1][u] += K(1.7320508075688772) * p1_out[r][1][u] * (weight + 8)[u];
-                    acc_1[r][2][u] += K(1.7320508075688772) * p1_out[r][2][u] * (weight + 8)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(1.7320508075688772) * p1_out[r][m][u] * (weight + 8)[u];
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(2.23606797749979) * p2_out[r][0][u] * (weight + 16)[u];
-                    acc_2[r][1][u] += K(2.23606797749979) * p2_out[r][1][u] * (weight + 16)[u];
-                    acc_2[r][2][u] += K(2.23606797749979) * p2_out[r][2][u] * (weight + 16)[u];
-                    acc_2[r][3][u] += K(2.23606797749979) * p2_out[r][3][u] * (weight + 16)[u];
-                    acc_2[r][4][u] += K(2.23606797749979) * p2_out[r][4][u] * (weight + 16)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][u] += K(2.23606797749979) * p2_out[r][m][u] * (weight + 16)[u];
             }
         }
 
-        /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
             real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_3[r][0][u] += K(1.7320508075688772) * p3_out[r][0][u] * (weight + 24)[u];
-                    acc_3[r][1][u] += K(1.7320508075688772) * p3_out[r][1][u] * (weight + 24)[u];
-                    acc_3[r][2][u] += K(1.7320508075688772) * p3_out[r][2][u] * (weight + 24)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_3[r][m][u] += K(1.7320508075688772) * p3_out[r][m][u] * (weight + 24)[u];
             }
         }
 
-        /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
             real p4_out[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_4[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_4[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
             real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_5[r][0][u] += K(2.23606797749979) * p5_out[r][0][u] * (weight + 40)[u];
-                    acc_5[r][1][u] += K(2.23606797749979) * p5_out[r][1][u] * (weight + 40)[u];
-                    acc_5[r][2][u] += K(2.23606797749979) * p5_out[r][2][u] * (weight + 40)[u];
-                    acc_5[r][3][u] += K(2.23606797749979) * p5_out[r][3][u] * (weight + 40)[u];
-                    acc_5[r][4][u] += K(2.23606797749979) * p5_out[r][4][u] * (weight + 40)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_5[r][m][u] += K(2.23606797749979) * p5_out[r][m][u] * (weight + 40)[u];
             }
         }
 
-        /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
             real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_6[r][0][u] += K(1.7320508075688772) * p6_out[r][0][u] * (weight + 48)[u];
-                    acc_6[r][1][u] += K(1.7320508075688772) * p6_out[r][1][u] * (weight + 48)[u];
-                    acc_6[r][2][u] += K(1.7320508075688772) * p6_out[r][2][u] * (weight + 48)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_6[r][m][u] += K(1.7320508075688772) * p6_out[r][m][u] * (weight + 48)[u];
             }
         }
 
-        /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
             real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_7[r][0][u] += K(2.23606797749979) * p7_out[r][0][u] * (weight + 56)[u];
-                    acc_7[r][1][u] += K(2.23606797749979) * p7_out[r][1][u] * (weight + 56)[u];
-                    acc_7[r][2][u] += K(2.23606797749979) * p7_out[r][2][u] * (weight + 56)[u];
-                    acc_7[r][3][u] += K(2.23606797749979) * p7_out[r][3][u] * (weight + 56)[u];
-                    acc_7[r][4][u] += K(2.23606797749979) * p7_out[r][4][u] * (weight + 56)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_7[r][m][u] += K(2.23606797749979) * p7_out[r][m][u] * (weight + 56)[u];
             }
         }
 
-        /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_8[r][0][u] += K(1.7320508075688772) * p8_out[r][0][u] * (weight + 64)[u];
-                    acc_8[r][1][u] += K(1.7320508075688772) * p8_out[r][1][u] * (weight + 64)[u];
-                    acc_8[r][2][u] += K(1.7320508075688772) * p8_out[r][2][u] * (weight + 64)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_8[r][m][u] += K(1.7320508075688772) * p8_out[r][m][u] * (weight + 64)[u];
             }
         }
 
-        /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
             real p9_out[R][1][8];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_9[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_9[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
             }
         }
 
-        /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 25; ++t)
+                    p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_10[r][0][u] += K(2.23606797749979) * p10_out[r][0][u] * (weight + 80)[u];
-                    acc_10[r][1][u] += K(2.23606797749979) * p10_out[r][1][u] * (weight + 80)[u];
-                    acc_10[r][2][u] += K(2.23606797749979) * p10_out[r][2][u] * (weight + 80)[u];
-                    acc_10[r][3][u] += K(2.23606797749979) * p10_out[r][3][u] * (weight + 80)[u];
-                    acc_10[r][4][u] += K(2.23606797749979) * p10_out[r][4][u] * (weight + 80)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_10[r][m][u] += K(2.23606797749979) * p10_out[r][m][u] * (weight + 80)[u];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 280;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[72 + c * 3 + m] = acc_3[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[96 + c * 1 + m] = acc_4[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[104 + c * 5 + m] = acc_5[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[144 + c * 3 + m] = acc_6[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[168 + c * 5 + m] = acc_7[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[208 + c * 3 + m] = acc_8[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[232 + c * 1 + m] = acc_9[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[240 + c * 5 + m] = acc_10[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 8, 1);
+            STORE_ENTRY(resultz + 8, acc_1[r], 8, 3);
+            STORE_ENTRY(resultz + 32, acc_2[r], 8, 5);
+            STORE_ENTRY(resultz + 72, acc_3[r], 8, 3);
+            STORE_ENTRY(resultz + 96, acc_4[r], 8, 1);
+            STORE_ENTRY(resultz + 104, acc_5[r], 8, 5);
+            STORE_ENTRY(resultz + 144, acc_6[r], 8, 3);
+            STORE_ENTRY(resultz + 168, acc_7[r], 8, 5);
+            STORE_ENTRY(resultz + 208, acc_8[r], 8, 3);
+            STORE_ENTRY(resultz + 232, acc_9[r], 8, 1);
+            STORE_ENTRY(resultz + 240, acc_10[r], 8, 5);
         }
     }
 }
@@ -440,308 +347,201 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         #pragma omp for schedule(static)
         for (int64_t z0 = 0; z0 < Z; z0 += R) {
             const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+            const int r = 0;  /* the tile's one row */
             real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
             real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x1_0, x1, 1, 9, 0, 1, 1);
             real out_0[R][1][8];  /* out entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_0[r][m][c] = r < nr ? out[(z0 + r) * 280 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_0, out, 1, 280, 0, 8, 1);
             real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+            LOAD_ENTRY(x1_1, x1, 1, 9, 1, 1, 3);
             real out_1[R][3][8];  /* out entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_1[r][m][c] = r < nr ? out[(z0 + r) * 280 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_1, out, 1, 280, 8, 8, 3);
             real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+            LOAD_ENTRY(x1_2, x1, 1, 9, 4, 1, 5);
             real out_2[R][5][8];  /* out entry 2: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_2[r][m][c] = r < nr ? out[(z0 + r) * 280 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_2, out, 1, 280, 32, 8, 5);
             real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
             real out_3[R][3][8];  /* out entry 3: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_3[r][m][c] = r < nr ? out[(z0 + r) * 280 + 72 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_3, out, 1, 280, 72, 8, 3);
             real out_4[R][1][8];  /* out entry 4: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_4[r][m][c] = r < nr ? out[(z0 + r) * 280 + 96 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_4, out, 1, 280, 96, 8, 1);
             real out_5[R][5][8];  /* out entry 5: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_5[r][m][c] = r < nr ? out[(z0 + r) * 280 + 104 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_5, out, 1, 280, 104, 8, 5);
             real out_6[R][3][8];  /* out entry 6: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_6[r][m][c] = r < nr ? out[(z0 + r) * 280 + 144 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_6, out, 1, 280, 144, 8, 3);
             real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
             real out_7[R][5][8];  /* out entry 7: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_7[r][m][c] = r < nr ? out[(z0 + r) * 280 + 168 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_7, out, 1, 280, 168, 8, 5);
             real out_8[R][3][8];  /* out entry 8: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_8[r][m][c] = r < nr ? out[(z0 + r) * 280 + 208 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_8, out, 1, 280, 208, 8, 3);
             real out_9[R][1][8];  /* out entry 9: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_9[r][m][c] = r < nr ? out[(z0 + r) * 280 + 232 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_9, out, 1, 280, 232, 8, 1);
             real out_10[R][5][8];  /* out entry 10: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_10[r][m][c] = r < nr ? out[(z0 + r) * 280 + 240 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_10, out, 1, 280, 240, 8, 5);
 
-            /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
                 real p0_out[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[0 + u] += K(1.0) * p0_out[0][0][u] * out_0[0][0][u];
                 }
             }
 
-            /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
                 real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[8 + u] +=
-                        K(1.7320508075688772) * p1_out[0][0][u] * out_1[0][0][u]
-                        + K(1.7320508075688772) * p1_out[0][1][u] * out_1[0][1][u]
-                        + K(1.7320508075688772) * p1_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[8 + u] += K(1.7320508075688772) * p1_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
                 real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[16 + u] +=
-                        K(2.23606797749979) * p2_out[0][0][u] * out_2[0][0][u]
-                        + K(2.23606797749979) * p2_out[0][1][u] * out_2[0][1][u]
-                        + K(2.23606797749979) * p2_out[0][2][u] * out_2[0][2][u]
-                        + K(2.23606797749979) * p2_out[0][3][u] * out_2[0][3][u]
-                        + K(2.23606797749979) * p2_out[0][4][u] * out_2[0][4][u];
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[16 + u] += K(2.23606797749979) * p2_out[0][m][u] * out_2[0][m][u];
                 }
             }
 
-            /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
                 real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[24 + u] +=
-                        K(1.7320508075688772) * p3_out[0][0][u] * out_3[0][0][u]
-                        + K(1.7320508075688772) * p3_out[0][1][u] * out_3[0][1][u]
-                        + K(1.7320508075688772) * p3_out[0][2][u] * out_3[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[24 + u] += K(1.7320508075688772) * p3_out[0][m][u] * out_3[0][m][u];
                 }
             }
 
-            /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
                 real p4_out[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_4[0][0][u];
                 }
             }
 
-            /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
                 real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[40 + u] +=
-                        K(2.23606797749979) * p5_out[0][0][u] * out_5[0][0][u]
-                        + K(2.23606797749979) * p5_out[0][1][u] * out_5[0][1][u]
-                        + K(2.23606797749979) * p5_out[0][2][u] * out_5[0][2][u]
-                        + K(2.23606797749979) * p5_out[0][3][u] * out_5[0][3][u]
-                        + K(2.23606797749979) * p5_out[0][4][u] * out_5[0][4][u];
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[40 + u] += K(2.23606797749979) * p5_out[0][m][u] * out_5[0][m][u];
                 }
             }
 
-            /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
                 real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[48 + u] +=
-                        K(1.7320508075688772) * p6_out[0][0][u] * out_6[0][0][u]
-                        + K(1.7320508075688772) * p6_out[0][1][u] * out_6[0][1][u]
-                        + K(1.7320508075688772) * p6_out[0][2][u] * out_6[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[48 + u] += K(1.7320508075688772) * p6_out[0][m][u] * out_6[0][m][u];
                 }
             }
 
-            /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
                 real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[56 + u] +=
-                        K(2.23606797749979) * p7_out[0][0][u] * out_7[0][0][u]
-                        + K(2.23606797749979) * p7_out[0][1][u] * out_7[0][1][u]
-                        + K(2.23606797749979) * p7_out[0][2][u] * out_7[0][2][u]
-                        + K(2.23606797749979) * p7_out[0][3][u] * out_7[0][3][u]
-                        + K(2.23606797749979) * p7_out[0][4][u] * out_7[0][4][u];
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[56 + u] += K(2.23606797749979) * p7_out[0][m][u] * out_7[0][m][u];
                 }
             }
 
-            /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
                 real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[64 + u] +=
-                        K(1.7320508075688772) * p8_out[0][0][u] * out_8[0][0][u]
-                        + K(1.7320508075688772) * p8_out[0][1][u] * out_8[0][1][u]
-                        + K(1.7320508075688772) * p8_out[0][2][u] * out_8[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[64 + u] += K(1.7320508075688772) * p8_out[0][m][u] * out_8[0][m][u];
                 }
             }
 
-            /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
                 real p9_out[R][1][8];  /* 0e, from cg_2_2_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_9[0][0][u];
                 }
             }
 
-            /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
                 real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[80 + u] +=
-                        K(2.23606797749979) * p10_out[0][0][u] * out_10[0][0][u]
-                        + K(2.23606797749979) * p10_out[0][1][u] * out_10[0][1][u]
-                        + K(2.23606797749979) * p10_out[0][2][u] * out_10[0][2][u]
-                        + K(2.23606797749979) * p10_out[0][3][u] * out_10[0][3][u]
-                        + K(2.23606797749979) * p10_out[0][4][u] * out_10[0][4][u];
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[80 + u] += K(2.23606797749979) * p10_out[0][m][u] * out_10[0][m][u];
                 }
             }
         }
@@ -757,618 +557,453 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x1_0[R][1][1];  /* x1 entry 0: 1x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, want & 1, 9, 0, 1, 1);
         real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 280 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 280, 0, 8, 1);
         real acc_x0_0[R][1][8] = {0};
         real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, want & 2, 72, 0, 8, 1);
         real acc_x1_0[R][1][1] = {0};
         real x1_1[R][3][1];  /* x1 entry 1: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 1 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, want & 1, 9, 1, 1, 3);
         real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 280 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_1, out, 1, 280, 8, 8, 3);
         real acc_x1_1[R][3][1] = {0};
         real x1_2[R][5][1];  /* x1 entry 2: 1x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 9 + 4 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, want & 1, 9, 4, 1, 5);
         real out_2[R][5][8];  /* out entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 280 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_2, out, 1, 280, 32, 8, 5);
         real acc_x1_2[R][5][1] = {0};
         real out_3[R][3][8];  /* out entry 3: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_3[r][m][c] = r < nr ? out[(z0 + r) * 280 + 72 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_3, out, 1, 280, 72, 8, 3);
         real acc_x0_1[R][3][8] = {0};
         real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, want & 2, 72, 8, 8, 3);
         real out_4[R][1][8];  /* out entry 4: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_4[r][m][c] = r < nr ? out[(z0 + r) * 280 + 96 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_4, out, 1, 280, 96, 8, 1);
         real out_5[R][5][8];  /* out entry 5: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_5[r][m][c] = r < nr ? out[(z0 + r) * 280 + 104 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_5, out, 1, 280, 104, 8, 5);
         real out_6[R][3][8];  /* out entry 6: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_6[r][m][c] = r < nr ? out[(z0 + r) * 280 + 144 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_6, out, 1, 280, 144, 8, 3);
         real out_7[R][5][8];  /* out entry 7: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_7[r][m][c] = r < nr ? out[(z0 + r) * 280 + 168 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_7, out, 1, 280, 168, 8, 5);
         real acc_x0_2[R][5][8] = {0};
         real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, want & 2, 72, 32, 8, 5);
         real out_8[R][3][8];  /* out entry 8: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_8[r][m][c] = r < nr ? out[(z0 + r) * 280 + 208 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_8, out, 1, 280, 208, 8, 3);
         real out_9[R][1][8];  /* out entry 9: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_9[r][m][c] = r < nr ? out[(z0 + r) * 280 + 232 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_9, out, 1, 280, 232, 8, 1);
         real out_10[R][5][8];  /* out entry 10: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_10[r][m][c] = r < nr ? out[(z0 + r) * 280 + 240 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_10, out, 1, 280, 240, 8, 5);
 
-        /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(1.0) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
                 }
+                acc_x1_0[r][0][0] += K(1.0) * s0;
             }
         }
 
-        /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p1_x1[r][0][u] * (weight + 8)[u];
-                        s1 += p1_x1[r][1][u] * (weight + 8)[u];
-                        s2 += p1_x1[r][2][u] * (weight + 8)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
-                    acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
-                    acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p1_x1[r][0][u] * (weight + 8)[u];
+                    s1 += p1_x1[r][1][u] * (weight + 8)[u];
+                    s2 += p1_x1[r][2][u] * (weight + 8)[u];
                 }
+                acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
+                acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
+                acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
 
-        /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p2_x1[r][0][u] * (weight + 16)[u];
-                        s1 += p2_x1[r][1][u] * (weight + 16)[u];
-                        s2 += p2_x1[r][2][u] * (weight + 16)[u];
-                        s3 += p2_x1[r][3][u] * (weight + 16)[u];
-                        s4 += p2_x1[r][4][u] * (weight + 16)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
-                    acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
-                    acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
-                    acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
-                    acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p2_x1[r][0][u] * (weight + 16)[u];
+                    s1 += p2_x1[r][1][u] * (weight + 16)[u];
+                    s2 += p2_x1[r][2][u] * (weight + 16)[u];
+                    s3 += p2_x1[r][3][u] * (weight + 16)[u];
+                    s4 += p2_x1[r][4][u] * (weight + 16)[u];
                 }
+                acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
+                acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
+                acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
+                acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
+                acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
             }
         }
 
-        /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(1.7320508075688772) * p3_x0[r][0][u] * (weight + 24)[u];
-                        acc_x0_1[r][1][u] += K(1.7320508075688772) * p3_x0[r][1][u] * (weight + 24)[u];
-                        acc_x0_1[r][2][u] += K(1.7320508075688772) * p3_x0[r][2][u] * (weight + 24)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.7320508075688772) * p3_x0[r][m][u] * (weight + 24)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p3_x1[r][0][u] * (weight + 24)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p3_x1[r][0][u] * (weight + 24)[u];
                 }
+                acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
             }
         }
 
-        /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
-                        acc_x0_1[r][1][u] += K(1.0) * p4_x0[r][1][u] * (weight + 32)[u];
-                        acc_x0_1[r][2][u] += K(1.0) * p4_x0[r][2][u] * (weight + 32)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.0) * p4_x0[r][m][u] * (weight + 32)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p4_x1[r][0][u] * (weight + 32)[u];
-                        s1 += p4_x1[r][1][u] * (weight + 32)[u];
-                        s2 += p4_x1[r][2][u] * (weight + 32)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(1.0) * s0;
-                    acc_x1_1[r][1][0] += K(1.0) * s1;
-                    acc_x1_1[r][2][0] += K(1.0) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p4_x1[r][0][u] * (weight + 32)[u];
+                    s1 += p4_x1[r][1][u] * (weight + 32)[u];
+                    s2 += p4_x1[r][2][u] * (weight + 32)[u];
                 }
+                acc_x1_1[r][0][0] += K(1.0) * s0;
+                acc_x1_1[r][1][0] += K(1.0) * s1;
+                acc_x1_1[r][2][0] += K(1.0) * s2;
             }
         }
 
-        /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(2.23606797749979) * p5_x0[r][0][u] * (weight + 40)[u];
-                        acc_x0_1[r][1][u] += K(2.23606797749979) * p5_x0[r][1][u] * (weight + 40)[u];
-                        acc_x0_1[r][2][u] += K(2.23606797749979) * p5_x0[r][2][u] * (weight + 40)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(2.23606797749979) * p5_x0[r][m][u] * (weight + 40)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p5_x1[r][0][u] * (weight + 40)[u];
-                        s1 += p5_x1[r][1][u] * (weight + 40)[u];
-                        s2 += p5_x1[r][2][u] * (weight + 40)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(2.23606797749979) * s0;
-                    acc_x1_1[r][1][0] += K(2.23606797749979) * s1;
-                    acc_x1_1[r][2][0] += K(2.23606797749979) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p5_x1[r][0][u] * (weight + 40)[u];
+                    s1 += p5_x1[r][1][u] * (weight + 40)[u];
+                    s2 += p5_x1[r][2][u] * (weight + 40)[u];
                 }
+                acc_x1_1[r][0][0] += K(2.23606797749979) * s0;
+                acc_x1_1[r][1][0] += K(2.23606797749979) * s1;
+                acc_x1_1[r][2][0] += K(2.23606797749979) * s2;
             }
         }
 
-        /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_1[r][0][u] += K(1.7320508075688772) * p6_x0[r][0][u] * (weight + 48)[u];
-                        acc_x0_1[r][1][u] += K(1.7320508075688772) * p6_x0[r][1][u] * (weight + 48)[u];
-                        acc_x0_1[r][2][u] += K(1.7320508075688772) * p6_x0[r][2][u] * (weight + 48)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.7320508075688772) * p6_x0[r][m][u] * (weight + 48)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p6_x1[r][0][u] * (weight + 48)[u];
-                        s1 += p6_x1[r][1][u] * (weight + 48)[u];
-                        s2 += p6_x1[r][2][u] * (weight + 48)[u];
-                        s3 += p6_x1[r][3][u] * (weight + 48)[u];
-                        s4 += p6_x1[r][4][u] * (weight + 48)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(1.7320508075688772) * s0;
-                    acc_x1_2[r][1][0] += K(1.7320508075688772) * s1;
-                    acc_x1_2[r][2][0] += K(1.7320508075688772) * s2;
-                    acc_x1_2[r][3][0] += K(1.7320508075688772) * s3;
-                    acc_x1_2[r][4][0] += K(1.7320508075688772) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p6_x1[r][0][u] * (weight + 48)[u];
+                    s1 += p6_x1[r][1][u] * (weight + 48)[u];
+                    s2 += p6_x1[r][2][u] * (weight + 48)[u];
+                    s3 += p6_x1[r][3][u] * (weight + 48)[u];
+                    s4 += p6_x1[r][4][u] * (weight + 48)[u];
                 }
+                acc_x1_2[r][0][0] += K(1.7320508075688772) * s0;
+                acc_x1_2[r][1][0] += K(1.7320508075688772) * s1;
+                acc_x1_2[r][2][0] += K(1.7320508075688772) * s2;
+                acc_x1_2[r][3][0] += K(1.7320508075688772) * s3;
+                acc_x1_2[r][4][0] += K(1.7320508075688772) * s4;
             }
         }
 
-        /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(2.23606797749979) * p7_x0[r][0][u] * (weight + 56)[u];
-                        acc_x0_2[r][1][u] += K(2.23606797749979) * p7_x0[r][1][u] * (weight + 56)[u];
-                        acc_x0_2[r][2][u] += K(2.23606797749979) * p7_x0[r][2][u] * (weight + 56)[u];
-                        acc_x0_2[r][3][u] += K(2.23606797749979) * p7_x0[r][3][u] * (weight + 56)[u];
-                        acc_x0_2[r][4][u] += K(2.23606797749979) * p7_x0[r][4][u] * (weight + 56)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(2.23606797749979) * p7_x0[r][m][u] * (weight + 56)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0;
-                    #pragma omp simd reduction(+:s0)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p7_x1[r][0][u] * (weight + 56)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(2.23606797749979) * s0;
+                real s0 = 0;
+                #pragma omp simd reduction(+:s0)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p7_x1[r][0][u] * (weight + 56)[u];
                 }
+                acc_x1_0[r][0][0] += K(2.23606797749979) * s0;
             }
         }
 
-        /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(1.7320508075688772) * p8_x0[r][0][u] * (weight + 64)[u];
-                        acc_x0_2[r][1][u] += K(1.7320508075688772) * p8_x0[r][1][u] * (weight + 64)[u];
-                        acc_x0_2[r][2][u] += K(1.7320508075688772) * p8_x0[r][2][u] * (weight + 64)[u];
-                        acc_x0_2[r][3][u] += K(1.7320508075688772) * p8_x0[r][3][u] * (weight + 64)[u];
-                        acc_x0_2[r][4][u] += K(1.7320508075688772) * p8_x0[r][4][u] * (weight + 64)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.7320508075688772) * p8_x0[r][m][u] * (weight + 64)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p8_x1[r][0][u] * (weight + 64)[u];
-                        s1 += p8_x1[r][1][u] * (weight + 64)[u];
-                        s2 += p8_x1[r][2][u] * (weight + 64)[u];
-                    }
-                    acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
-                    acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
-                    acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p8_x1[r][0][u] * (weight + 64)[u];
+                    s1 += p8_x1[r][1][u] * (weight + 64)[u];
+                    s2 += p8_x1[r][2][u] * (weight + 64)[u];
                 }
+                acc_x1_1[r][0][0] += K(1.7320508075688772) * s0;
+                acc_x1_1[r][1][0] += K(1.7320508075688772) * s1;
+                acc_x1_1[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
 
-        /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weight + 72)[u];
-                        acc_x0_2[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weight + 72)[u];
-                        acc_x0_2[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weight + 72)[u];
-                        acc_x0_2[r][3][u] += K(1.0) * p9_x0[r][3][u] * (weight + 72)[u];
-                        acc_x0_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.0) * p9_x0[r][m][u] * (weight + 72)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p9_x1[r][0][u] * (weight + 72)[u];
-                        s1 += p9_x1[r][1][u] * (weight + 72)[u];
-                        s2 += p9_x1[r][2][u] * (weight + 72)[u];
-                        s3 += p9_x1[r][3][u] * (weight + 72)[u];
-                        s4 += p9_x1[r][4][u] * (weight + 72)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(1.0) * s0;
-                    acc_x1_2[r][1][0] += K(1.0) * s1;
-                    acc_x1_2[r][2][0] += K(1.0) * s2;
-                    acc_x1_2[r][3][0] += K(1.0) * s3;
-                    acc_x1_2[r][4][0] += K(1.0) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p9_x1[r][0][u] * (weight + 72)[u];
+                    s1 += p9_x1[r][1][u] * (weight + 72)[u];
+                    s2 += p9_x1[r][2][u] * (weight + 72)[u];
+                    s3 += p9_x1[r][3][u] * (weight + 72)[u];
+                    s4 += p9_x1[r][4][u] * (weight + 72)[u];
                 }
+                acc_x1_2[r][0][0] += K(1.0) * s0;
+                acc_x1_2[r][1][0] += K(1.0) * s1;
+                acc_x1_2[r][2][0] += K(1.0) * s2;
+                acc_x1_2[r][3][0] += K(1.0) * s3;
+                acc_x1_2[r][4][0] += K(1.0) * s4;
             }
         }
 
-        /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_2[r][0][u] += K(2.23606797749979) * p10_x0[r][0][u] * (weight + 80)[u];
-                        acc_x0_2[r][1][u] += K(2.23606797749979) * p10_x0[r][1][u] * (weight + 80)[u];
-                        acc_x0_2[r][2][u] += K(2.23606797749979) * p10_x0[r][2][u] * (weight + 80)[u];
-                        acc_x0_2[r][3][u] += K(2.23606797749979) * p10_x0[r][3][u] * (weight + 80)[u];
-                        acc_x0_2[r][4][u] += K(2.23606797749979) * p10_x0[r][4][u] * (weight + 80)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(2.23606797749979) * p10_x0[r][m][u] * (weight + 80)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p10_x1[r][0][u] * (weight + 80)[u];
-                        s1 += p10_x1[r][1][u] * (weight + 80)[u];
-                        s2 += p10_x1[r][2][u] * (weight + 80)[u];
-                        s3 += p10_x1[r][3][u] * (weight + 80)[u];
-                        s4 += p10_x1[r][4][u] * (weight + 80)[u];
-                    }
-                    acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
-                    acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
-                    acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
-                    acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
-                    acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
+                real s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2, s3, s4)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p10_x1[r][0][u] * (weight + 80)[u];
+                    s1 += p10_x1[r][1][u] * (weight + 80)[u];
+                    s2 += p10_x1[r][2][u] * (weight + 80)[u];
+                    s3 += p10_x1[r][3][u] * (weight + 80)[u];
+                    s4 += p10_x1[r][4][u] * (weight + 80)[u];
                 }
+                acc_x1_2[r][0][0] += K(2.23606797749979) * s0;
+                acc_x1_2[r][1][0] += K(2.23606797749979) * s1;
+                acc_x1_2[r][2][0] += K(2.23606797749979) * s2;
+                acc_x1_2[r][3][0] += K(2.23606797749979) * s3;
+                acc_x1_2[r][4][0] += K(2.23606797749979) * s4;
             }
         }
         if (want & 1) {  /* the gradient w.r.t. x0 */
@@ -1376,15 +1011,9 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x0 + (z0 + r) * 72;
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x0_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x0_2[r], 8, 5);
             }
         }
         if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -1392,15 +1021,9 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x1 + (z0 + r) * 9;
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[1 + c * 3 + m] = acc_x1_1[r][m][c];
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[4 + c * 5 + m] = acc_x1_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 1, 1);
+                STORE_ENTRY(resultz + 1, acc_x1_1[r], 1, 3);
+                STORE_ENTRY(resultz + 4, acc_x1_2[r], 1, 5);
             }
         }
     }

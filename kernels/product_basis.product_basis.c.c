@@ -6,11 +6,12 @@
  *
  * 10 paths, 80 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
@@ -24,6 +25,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -106,1503 +123,258 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
         real x1_0[R][1][8];  /* x1 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 72, 0, 8, 1);
         real x2_0[R][1][8];  /* x2 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x2_0[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x2_0, x2, 1, 72, 0, 8, 1);
         real acc_0[R][1][8] = {0};
         real x2_1[R][3][8];  /* x2 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x2_1[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x2_1, x2, 1, 72, 8, 8, 3);
         real acc_1[R][3][8] = {0};
         real x1_1[R][3][8];  /* x1 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 72, 8, 8, 3);
         real x2_2[R][5][8];  /* x2 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x2_2[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x2_2, x2, 1, 72, 32, 8, 5);
         real x1_2[R][5][8];  /* x1 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 72, 32, 8, 5);
         real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
         real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
 
-        /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
             real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
             }
             real p0_out[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.4472135954999579) * p0_out[r][0][u] * (weight + 0)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(0.4472135954999579) * p0_out[r][0][u] * (weight + 0)[u];
             }
         }
 
-        /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
             real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 1; ++t)
+                    p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
             }
             real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p1_out[r][0][u] * (weight + 8)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p1_out[r][1][u] * (weight + 8)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p1_out[r][2][u] * (weight + 8)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p1_out[r][m][u] * (weight + 8)[u];
             }
         }
 
-        /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
             real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
             }
             real p2_out[R][1][8];  /* 0e, from cg_1_1_0: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.7745966692414834) * p2_out[r][0][u] * (weight + 16)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(0.7745966692414834) * p2_out[r][0][u] * (weight + 16)[u];
             }
         }
 
-        /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
             }
             real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.3416407864998738) * p3_out[r][0][u] * (weight + 24)[u];
-                    acc_1[r][1][u] += K(1.3416407864998738) * p3_out[r][1][u] * (weight + 24)[u];
-                    acc_1[r][2][u] += K(1.3416407864998738) * p3_out[r][2][u] * (weight + 24)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(1.3416407864998738) * p3_out[r][m][u] * (weight + 24)[u];
             }
         }
 
-        /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
             }
             real p4_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
             }
         }
 
-        /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
             real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
             }
             real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 3; ++t)
+                    p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p5_out[r][0][u] * (weight + 40)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p5_out[r][1][u] * (weight + 40)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p5_out[r][2][u] * (weight + 40)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(0.7745966692414834) * p5_out[r][m][u] * (weight + 40)[u];
             }
         }
 
-        /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
             }
             real p6_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p6_out[r][0][u] * (weight + 48)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(1.0) * p6_out[r][0][u] * (weight + 48)[u];
             }
         }
 
-        /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
             }
             real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 11; ++t)
+                    p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.3416407864998738) * p7_out[r][0][u] * (weight + 56)[u];
-                    acc_1[r][1][u] += K(1.3416407864998738) * p7_out[r][1][u] * (weight + 56)[u];
-                    acc_1[r][2][u] += K(1.3416407864998738) * p7_out[r][2][u] * (weight + 56)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(1.3416407864998738) * p7_out[r][m][u] * (weight + 56)[u];
             }
         }
 
-        /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
             real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 16; ++t)
+                    p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
             }
             real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 16; ++t)
+                    p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.7320508075688772) * p8_out[r][0][u] * (weight + 64)[u];
-                    acc_1[r][1][u] += K(1.7320508075688772) * p8_out[r][1][u] * (weight + 64)[u];
-                    acc_1[r][2][u] += K(1.7320508075688772) * p8_out[r][2][u] * (weight + 64)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][u] += K(1.7320508075688772) * p8_out[r][m][u] * (weight + 64)[u];
             }
         }
 
-        /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
             real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 25; ++t)
+                    p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
             }
             real p9_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 5; ++t)
+                    p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                acc_0[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 32;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-        }
-    }
-}
-
-/* B: gradient w.r.t. operand x0 (10 paths); result [Z, 72]. */
-void B_x0(const real *restrict x1, const real *restrict x2, const real *restrict out,
-        const real *restrict weight, real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x1_0[R][1][8];  /* x1 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real x2_0[R][1][8];  /* x2 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x2_0[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 32 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real x2_1[R][3][8];  /* x2 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x2_1[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 32 + 8 + c * 3 + m] : 0;
-        real x1_1[R][3][8];  /* x1 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real x2_2[R][5][8];  /* x2 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x2_2[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real x1_2[R][5][8];  /* x1 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real acc_2[R][5][8] = {0};
-
-        /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p0_k0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.4472135954999579) * p0_x0[r][0][u] * (weight + 0)[u];
-                }
-            }
-        }
-
-        /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            real p1_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p1_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p1_k0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weight + 8)[u];
-                }
-            }
-        }
-
-        /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
-                }
-            }
-            real p2_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p2_k0[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.7745966692414834) * p2_x0[r][0][u] * (weight + 16)[u];
-                }
-            }
-        }
-
-        /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            real p3_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p3_k0[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.3416407864998738) * p3_x0[r][0][u] * (weight + 24)[u];
-                }
-            }
-        }
-
-        /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p4_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p4_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][u] * p4_k0[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
-                }
-            }
-        }
-
-        /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            real p5_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][u] * p5_k0[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p5_x0[r][0][u] * (weight + 40)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p5_x0[r][1][u] * (weight + 40)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p5_x0[r][2][u] * (weight + 40)[u];
-                }
-            }
-        }
-
-        /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p6_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][u] * p6_k0[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.0) * p6_x0[r][0][u] * (weight + 48)[u];
-                    acc_1[r][1][u] += K(1.0) * p6_x0[r][1][u] * (weight + 48)[u];
-                    acc_1[r][2][u] += K(1.0) * p6_x0[r][2][u] * (weight + 48)[u];
-                }
-            }
-        }
-
-        /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            real p7_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][u] * p7_k0[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.3416407864998738) * p7_x0[r][0][u] * (weight + 56)[u];
-                    acc_1[r][1][u] += K(1.3416407864998738) * p7_x0[r][1][u] * (weight + 56)[u];
-                    acc_1[r][2][u] += K(1.3416407864998738) * p7_x0[r][2][u] * (weight + 56)[u];
-                }
-            }
-        }
-
-        /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
-                }
-            }
-            real p8_x0[R][3][8];  /* 1o, from cg_1_2_2: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_x0[r][cg_1_2_2[t].a][u] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][u] * p8_k0[r][cg_1_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.7320508075688772) * p8_x0[r][0][u] * (weight + 64)[u];
-                    acc_1[r][1][u] += K(1.7320508075688772) * p8_x0[r][1][u] * (weight + 64)[u];
-                    acc_1[r][2][u] += K(1.7320508075688772) * p8_x0[r][2][u] * (weight + 64)[u];
-                }
-            }
-        }
-
-        /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p9_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ k0 → x0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p9_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][u] * p9_k0[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p9_x0[r][0][u] * (weight + 72)[u];
-                    acc_2[r][1][u] += K(1.0) * p9_x0[r][1][u] * (weight + 72)[u];
-                    acc_2[r][2][u] += K(1.0) * p9_x0[r][2][u] * (weight + 72)[u];
-                    acc_2[r][3][u] += K(1.0) * p9_x0[r][3][u] * (weight + 72)[u];
-                    acc_2[r][4][u] += K(1.0) * p9_x0[r][4][u] * (weight + 72)[u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-}
-
-/* B: gradient w.r.t. operand x1 (10 paths); result [Z, 72]. */
-void B_x1(const real *restrict x0, const real *restrict x2, const real *restrict out,
-        const real *restrict weight, real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real x2_0[R][1][8];  /* x2 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x2_0[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 32 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real x2_1[R][3][8];  /* x2 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x2_1[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 32 + 8 + c * 3 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real x2_2[R][5][8];  /* x2 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x2_2[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real acc_2[R][5][8] = {0};
-        real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-
-        /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p0_k0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.4472135954999579) * p0_x1[r][0][u] * (weight + 0)[u];
-                }
-            }
-        }
-
-        /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            real p1_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p1_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p1_k0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.7745966692414834) * p1_x1[r][0][u] * (weight + 8)[u];
-                }
-            }
-        }
-
-        /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
-                }
-            }
-            real p2_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p2_k0[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p2_x1[r][0][u] * (weight + 16)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p2_x1[r][1][u] * (weight + 16)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p2_x1[r][2][u] * (weight + 16)[u];
-                }
-            }
-        }
-
-        /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            real p3_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p3_k0[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.3416407864998738) * p3_x1[r][0][u] * (weight + 24)[u];
-                    acc_1[r][1][u] += K(1.3416407864998738) * p3_x1[r][1][u] * (weight + 24)[u];
-                    acc_1[r][2][u] += K(1.3416407864998738) * p3_x1[r][2][u] * (weight + 24)[u];
-                }
-            }
-        }
-
-        /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p4_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * p4_k0[r][cg_0_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p4_x1[r][0][u] * (weight + 32)[u];
-                    acc_2[r][1][u] += K(1.0) * p4_x1[r][1][u] * (weight + 32)[u];
-                    acc_2[r][2][u] += K(1.0) * p4_x1[r][2][u] * (weight + 32)[u];
-                    acc_2[r][3][u] += K(1.0) * p4_x1[r][3][u] * (weight + 32)[u];
-                    acc_2[r][4][u] += K(1.0) * p4_x1[r][4][u] * (weight + 32)[u];
-                }
-            }
-        }
-
-        /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            real p5_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * p5_k0[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p5_x1[r][0][u] * (weight + 40)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p5_x1[r][1][u] * (weight + 40)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p5_x1[r][2][u] * (weight + 40)[u];
-                }
-            }
-        }
-
-        /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p6_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * p6_k0[r][cg_1_1_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(1.0) * p6_x1[r][0][u] * (weight + 48)[u];
-                    acc_1[r][1][u] += K(1.0) * p6_x1[r][1][u] * (weight + 48)[u];
-                    acc_1[r][2][u] += K(1.0) * p6_x1[r][2][u] * (weight + 48)[u];
-                }
-            }
-        }
-
-        /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            real p7_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * p7_k0[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.3416407864998738) * p7_x1[r][0][u] * (weight + 56)[u];
-                    acc_2[r][1][u] += K(1.3416407864998738) * p7_x1[r][1][u] * (weight + 56)[u];
-                    acc_2[r][2][u] += K(1.3416407864998738) * p7_x1[r][2][u] * (weight + 56)[u];
-                    acc_2[r][3][u] += K(1.3416407864998738) * p7_x1[r][3][u] * (weight + 56)[u];
-                    acc_2[r][4][u] += K(1.3416407864998738) * p7_x1[r][4][u] * (weight + 56)[u];
-                }
-            }
-        }
-
-        /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
-                }
-            }
-            real p8_x1[R][5][8];  /* 2e, from cg_1_2_2: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_x1[r][cg_1_2_2[t].b][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * p8_k0[r][cg_1_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.7320508075688772) * p8_x1[r][0][u] * (weight + 64)[u];
-                    acc_2[r][1][u] += K(1.7320508075688772) * p8_x1[r][1][u] * (weight + 64)[u];
-                    acc_2[r][2][u] += K(1.7320508075688772) * p8_x1[r][2][u] * (weight + 64)[u];
-                    acc_2[r][3][u] += K(1.7320508075688772) * p8_x1[r][3][u] * (weight + 64)[u];
-                    acc_2[r][4][u] += K(1.7320508075688772) * p8_x1[r][4][u] * (weight + 64)[u];
-                }
-            }
-        }
-
-        /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            real p9_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ k0 → x1 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p9_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * p9_k0[r][cg_2_2_2[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p9_x1[r][0][u] * (weight + 72)[u];
-                    acc_2[r][1][u] += K(1.0) * p9_x1[r][1][u] * (weight + 72)[u];
-                    acc_2[r][2][u] += K(1.0) * p9_x1[r][2][u] * (weight + 72)[u];
-                    acc_2[r][3][u] += K(1.0) * p9_x1[r][3][u] * (weight + 72)[u];
-                    acc_2[r][4][u] += K(1.0) * p9_x1[r][4][u] * (weight + 72)[u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
-        }
-    }
-}
-
-/* B: gradient w.r.t. operand x2 (10 paths); result [Z, 72]. */
-void B_x2(const real *restrict x0, const real *restrict x1, const real *restrict out,
-        const real *restrict weight, real *restrict result, int64_t Z, int num_threads)
-{
-    enum { R = 1 };  /* batch rows per tile */
-    #pragma omp parallel for num_threads(num_threads) schedule(static)
-    for (int64_t z0 = 0; z0 < Z; z0 += R) {
-        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
-        real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real x1_0[R][1][8];  /* x1 entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
-        real out_0[R][1][8];  /* out entry 0: 8x0e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 32 + 0 + c * 1 + m] : 0;
-        real acc_0[R][1][8] = {0};
-        real out_1[R][3][8];  /* out entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 32 + 8 + c * 3 + m] : 0;
-        real acc_1[R][3][8] = {0};
-        real x1_1[R][3][8];  /* x1 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real acc_2[R][5][8] = {0};
-        real x1_2[R][5][8];  /* x1 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-        real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
-        real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
-
-        /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                }
-            }
-            real p0_x2[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p0_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p0_x2[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(0.4472135954999579) * p0_x2[r][0][u] * (weight + 0)[u];
-                }
-            }
-        }
-
-        /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 1; ++t)
-                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                }
-            }
-            real p1_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p1_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p1_x2[r][0][u] * (weight + 8)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p1_x2[r][1][u] * (weight + 8)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p1_x2[r][2][u] * (weight + 8)[u];
-                }
-            }
-        }
-
-        /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                }
-            }
-            real p2_x2[R][3][8];  /* 1o, from cg_1_1_0: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p2_x2[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p2_x2[r][0][u] * (weight + 16)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p2_x2[r][1][u] * (weight + 16)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p2_x2[r][2][u] * (weight + 16)[u];
-                }
-            }
-        }
-
-        /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                }
-            }
-            real p3_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p3_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p3_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.3416407864998738) * p3_x2[r][0][u] * (weight + 24)[u];
-                    acc_2[r][1][u] += K(1.3416407864998738) * p3_x2[r][1][u] * (weight + 24)[u];
-                    acc_2[r][2][u] += K(1.3416407864998738) * p3_x2[r][2][u] * (weight + 24)[u];
-                    acc_2[r][3][u] += K(1.3416407864998738) * p3_x2[r][3][u] * (weight + 24)[u];
-                    acc_2[r][4][u] += K(1.3416407864998738) * p3_x2[r][4][u] * (weight + 24)[u];
-                }
-            }
-        }
-
-        /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
-                }
-            }
-            real p4_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p4_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p4_x2[r][0][u] * (weight + 32)[u];
-                    acc_2[r][1][u] += K(1.0) * p4_x2[r][1][u] * (weight + 32)[u];
-                    acc_2[r][2][u] += K(1.0) * p4_x2[r][2][u] * (weight + 32)[u];
-                    acc_2[r][3][u] += K(1.0) * p4_x2[r][3][u] * (weight + 32)[u];
-                    acc_2[r][4][u] += K(1.0) * p4_x2[r][4][u] * (weight + 32)[u];
-                }
-            }
-        }
-
-        /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
-                }
-            }
-            real p5_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 3; ++t)
-                        p5_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_1[r][0][u] += K(0.7745966692414834) * p5_x2[r][0][u] * (weight + 40)[u];
-                    acc_1[r][1][u] += K(0.7745966692414834) * p5_x2[r][1][u] * (weight + 40)[u];
-                    acc_1[r][2][u] += K(0.7745966692414834) * p5_x2[r][2][u] * (weight + 40)[u];
-                }
-            }
-        }
-
-        /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
-                }
-            }
-            real p6_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p6_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p6_x2[r][0][u] * (weight + 48)[u];
-                    acc_2[r][1][u] += K(1.0) * p6_x2[r][1][u] * (weight + 48)[u];
-                    acc_2[r][2][u] += K(1.0) * p6_x2[r][2][u] * (weight + 48)[u];
-                    acc_2[r][3][u] += K(1.0) * p6_x2[r][3][u] * (weight + 48)[u];
-                    acc_2[r][4][u] += K(1.0) * p6_x2[r][4][u] * (weight + 48)[u];
-                }
-            }
-        }
-
-        /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
-                }
-            }
-            real p7_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 11; ++t)
-                        p7_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.3416407864998738) * p7_x2[r][0][u] * (weight + 56)[u];
-                    acc_2[r][1][u] += K(1.3416407864998738) * p7_x2[r][1][u] * (weight + 56)[u];
-                    acc_2[r][2][u] += K(1.3416407864998738) * p7_x2[r][2][u] * (weight + 56)[u];
-                    acc_2[r][3][u] += K(1.3416407864998738) * p7_x2[r][3][u] * (weight + 56)[u];
-                    acc_2[r][4][u] += K(1.3416407864998738) * p7_x2[r][4][u] * (weight + 56)[u];
-                }
-            }
-        }
-
-        /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
-                }
-            }
-            real p8_x2[R][5][8];  /* 2e, from cg_2_2_1: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 16; ++t)
-                        p8_x2[r][cg_2_2_1[t].b][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * out_1[r][cg_2_2_1[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.7320508075688772) * p8_x2[r][0][u] * (weight + 64)[u];
-                    acc_2[r][1][u] += K(1.7320508075688772) * p8_x2[r][1][u] * (weight + 64)[u];
-                    acc_2[r][2][u] += K(1.7320508075688772) * p8_x2[r][2][u] * (weight + 64)[u];
-                    acc_2[r][3][u] += K(1.7320508075688772) * p8_x2[r][3][u] * (weight + 64)[u];
-                    acc_2[r][4][u] += K(1.7320508075688772) * p8_x2[r][4][u] * (weight + 64)[u];
-                }
-            }
-        }
-
-        /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
-            real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 25; ++t)
-                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
-                }
-            }
-            real p9_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x2[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 5; ++t)
-                        p9_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
-                }
-            }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_2[r][0][u] += K(1.0) * p9_x2[r][0][u] * (weight + 72)[u];
-                    acc_2[r][1][u] += K(1.0) * p9_x2[r][1][u] * (weight + 72)[u];
-                    acc_2[r][2][u] += K(1.0) * p9_x2[r][2][u] * (weight + 72)[u];
-                    acc_2[r][3][u] += K(1.0) * p9_x2[r][3][u] * (weight + 72)[u];
-                    acc_2[r][4][u] += K(1.0) * p9_x2[r][4][u] * (weight + 72)[u];
-                }
-            }
-        }
-
-        /* write the result rows (entries no path reaches are zero) */
-        for (int r = 0; r < nr; ++r) {
-            real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 8, 1);
+            STORE_ENTRY(resultz + 8, acc_1[r], 8, 3);
         }
     }
 }
@@ -1618,345 +390,1009 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         #pragma omp for schedule(static)
         for (int64_t z0 = 0; z0 < Z; z0 += R) {
             const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+            const int r = 0;  /* the tile's one row */
             real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
             real x1_0[R][1][8];  /* x1 entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x1_0, x1, 1, 72, 0, 8, 1);
             real x2_0[R][1][8];  /* x2 entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x2_0[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x2_0, x2, 1, 72, 0, 8, 1);
             real out_0[R][1][8];  /* out entry 0: 8x0e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_0[r][m][c] = r < nr ? out[(z0 + r) * 32 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_0, out, 1, 32, 0, 8, 1);
             real x2_1[R][3][8];  /* x2 entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x2_1[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x2_1, x2, 1, 72, 8, 8, 3);
             real out_1[R][3][8];  /* out entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_1[r][m][c] = r < nr ? out[(z0 + r) * 32 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_1, out, 1, 32, 8, 8, 3);
             real x1_1[R][3][8];  /* x1 entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x1_1, x1, 1, 72, 8, 8, 3);
             real x2_2[R][5][8];  /* x2 entry 2: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x2_2[r][m][c] = r < nr ? x2[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x2_2, x2, 1, 72, 32, 8, 5);
             real x1_2[R][5][8];  /* x1 entry 2: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x1_2, x1, 1, 72, 32, 8, 5);
             real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
             real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
 
-            /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
                 real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
                 real p0_out[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[0 + u] += K(0.4472135954999579) * p0_out[0][0][u] * out_0[0][0][u];
                 }
             }
 
-            /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
                 real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
                 }
                 real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[8 + u] +=
-                        K(0.7745966692414834) * p1_out[0][0][u] * out_1[0][0][u]
-                        + K(0.7745966692414834) * p1_out[0][1][u] * out_1[0][1][u]
-                        + K(0.7745966692414834) * p1_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[8 + u] += K(0.7745966692414834) * p1_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
                 real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
                 real p2_out[R][1][8];  /* 0e, from cg_1_1_0: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p2_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[16 + u] += K(0.7745966692414834) * p2_out[0][0][u] * out_0[0][0][u];
                 }
             }
 
-            /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
                 real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
                 }
                 real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[24 + u] +=
-                        K(1.3416407864998738) * p3_out[0][0][u] * out_1[0][0][u]
-                        + K(1.3416407864998738) * p3_out[0][1][u] * out_1[0][1][u]
-                        + K(1.3416407864998738) * p3_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[24 + u] += K(1.3416407864998738) * p3_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
                 real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
                 }
                 real p4_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_0[0][0][u];
                 }
             }
 
-            /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
                 real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
                 }
                 real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[40 + u] +=
-                        K(0.7745966692414834) * p5_out[0][0][u] * out_1[0][0][u]
-                        + K(0.7745966692414834) * p5_out[0][1][u] * out_1[0][1][u]
-                        + K(0.7745966692414834) * p5_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[40 + u] += K(0.7745966692414834) * p5_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
                 real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
                 }
                 real p6_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p6_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[48 + u] += K(1.0) * p6_out[0][0][u] * out_0[0][0][u];
                 }
             }
 
-            /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
                 real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
                 }
                 real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[56 + u] +=
-                        K(1.3416407864998738) * p7_out[0][0][u] * out_1[0][0][u]
-                        + K(1.3416407864998738) * p7_out[0][1][u] * out_1[0][1][u]
-                        + K(1.3416407864998738) * p7_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[56 + u] += K(1.3416407864998738) * p7_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
                 real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
                 }
                 real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[64 + u] +=
-                        K(1.7320508075688772) * p8_out[0][0][u] * out_1[0][0][u]
-                        + K(1.7320508075688772) * p8_out[0][1][u] * out_1[0][1][u]
-                        + K(1.7320508075688772) * p8_out[0][2][u] * out_1[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[64 + u] += K(1.7320508075688772) * p8_out[0][m][u] * out_1[0][m][u];
                 }
             }
 
-            /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
                 real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
                 }
                 real p9_out[R][1][8];  /* 0e, from cg_2_2_0: k0 ⊗ x2 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p9_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
                 for (int u = 0; u < 8; ++u) {
                     dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_0[0][0][u];
                 }
+            }
+        }
+    }
+}
+
+/* B: gradients w.r.t. the operands in want (1: x0, 2: x1, 4: x2; 10 paths); result_x0 [Z, 72], result_x1 [Z, 72], result_x2 [Z, 72]. */
+void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict x2,
+        const real *restrict out, const real *restrict weight, real *restrict result_x0,
+        real *restrict result_x1, real *restrict result_x2, int want, int64_t Z, int num_threads)
+{
+    enum { R = 1 };  /* batch rows per tile */
+    #pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t z0 = 0; z0 < Z; z0 += R) {
+        const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
+        real x1_0[R][1][8];  /* x1 entry 0: 8x0e */
+        LOAD_ENTRY(x1_0, x1, want & 5, 72, 0, 8, 1);
+        real x2_0[R][1][8];  /* x2 entry 0: 8x0e */
+        LOAD_ENTRY(x2_0, x2, want & 3, 72, 0, 8, 1);
+        real out_0[R][1][8];  /* out entry 0: 8x0e */
+        LOAD_ENTRY(out_0, out, 1, 32, 0, 8, 1);
+        real acc_x0_0[R][1][8] = {0};
+        real x0_0[R][1][8];  /* x0 entry 0: 8x0e */
+        LOAD_ENTRY(x0_0, x0, want & 6, 72, 0, 8, 1);
+        real acc_x1_0[R][1][8] = {0};
+        real acc_x2_0[R][1][8] = {0};
+        real x2_1[R][3][8];  /* x2 entry 1: 8x1o */
+        LOAD_ENTRY(x2_1, x2, want & 3, 72, 8, 8, 3);
+        real out_1[R][3][8];  /* out entry 1: 8x1o */
+        LOAD_ENTRY(out_1, out, 1, 32, 8, 8, 3);
+        real acc_x2_1[R][3][8] = {0};
+        real x1_1[R][3][8];  /* x1 entry 1: 8x1o */
+        LOAD_ENTRY(x1_1, x1, want & 5, 72, 8, 8, 3);
+        real acc_x1_1[R][3][8] = {0};
+        real x2_2[R][5][8];  /* x2 entry 2: 8x2e */
+        LOAD_ENTRY(x2_2, x2, want & 3, 72, 32, 8, 5);
+        real acc_x2_2[R][5][8] = {0};
+        real x1_2[R][5][8];  /* x1 entry 2: 8x2e */
+        LOAD_ENTRY(x1_2, x1, want & 5, 72, 32, 8, 5);
+        real acc_x1_2[R][5][8] = {0};
+        real acc_x0_1[R][3][8] = {0};
+        real x0_1[R][3][8];  /* x0 entry 1: 8x1o */
+        LOAD_ENTRY(x0_1, x0, want & 6, 72, 8, 8, 3);
+        real acc_x0_2[R][5][8] = {0};
+        real x0_2[R][5][8];  /* x0 entry 2: 8x2e */
+        LOAD_ENTRY(x0_2, x0, want & 6, 72, 32, 8, 5);
+
+        {  /* path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
+                }
+                real p0_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p0_k0[r][cg_0_0_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.4472135954999579) * p0_x0[r][0][u] * (weight + 0)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x2_0[r][cg_0_0_0[t].b][u] * out_0[r][cg_0_0_0[t].c][u];
+                }
+                real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p0_k0[r][cg_0_0_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x1_0[r][0][u] += K(0.4472135954999579) * p0_x1[r][0][u] * (weight + 0)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
+                }
+                real p0_x2[R][1][8];  /* 0e, from cg_0_0_0: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p0_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_x2[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x2_0[r][0][u] += K(0.4472135954999579) * p0_x2[r][0][u] * (weight + 0)[u];
+                }
+            }
+        }
+
+        {  /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                real p1_x0[R][1][8];  /* 0e, from cg_0_0_0: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p1_k0[r][cg_0_0_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weight + 8)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                real p1_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p1_k0[r][cg_0_0_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x1_0[r][0][u] += K(0.7745966692414834) * p1_x1[r][0][u] * (weight + 8)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p1_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p1_k0[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][u];
+                }
+                real p1_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p1_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x2_1[r][m][u] += K(0.7745966692414834) * p1_x2[r][m][u] * (weight + 8)[u];
+                }
+            }
+        }
+
+        {  /* path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
+                }
+                real p2_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p2_k0[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p2_x0[r][0][u] * (weight + 16)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
+                }
+                real p2_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p2_k0[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][u] += K(0.7745966692414834) * p2_x1[r][m][u] * (weight + 16)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
+                }
+                real p2_x2[R][3][8];  /* 1o, from cg_1_1_0: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p2_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p2_x2[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x2_1[r][m][u] += K(0.7745966692414834) * p2_x2[r][m][u] * (weight + 16)[u];
+                }
+            }
+        }
+
+        {  /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                real p3_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p3_k0[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(1.3416407864998738) * p3_x0[r][0][u] * (weight + 24)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                real p3_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p3_k0[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][u] += K(1.3416407864998738) * p3_x1[r][m][u] * (weight + 24)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
+                }
+                real p3_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p3_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p3_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.3416407864998738) * p3_x2[r][m][u] * (weight + 24)[u];
+                }
+            }
+        }
+
+        {  /* path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p4_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p4_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][u] * p4_k0[r][cg_0_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p4_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * p4_k0[r][cg_0_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][u] += K(1.0) * p4_x1[r][m][u] * (weight + 32)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
+                }
+                real p4_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p4_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p4_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.0) * p4_x2[r][m][u] * (weight + 32)[u];
+                }
+            }
+        }
+
+        {  /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                real p5_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][u] * p5_k0[r][cg_1_1_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.7745966692414834) * p5_x0[r][m][u] * (weight + 40)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p5_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x2_1[r][cg_0_1_1[t].b][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                real p5_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * p5_k0[r][cg_1_1_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][u] += K(0.7745966692414834) * p5_x1[r][m][u] * (weight + 40)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p5_k0[R][1][8];  /* 0e, from cg_1_1_0: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 1; ++c) p5_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_k0[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][u];
+                }
+                real p5_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p5_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p5_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x2_1[r][m][u] += K(0.7745966692414834) * p5_x2[r][m][u] * (weight + 40)[u];
+                }
+            }
+        }
+
+        {  /* path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p6_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][u] * p6_k0[r][cg_1_1_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.0) * p6_x0[r][m][u] * (weight + 48)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p6_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * p6_k0[r][cg_1_1_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][u] += K(1.0) * p6_x1[r][m][u] * (weight + 48)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
+                }
+                real p6_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p6_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p6_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.0) * p6_x2[r][m][u] * (weight + 48)[u];
+                }
+            }
+        }
+
+        {  /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                real p7_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][u] * p7_k0[r][cg_1_2_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.3416407864998738) * p7_x0[r][m][u] * (weight + 56)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                real p7_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * p7_k0[r][cg_1_2_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][u] += K(1.3416407864998738) * p7_x1[r][m][u] * (weight + 56)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
+                }
+                real p7_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p7_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.3416407864998738) * p7_x2[r][m][u] * (weight + 56)[u];
+                }
+            }
+        }
+
+        {  /* path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
+                }
+                real p8_x0[R][3][8];  /* 1o, from cg_1_2_2: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x0[r][cg_1_2_2[t].a][u] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][u] * p8_k0[r][cg_1_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(1.7320508075688772) * p8_x0[r][m][u] * (weight + 64)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
+                }
+                real p8_x1[R][5][8];  /* 2e, from cg_1_2_2: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x1[r][cg_1_2_2[t].b][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * p8_k0[r][cg_1_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][u] += K(1.7320508075688772) * p8_x1[r][m][u] * (weight + 64)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
+                }
+                real p8_x2[R][5][8];  /* 2e, from cg_2_2_1: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p8_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_x2[r][cg_2_2_1[t].b][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * out_1[r][cg_2_2_1[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.7320508075688772) * p8_x2[r][m][u] * (weight + 64)[u];
+                }
+            }
+        }
+
+        {  /* path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8) */
+            if (want & 1) {  /* the gradient w.r.t. x0 */
+                real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p9_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ k0 → x0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][u] * p9_k0[r][cg_2_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(1.0) * p9_x0[r][m][u] * (weight + 72)[u];
+                }
+            }
+            if (want & 2) {  /* the gradient w.r.t. x1 */
+                real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                real p9_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ k0 → x1 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * p9_k0[r][cg_2_2_2[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][u] += K(1.0) * p9_x1[r][m][u] * (weight + 72)[u];
+                }
+            }
+            if (want & 4) {  /* the gradient w.r.t. x2 */
+                real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
+                }
+                real p9_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 5; ++c) p9_x2[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
+                }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x2_2[r][m][u] += K(1.0) * p9_x2[r][m][u] * (weight + 72)[u];
+                }
+            }
+        }
+        if (want & 1) {  /* the gradient w.r.t. x0 */
+
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x0 + (z0 + r) * 72;
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x0_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x0_2[r], 8, 5);
+            }
+        }
+        if (want & 2) {  /* the gradient w.r.t. x1 */
+
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x1 + (z0 + r) * 72;
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x1_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x1_2[r], 8, 5);
+            }
+        }
+        if (want & 4) {  /* the gradient w.r.t. x2 */
+
+            /* write the result rows (entries no path reaches are zero) */
+            for (int r = 0; r < nr; ++r) {
+                real *resultz = result_x2 + (z0 + r) * 72;
+                STORE_ENTRY(resultz + 0, acc_x2_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x2_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x2_2[r], 8, 5);
             }
         }
     }

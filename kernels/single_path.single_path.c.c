@@ -6,11 +6,12 @@
  *
  * 1 paths, 8 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
@@ -24,6 +25,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -44,45 +61,32 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x0_0[R][3][8];  /* x0 entry 0: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 24, 0, 8, 3);
         real x1_0[R][3][1];  /* x1 entry 0: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 3, 0, 1, 3);
         real acc_0[R][3][8] = {0};
 
-        /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
             real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                #pragma omp simd
-                for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
-                    #pragma GCC unroll 128  /* gcc folds the indices and values */
-                    for (int t = 0; t < 6; ++t)
-                        p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
-                }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) {
+                for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                #pragma GCC unroll 128  /* gcc folds the indices and values */
+                for (int t = 0; t < 6; ++t)
+                    p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
             }
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    acc_0[r][0][u] += K(1.7320508075688772) * p0_out[r][0][u] * (weight + 0)[u];
-                    acc_0[r][1][u] += K(1.7320508075688772) * p0_out[r][1][u] * (weight + 0)[u];
-                    acc_0[r][2][u] += K(1.7320508075688772) * p0_out[r][2][u] * (weight + 0)[u];
-                }
+            for (int u = 0; u < 8; ++u) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_0[r][m][u] += K(1.7320508075688772) * p0_out[r][m][u] * (weight + 0)[u];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 24;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[0 + c * 3 + m] = acc_0[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 8, 3);
         }
     }
 }
@@ -98,39 +102,26 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         #pragma omp for schedule(static)
         for (int64_t z0 = 0; z0 < Z; z0 += R) {
             const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+            const int r = 0;  /* the tile's one row */
             real x0_0[R][3][8];  /* x0 entry 0: 8x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+            LOAD_ENTRY(x0_0, x0, 1, 24, 0, 8, 3);
             real x1_0[R][3][1];  /* x1 entry 0: 1x1o */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
+            LOAD_ENTRY(x1_0, x1, 1, 3, 0, 1, 3);
             real out_0[R][3][8];  /* out entry 0: 8x1e */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_0[r][m][c] = r < nr ? out[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_0, out, 1, 24, 0, 8, 3);
 
-            /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
                 real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
                 }
                 for (int u = 0; u < 8; ++u) {
-                    dw[0 + u] +=
-                        K(1.7320508075688772) * p0_out[0][0][u] * out_0[0][0][u]
-                        + K(1.7320508075688772) * p0_out[0][1][u] * out_0[0][1][u]
-                        + K(1.7320508075688772) * p0_out[0][2][u] * out_0[0][2][u];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[0 + u] += K(1.7320508075688772) * p0_out[0][m][u] * out_0[0][m][u];
                 }
             }
         }
@@ -146,68 +137,50 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x1_0[R][3][1];  /* x1 entry 0: 1x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 1; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 3 + 0 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, want & 1, 3, 0, 1, 3);
         real out_0[R][3][8];  /* out entry 0: 8x1e */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 24, 0, 8, 3);
         real acc_x0_0[R][3][8] = {0};
         real x0_0[R][3][8];  /* x0 entry 0: 8x1o */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 24 + 0 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, want & 2, 24, 0, 8, 3);
         real acc_x1_0[R][3][1] = {0};
 
-        /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 1o ⊗ 1o → 1e (uvu, 8×1 → 8) */
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        acc_x0_0[r][0][u] += K(1.7320508075688772) * p0_x0[r][0][u] * (weight + 0)[u];
-                        acc_x0_0[r][1][u] += K(1.7320508075688772) * p0_x0[r][1][u] * (weight + 0)[u];
-                        acc_x0_0[r][2][u] += K(1.7320508075688772) * p0_x0[r][2][u] * (weight + 0)[u];
-                    }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_0[r][m][u] += K(1.7320508075688772) * p0_x0[r][m][u] * (weight + 0)[u];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    #pragma omp simd
-                    for (int u = 0; u < 8; ++u) {
-                        for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
-                    }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) {
+                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];
                 }
-                for (int r = 0; r < R; ++r) {
-                    real s0 = 0, s1 = 0, s2 = 0;
-                    #pragma omp simd reduction(+:s0, s1, s2)
-                    for (int u = 0; u < 8; ++u) {
-                        s0 += p0_x1[r][0][u] * (weight + 0)[u];
-                        s1 += p0_x1[r][1][u] * (weight + 0)[u];
-                        s2 += p0_x1[r][2][u] * (weight + 0)[u];
-                    }
-                    acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
-                    acc_x1_0[r][1][0] += K(1.7320508075688772) * s1;
-                    acc_x1_0[r][2][0] += K(1.7320508075688772) * s2;
+                real s0 = 0, s1 = 0, s2 = 0;
+                #pragma omp simd reduction(+:s0, s1, s2)
+                for (int u = 0; u < 8; ++u) {
+                    s0 += p0_x1[r][0][u] * (weight + 0)[u];
+                    s1 += p0_x1[r][1][u] * (weight + 0)[u];
+                    s2 += p0_x1[r][2][u] * (weight + 0)[u];
                 }
+                acc_x1_0[r][0][0] += K(1.7320508075688772) * s0;
+                acc_x1_0[r][1][0] += K(1.7320508075688772) * s1;
+                acc_x1_0[r][2][0] += K(1.7320508075688772) * s2;
             }
         }
         if (want & 1) {  /* the gradient w.r.t. x0 */
@@ -215,9 +188,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x0 + (z0 + r) * 24;
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[0 + c * 3 + m] = acc_x0_0[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 8, 3);
             }
         }
         if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -225,9 +196,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x1 + (z0 + r) * 3;
-                for (int c = 0; c < 1; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[0 + c * 3 + m] = acc_x1_0[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 1, 3);
             }
         }
     }

@@ -6,11 +6,12 @@
  *
  * 15 paths, 7680 weights; irrep_normalization=component, path_normalization=element.
  * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>
- * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's
- * <node>_xs gives the gradients of the operands its `want` bits name, one or
- * both, in its place (docs/cbackend.md).
+ * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two
+ * operands or more has <node>_xs in their place: the gradients of the operands
+ * its `want` bits name, one or several (docs/cbackend.md).
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
- * [component][channel] arrays so that the channel loops vectorise.
+ * [component][channel] arrays so that the channel loops vectorise. Each path is
+ * a { block }, so that its arrays' stack space is reused by the next path.
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>
@@ -24,6 +25,22 @@
 #endif
 typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}
 
 /* One nonzero of a coupling tensor: component indices (axis order a ⊗ b → c) and value. */
 typedef struct { unsigned char a, b, c; real v; } cg_entry;
@@ -138,463 +155,281 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real x0_0[R][1][8];  /* x0 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
         real x1_0[R][1][8];  /* x1 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, 1, 72, 0, 8, 1);
         real acc_0[R][1][8] = {0};
         real x1_1[R][3][8];  /* x1 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, 1, 72, 8, 8, 3);
         real acc_1[R][3][8] = {0};
         real x1_2[R][5][8];  /* x1 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, 1, 72, 32, 8, 5);
         real acc_2[R][5][8] = {0};
         real x0_1[R][3][8];  /* x0 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
         real x0_2[R][5][8];  /* x0 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
 
-        /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
             real p0_out[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 1; ++t)
-                            p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 1; ++t)
+                        p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_0[r][0][w] += K(0.07216878364870322) * p0_out[r][0][u * 8 + v] * (weight + 0)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                acc_0[r][0][w] += K(0.07216878364870322) * p0_out[r][0][u * 8 + v] * (weight + 0)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p1_out[r][0][u * 8 + v] * (weight + 512)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p1_out[r][1][u * 8 + v] * (weight + 512)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p1_out[r][2][u * 8 + v] * (weight + 512)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p1_out[r][m][u * 8 + v] * (weight + 512)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p2_out[r][0][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p2_out[r][1][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p2_out[r][2][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p2_out[r][3][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p2_out[r][4][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p2_out[r][m][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
             real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p3_out[r][0][u * 8 + v] * (weight + 1536)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p3_out[r][1][u * 8 + v] * (weight + 1536)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p3_out[r][2][u * 8 + v] * (weight + 1536)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p3_out[r][m][u * 8 + v] * (weight + 1536)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
             real p4_out[R][1][64];  /* 0, from cg_1_1_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 3; ++t)
-                            p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 3; ++t)
+                        p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_0[r][0][w] += K(0.07216878364870322) * p4_out[r][0][u * 8 + v] * (weight + 2048)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                acc_0[r][0][w] += K(0.07216878364870322) * p4_out[r][0][u * 8 + v] * (weight + 2048)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real p5_out[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 6; ++t)
-                            p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 6; ++t)
+                        p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p5_out[r][0][u * 8 + v] * (weight + 2560)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p5_out[r][1][u * 8 + v] * (weight + 2560)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p5_out[r][2][u * 8 + v] * (weight + 2560)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p5_out[r][m][u * 8 + v] * (weight + 2560)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             real p6_out[R][5][64];  /* 2, from cg_1_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p6_out[r][0][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p6_out[r][1][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p6_out[r][2][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p6_out[r][3][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p6_out[r][4][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p6_out[r][m][u * 8 + v] * (weight + 3072)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             real p7_out[R][3][64];  /* 1, from cg_1_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p7_out[r][0][u * 8 + v] * (weight + 3584)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p7_out[r][1][u * 8 + v] * (weight + 3584)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p7_out[r][2][u * 8 + v] * (weight + 3584)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p7_out[r][m][u * 8 + v] * (weight + 3584)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real p8_out[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p8_out[r][0][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p8_out[r][1][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p8_out[r][2][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p8_out[r][3][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p8_out[r][4][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p8_out[r][m][u * 8 + v] * (weight + 4096)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
             real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p9_out[r][0][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p9_out[r][1][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p9_out[r][2][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p9_out[r][3][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p9_out[r][4][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p9_out[r][m][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real p10_out[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 11; ++t)
-                            p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 11; ++t)
+                        p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p10_out[r][0][u * 8 + v] * (weight + 5120)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p10_out[r][1][u * 8 + v] * (weight + 5120)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p10_out[r][2][u * 8 + v] * (weight + 5120)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p10_out[r][m][u * 8 + v] * (weight + 5120)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             real p11_out[R][5][64];  /* 2, from cg_2_1_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p11_out[r][0][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p11_out[r][1][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p11_out[r][2][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p11_out[r][3][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p11_out[r][4][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p11_out[r][m][u * 8 + v] * (weight + 5632)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
             real p12_out[R][1][64];  /* 0, from cg_2_2_0: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 5; ++t)
-                            p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 5; ++t)
+                        p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_0[r][0][w] += K(0.07216878364870322) * p12_out[r][0][u * 8 + v] * (weight + 6144)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                acc_0[r][0][w] += K(0.07216878364870322) * p12_out[r][0][u * 8 + v] * (weight + 6144)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             real p13_out[R][3][64];  /* 1, from cg_2_2_1: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 16; ++t)
-                            p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 16; ++t)
+                        p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_1[r][0][w] += K(0.08838834764831845) * p13_out[r][0][u * 8 + v] * (weight + 6656)[u * 64 + v * 8 + w];
-                            acc_1[r][1][w] += K(0.08838834764831845) * p13_out[r][1][u * 8 + v] * (weight + 6656)[u * 64 + v * 8 + w];
-                            acc_1[r][2][w] += K(0.08838834764831845) * p13_out[r][2][u * 8 + v] * (weight + 6656)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p13_out[r][m][u * 8 + v] * (weight + 6656)[u * 64 + v * 8 + w];
             }
         }
 
-        /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real p14_out[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ x1 → out */
-            for (int r = 0; r < R; ++r) {
-                for (int u = 0; u < 8; ++u) {
-                    #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
-                        #pragma GCC unroll 128  /* gcc folds the indices and values */
-                        for (int t = 0; t < 25; ++t)
-                            p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
-                    }
+            for (int u = 0; u < 8; ++u) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) {
+                    for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                    #pragma GCC unroll 128  /* gcc folds the indices and values */
+                    for (int t = 0; t < 25; ++t)
+                        p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) {
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int w = 0; w < 8; ++w) {
-                            acc_2[r][0][w] += K(0.11410886614690961) * p14_out[r][0][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
-                            acc_2[r][1][w] += K(0.11410886614690961) * p14_out[r][1][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
-                            acc_2[r][2][w] += K(0.11410886614690961) * p14_out[r][2][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
-                            acc_2[r][3][w] += K(0.11410886614690961) * p14_out[r][3][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
-                            acc_2[r][4][w] += K(0.11410886614690961) * p14_out[r][4][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p14_out[r][m][u * 8 + v] * (weight + 7168)[u * 64 + v * 8 + w];
             }
         }
 
         /* write the result rows (entries no path reaches are zero) */
         for (int r = 0; r < nr; ++r) {
             real *resultz = result + (z0 + r) * 72;
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    resultz[0 + c * 1 + m] = acc_0[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    resultz[8 + c * 3 + m] = acc_1[r][m][c];
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    resultz[32 + c * 5 + m] = acc_2[r][m][c];
+            STORE_ENTRY(resultz + 0, acc_0[r], 8, 1);
+            STORE_ENTRY(resultz + 8, acc_1[r], 8, 3);
+            STORE_ENTRY(resultz + 32, acc_2[r], 8, 5);
         }
     }
 }
@@ -610,442 +445,275 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         #pragma omp for schedule(static)
         for (int64_t z0 = 0; z0 < Z; z0 += R) {
             const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+            const int r = 0;  /* the tile's one row */
             real x0_0[R][1][8];  /* x0 entry 0: 8x0 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x0_0[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x0_0, x0, 1, 72, 0, 8, 1);
             real x1_0[R][1][8];  /* x1 entry 0: 8x0 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        x1_0[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(x1_0, x1, 1, 72, 0, 8, 1);
             real out_0[R][1][8];  /* out entry 0: 8x0 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        out_0[r][m][c] = r < nr ? out[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+            LOAD_ENTRY(out_0, out, 1, 72, 0, 8, 1);
             real x1_1[R][3][8];  /* x1 entry 1: 8x1 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x1_1[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x1_1, x1, 1, 72, 8, 8, 3);
             real out_1[R][3][8];  /* out entry 1: 8x1 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        out_1[r][m][c] = r < nr ? out[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(out_1, out, 1, 72, 8, 8, 3);
             real x1_2[R][5][8];  /* x1 entry 2: 8x2 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x1_2[r][m][c] = r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x1_2, x1, 1, 72, 32, 8, 5);
             real out_2[R][5][8];  /* out entry 2: 8x2 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        out_2[r][m][c] = r < nr ? out[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(out_2, out, 1, 72, 32, 8, 5);
             real x0_1[R][3][8];  /* x0 entry 1: 8x1 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        x0_1[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+            LOAD_ENTRY(x0_1, x0, 1, 72, 8, 8, 3);
             real x0_2[R][5][8];  /* x0 entry 2: 8x2 */
-            for (int r = 0; r < R; ++r)
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        x0_2[r][m][c] = r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+            LOAD_ENTRY(x0_2, x0, 1, 72, 32, 8, 5);
 
-            /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
                 real p0_out[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 1; ++t)
-                                p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p0_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[0 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p0_out[0][0][u * 8 + v] * out_0[0][0][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    dw[0 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p0_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
-            /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
                 real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[512 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p1_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p1_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p1_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[512 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p1_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
                 real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[1024 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p2_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p2_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p2_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p2_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p2_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[1024 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p2_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
 
-            /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
                 real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[1536 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p3_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p3_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p3_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[1536 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p3_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
                 real p4_out[R][1][64];  /* 0, from cg_1_1_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p4_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[2048 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p4_out[0][0][u * 8 + v] * out_0[0][0][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    dw[2048 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p4_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
-            /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
                 real p5_out[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 6; ++t)
-                                p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[2560 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p5_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p5_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p5_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[2560 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p5_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
                 real p6_out[R][5][64];  /* 2, from cg_1_1_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[3072 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p6_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p6_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p6_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p6_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p6_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[3072 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p6_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
 
-            /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
                 real p7_out[R][3][64];  /* 1, from cg_1_2_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[3584 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p7_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p7_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p7_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[3584 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p7_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
                 real p8_out[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[4096 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p8_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p8_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p8_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p8_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p8_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[4096 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p8_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
 
-            /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
                 real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[4608 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p9_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p9_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p9_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p9_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p9_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[4608 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p9_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
 
-            /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
                 real p10_out[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[5120 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p10_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p10_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p10_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[5120 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p10_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
                 real p11_out[R][5][64];  /* 2, from cg_2_1_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[5632 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p11_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p11_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p11_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p11_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p11_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[5632 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p11_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
 
-            /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
                 real p12_out[R][1][64];  /* 0, from cg_2_2_0: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p12_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[6144 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p12_out[0][0][u * 8 + v] * out_0[0][0][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    dw[6144 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p12_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
-            /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
                 real p13_out[R][3][64];  /* 1, from cg_2_2_1: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[6656 + u * 64 + v * 8 + w] +=
-                                K(0.08838834764831845) * p13_out[0][0][u * 8 + v] * out_1[0][0][w]
-                                + K(0.08838834764831845) * p13_out[0][1][u * 8 + v] * out_1[0][1][w]
-                                + K(0.08838834764831845) * p13_out[0][2][u * 8 + v] * out_1[0][2][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[6656 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p13_out[0][m][u * 8 + v] * out_1[0][m][w];
                 }
             }
 
-            /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-            {  /* a block: its arrays' stack space is reused by the next path */
+            {  /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
                 real p14_out[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ x1 → out */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 25; ++t)
-                                p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int v = 0; v < 8; ++v) {
-                        for (int w = 0; w < 8; ++w) {
-                            dw[7168 + u * 64 + v * 8 + w] +=
-                                K(0.11410886614690961) * p14_out[0][0][u * 8 + v] * out_2[0][0][w]
-                                + K(0.11410886614690961) * p14_out[0][1][u * 8 + v] * out_2[0][1][w]
-                                + K(0.11410886614690961) * p14_out[0][2][u * 8 + v] * out_2[0][2][w]
-                                + K(0.11410886614690961) * p14_out[0][3][u * 8 + v] * out_2[0][3][w]
-                                + K(0.11410886614690961) * p14_out[0][4][u * 8 + v] * out_2[0][4][w];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) dw[7168 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p14_out[0][m][u * 8 + v] * out_2[0][m][w];
                 }
             }
         }
@@ -1058,1125 +726,638 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
-    real *w0_uwv = malloc(512 * sizeof(real));  /* path 0's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w0_uwv[u * 64 + w * 8 + v] = (weight + 0)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w1_uwv = malloc(512 * sizeof(real));  /* path 1's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w1_uwv[u * 64 + w * 8 + v] = (weight + 512)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w2_uwv = malloc(512 * sizeof(real));  /* path 2's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w2_uwv[u * 64 + w * 8 + v] = (weight + 1024)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w3_uwv = malloc(512 * sizeof(real));  /* path 3's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w3_uwv[u * 64 + w * 8 + v] = (weight + 1536)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w4_uwv = malloc(512 * sizeof(real));  /* path 4's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w4_uwv[u * 64 + w * 8 + v] = (weight + 2048)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w5_uwv = malloc(512 * sizeof(real));  /* path 5's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w5_uwv[u * 64 + w * 8 + v] = (weight + 2560)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w6_uwv = malloc(512 * sizeof(real));  /* path 6's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w6_uwv[u * 64 + w * 8 + v] = (weight + 3072)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w7_uwv = malloc(512 * sizeof(real));  /* path 7's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w7_uwv[u * 64 + w * 8 + v] = (weight + 3584)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w8_uwv = malloc(512 * sizeof(real));  /* path 8's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w8_uwv[u * 64 + w * 8 + v] = (weight + 4096)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w9_uwv = malloc(512 * sizeof(real));  /* path 9's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w9_uwv[u * 64 + w * 8 + v] = (weight + 4608)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w10_uwv = malloc(512 * sizeof(real));  /* path 10's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w10_uwv[u * 64 + w * 8 + v] = (weight + 5120)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w11_uwv = malloc(512 * sizeof(real));  /* path 11's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w11_uwv[u * 64 + w * 8 + v] = (weight + 5632)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w12_uwv = malloc(512 * sizeof(real));  /* path 12's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w12_uwv[u * 64 + w * 8 + v] = (weight + 6144)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w13_uwv = malloc(512 * sizeof(real));  /* path 13's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w13_uwv[u * 64 + w * 8 + v] = (weight + 6656)[u * 64 + v * 8 + w];
-            }
-        }
-    }
-    real *w14_uwv = malloc(512 * sizeof(real));  /* path 14's weights as [u][w][v] */
-    for (int u = 0; u < 8; ++u) {
-        for (int v = 0; v < 8; ++v) {
-            for (int w = 0; w < 8; ++w) {
-                w14_uwv[u * 64 + w * 8 + v] = (weight + 7168)[u * 64 + v * 8 + w];
-            }
-        }
-    }
+    real *wt = malloc(7680 * sizeof(real));  /* weight blocks, copied with the inner loop's letter fastest */
+    real *w0_uwv = wt + 0;  move_inner(w0_uwv, (weight + 0), 8, 8, 8);  /* path 0's weights as [u][w][v] */
+    real *w1_uwv = wt + 512;  move_inner(w1_uwv, (weight + 512), 8, 8, 8);  /* path 1's weights as [u][w][v] */
+    real *w2_uwv = wt + 1024;  move_inner(w2_uwv, (weight + 1024), 8, 8, 8);  /* path 2's weights as [u][w][v] */
+    real *w3_uwv = wt + 1536;  move_inner(w3_uwv, (weight + 1536), 8, 8, 8);  /* path 3's weights as [u][w][v] */
+    real *w4_uwv = wt + 2048;  move_inner(w4_uwv, (weight + 2048), 8, 8, 8);  /* path 4's weights as [u][w][v] */
+    real *w5_uwv = wt + 2560;  move_inner(w5_uwv, (weight + 2560), 8, 8, 8);  /* path 5's weights as [u][w][v] */
+    real *w6_uwv = wt + 3072;  move_inner(w6_uwv, (weight + 3072), 8, 8, 8);  /* path 6's weights as [u][w][v] */
+    real *w7_uwv = wt + 3584;  move_inner(w7_uwv, (weight + 3584), 8, 8, 8);  /* path 7's weights as [u][w][v] */
+    real *w8_uwv = wt + 4096;  move_inner(w8_uwv, (weight + 4096), 8, 8, 8);  /* path 8's weights as [u][w][v] */
+    real *w9_uwv = wt + 4608;  move_inner(w9_uwv, (weight + 4608), 8, 8, 8);  /* path 9's weights as [u][w][v] */
+    real *w10_uwv = wt + 5120;  move_inner(w10_uwv, (weight + 5120), 8, 8, 8);  /* path 10's weights as [u][w][v] */
+    real *w11_uwv = wt + 5632;  move_inner(w11_uwv, (weight + 5632), 8, 8, 8);  /* path 11's weights as [u][w][v] */
+    real *w12_uwv = wt + 6144;  move_inner(w12_uwv, (weight + 6144), 8, 8, 8);  /* path 12's weights as [u][w][v] */
+    real *w13_uwv = wt + 6656;  move_inner(w13_uwv, (weight + 6656), 8, 8, 8);  /* path 13's weights as [u][w][v] */
+    real *w14_uwv = wt + 7168;  move_inner(w14_uwv, (weight + 7168), 8, 8, 8);  /* path 14's weights as [u][w][v] */
     #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t z0 = 0; z0 < Z; z0 += R) {
         const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */
+        const int r = 0;  /* the tile's one row */
         real out_0[R][1][8];  /* out entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    out_0[r][m][c] = r < nr ? out[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(out_0, out, 1, 72, 0, 8, 1);
         real x1_0[R][1][8];  /* x1 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x1_0[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x1_0, x1, want & 1, 72, 0, 8, 1);
         real acc_x0_0[R][1][8] = {0};
         real x0_0[R][1][8];  /* x0 entry 0: 8x0 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 1; ++m)
-                    x0_0[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 0 + c * 1 + m] : 0;
+        LOAD_ENTRY(x0_0, x0, want & 2, 72, 0, 8, 1);
         real acc_x1_0[R][1][8] = {0};
         real out_1[R][3][8];  /* out entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    out_1[r][m][c] = r < nr ? out[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(out_1, out, 1, 72, 8, 8, 3);
         real x1_1[R][3][8];  /* x1 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x1_1[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x1_1, x1, want & 1, 72, 8, 8, 3);
         real acc_x1_1[R][3][8] = {0};
         real out_2[R][5][8];  /* out entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    out_2[r][m][c] = r < nr ? out[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(out_2, out, 1, 72, 32, 8, 5);
         real x1_2[R][5][8];  /* x1 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x1_2[r][m][c] = (want & 1) && r < nr ? x1[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x1_2, x1, want & 1, 72, 32, 8, 5);
         real acc_x1_2[R][5][8] = {0};
         real acc_x0_1[R][3][8] = {0};
         real x0_1[R][3][8];  /* x0 entry 1: 8x1 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 3; ++m)
-                    x0_1[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 8 + c * 3 + m] : 0;
+        LOAD_ENTRY(x0_1, x0, want & 2, 72, 8, 8, 3);
         real acc_x0_2[R][5][8] = {0};
         real x0_2[R][5][8];  /* x0 entry 2: 8x2 */
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < 8; ++c)
-                for (int m = 0; m < 5; ++m)
-                    x0_2[r][m][c] = (want & 2) && r < nr ? x0[(z0 + r) * 72 + 32 + c * 5 + m] : 0;
+        LOAD_ENTRY(x0_2, x0, want & 2, 72, 32, 8, 5);
 
-        /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
             real f0[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 1; ++t)
-                                p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p0_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][64];  /* 0, from cg_0_0_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 1; ++t)
-                                p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p0_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 1; ++t)
+                            p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
                 }
             }
         }
 
-        /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real f1[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f1[r][0][u * 8 + v] += out_1[r][0][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][1][u * 8 + v] += out_1[r][1][w] * w1_uwv[u * 64 + w * 8 + v];
-                            f1[r][2][u * 8 + v] += out_1[r][2][w] * w1_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f1[r][m][u * 8 + v] += out_1[r][m][w] * w1_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p1_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p1_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p1_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.08838834764831845) * p1_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real f2[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f2[r][0][u * 8 + v] += out_2[r][0][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][1][u * 8 + v] += out_2[r][1][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][2][u * 8 + v] += out_2[r][2][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][3][u * 8 + v] += out_2[r][3][w] * w2_uwv[u * 64 + w * 8 + v];
-                            f2[r][4][u * 8 + v] += out_2[r][4][w] * w2_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f2[r][m][u * 8 + v] += out_2[r][m][w] * w2_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p2_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p2_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p2_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p2_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p2_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.11410886614690961) * p2_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
             real f3[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f3[r][0][u * 8 + v] += out_1[r][0][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][1][u * 8 + v] += out_1[r][1][w] * w3_uwv[u * 64 + w * 8 + v];
-                            f3[r][2][u * 8 + v] += out_1[r][2][w] * w3_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f3[r][m][u * 8 + v] += out_1[r][m][w] * w3_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p3_x0[R][3][64];  /* 1, from cg_1_0_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p3_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p3_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p3_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.08838834764831845) * p3_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
                 }
             }
         }
 
-        /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
             real f4[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.07216878364870322) * p4_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.07216878364870322) * p4_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.07216878364870322) * p4_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.07216878364870322) * p4_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p4_x1[R][3][64];  /* 1, from cg_1_1_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 3; ++t)
-                                p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 3; ++t)
+                            p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.07216878364870322) * p4_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.07216878364870322) * p4_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.07216878364870322) * p4_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.07216878364870322) * p4_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real f5[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f5[r][0][u * 8 + v] += out_1[r][0][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][1][u * 8 + v] += out_1[r][1][w] * w5_uwv[u * 64 + w * 8 + v];
-                            f5[r][2][u * 8 + v] += out_1[r][2][w] * w5_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f5[r][m][u * 8 + v] += out_1[r][m][w] * w5_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p5_x0[R][3][64];  /* 1, from cg_1_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 6; ++t)
-                                p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p5_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p5_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p5_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.08838834764831845) * p5_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p5_x1[R][3][64];  /* 1, from cg_1_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 6; ++t)
-                                p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 6; ++t)
+                            p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p5_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p5_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p5_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.08838834764831845) * p5_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             real f6[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f6[r][0][u * 8 + v] += out_2[r][0][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][1][u * 8 + v] += out_2[r][1][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][2][u * 8 + v] += out_2[r][2][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][3][u * 8 + v] += out_2[r][3][w] * w6_uwv[u * 64 + w * 8 + v];
-                            f6[r][4][u * 8 + v] += out_2[r][4][w] * w6_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f6[r][m][u * 8 + v] += out_2[r][m][w] * w6_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.11410886614690961) * p6_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.11410886614690961) * p6_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.11410886614690961) * p6_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.11410886614690961) * p6_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p6_x1[R][3][64];  /* 1, from cg_1_1_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.11410886614690961) * p6_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.11410886614690961) * p6_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.11410886614690961) * p6_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.11410886614690961) * p6_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             real f7[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f7[r][0][u * 8 + v] += out_1[r][0][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][1][u * 8 + v] += out_1[r][1][w] * w7_uwv[u * 64 + w * 8 + v];
-                            f7[r][2][u * 8 + v] += out_1[r][2][w] * w7_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f7[r][m][u * 8 + v] += out_1[r][m][w] * w7_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p7_x0[R][3][64];  /* 1, from cg_1_2_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.08838834764831845) * p7_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.08838834764831845) * p7_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.08838834764831845) * p7_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.08838834764831845) * p7_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p7_x1[R][5][64];  /* 2, from cg_1_2_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.08838834764831845) * p7_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.08838834764831845) * p7_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.08838834764831845) * p7_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.08838834764831845) * p7_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.08838834764831845) * p7_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.08838834764831845) * p7_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real f8[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f8[r][0][u * 8 + v] += out_2[r][0][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][1][u * 8 + v] += out_2[r][1][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][2][u * 8 + v] += out_2[r][2][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][3][u * 8 + v] += out_2[r][3][w] * w8_uwv[u * 64 + w * 8 + v];
-                            f8[r][4][u * 8 + v] += out_2[r][4][w] * w8_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f8[r][m][u * 8 + v] += out_2[r][m][w] * w8_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_1[r][0][u] += K(0.11410886614690961) * p8_x0[r][0][u * 8 + v];
-                            acc_x0_1[r][1][u] += K(0.11410886614690961) * p8_x0[r][1][u * 8 + v];
-                            acc_x0_1[r][2][u] += K(0.11410886614690961) * p8_x0[r][2][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x0_1[r][m][u] += K(0.11410886614690961) * p8_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p8_x1[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p8_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p8_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p8_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p8_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p8_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.11410886614690961) * p8_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
             real f9[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f9[r][0][u * 8 + v] += out_2[r][0][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][1][u * 8 + v] += out_2[r][1][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][2][u * 8 + v] += out_2[r][2][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][3][u * 8 + v] += out_2[r][3][w] * w9_uwv[u * 64 + w * 8 + v];
-                            f9[r][4][u * 8 + v] += out_2[r][4][w] * w9_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f9[r][m][u * 8 + v] += out_2[r][m][w] * w9_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p9_x0[R][5][64];  /* 2, from cg_2_0_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p9_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p9_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p9_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p9_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p9_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.11410886614690961) * p9_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
                 }
             }
         }
 
-        /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8) */
             real f10[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f10[r][0][u * 8 + v] += out_1[r][0][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][1][u * 8 + v] += out_1[r][1][w] * w10_uwv[u * 64 + w * 8 + v];
-                            f10[r][2][u * 8 + v] += out_1[r][2][w] * w10_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f10[r][m][u * 8 + v] += out_1[r][m][w] * w10_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p10_x0[R][5][64];  /* 2, from cg_2_1_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.08838834764831845) * p10_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.08838834764831845) * p10_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.08838834764831845) * p10_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.08838834764831845) * p10_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.08838834764831845) * p10_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.08838834764831845) * p10_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p10_x1[R][3][64];  /* 1, from cg_2_1_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 11; ++t)
-                                p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 11; ++t)
+                            p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.08838834764831845) * p10_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.08838834764831845) * p10_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.08838834764831845) * p10_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.08838834764831845) * p10_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
             real f11[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f11[r][0][u * 8 + v] += out_2[r][0][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][1][u * 8 + v] += out_2[r][1][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][2][u * 8 + v] += out_2[r][2][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][3][u * 8 + v] += out_2[r][3][w] * w11_uwv[u * 64 + w * 8 + v];
-                            f11[r][4][u * 8 + v] += out_2[r][4][w] * w11_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f11[r][m][u * 8 + v] += out_2[r][m][w] * w11_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p11_x0[R][5][64];  /* 2, from cg_2_1_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p11_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p11_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p11_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p11_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p11_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.11410886614690961) * p11_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_1[r][0][v] += K(0.11410886614690961) * p11_x1[r][0][u * 8 + v];
-                            acc_x1_1[r][1][v] += K(0.11410886614690961) * p11_x1[r][1][u * 8 + v];
-                            acc_x1_1[r][2][v] += K(0.11410886614690961) * p11_x1[r][2][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) acc_x1_1[r][m][v] += K(0.11410886614690961) * p11_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
             real f12[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.07216878364870322) * p12_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.07216878364870322) * p12_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.07216878364870322) * p12_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.07216878364870322) * p12_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.07216878364870322) * p12_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.07216878364870322) * p12_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p12_x1[R][5][64];  /* 2, from cg_2_2_0: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 5; ++t)
-                                p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 5; ++t)
+                            p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.07216878364870322) * p12_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.07216878364870322) * p12_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.07216878364870322) * p12_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.07216878364870322) * p12_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.07216878364870322) * p12_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.07216878364870322) * p12_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8) */
             real f13[R][3][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f13[r][0][u * 8 + v] += out_1[r][0][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][1][u * 8 + v] += out_1[r][1][w] * w13_uwv[u * 64 + w * 8 + v];
-                            f13[r][2][u * 8 + v] += out_1[r][2][w] * w13_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f13[r][m][u * 8 + v] += out_1[r][m][w] * w13_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p13_x0[R][5][64];  /* 2, from cg_2_2_1: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.08838834764831845) * p13_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.08838834764831845) * p13_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.08838834764831845) * p13_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.08838834764831845) * p13_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.08838834764831845) * p13_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.08838834764831845) * p13_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p13_x1[R][5][64];  /* 2, from cg_2_2_1: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 16; ++t)
-                                p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 16; ++t)
+                            p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.08838834764831845) * p13_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.08838834764831845) * p13_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.08838834764831845) * p13_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.08838834764831845) * p13_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.08838834764831845) * p13_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.08838834764831845) * p13_x1[r][m][u * 8 + v];
                 }
             }
         }
 
-        /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-        {  /* a block: its arrays' stack space is reused by the next path */
+        {  /* path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8) */
             real f14[R][5][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            f14[r][0][u * 8 + v] += out_2[r][0][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][1][u * 8 + v] += out_2[r][1][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][2][u * 8 + v] += out_2[r][2][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][3][u * 8 + v] += out_2[r][3][w] * w14_uwv[u * 64 + w * 8 + v];
-                            f14[r][4][u * 8 + v] += out_2[r][4][w] * w14_uwv[u * 64 + w * 8 + v];
-                        }
-                    }
-                }
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
+                #pragma GCC unroll 5
+                for (int m = 0; m < 5; ++m) f14[r][m][u * 8 + v] += out_2[r][m][w] * w14_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p14_x0[R][5][64];  /* 2, from cg_2_2_2: x1 ⊗ out → x0 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 25; ++t)
-                                p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int u = 0; u < 8; ++u) {
-                            acc_x0_2[r][0][u] += K(0.11410886614690961) * p14_x0[r][0][u * 8 + v];
-                            acc_x0_2[r][1][u] += K(0.11410886614690961) * p14_x0[r][1][u * 8 + v];
-                            acc_x0_2[r][2][u] += K(0.11410886614690961) * p14_x0[r][2][u * 8 + v];
-                            acc_x0_2[r][3][u] += K(0.11410886614690961) * p14_x0[r][3][u * 8 + v];
-                            acc_x0_2[r][4][u] += K(0.11410886614690961) * p14_x0[r][4][u * 8 + v];
-                        }
-                    }
+                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x0_2[r][m][u] += K(0.11410886614690961) * p14_x0[r][m][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p14_x1[R][5][64];  /* 2, from cg_2_2_2: x0 ⊗ out → x1 */
-                for (int r = 0; r < R; ++r) {
-                    for (int u = 0; u < 8; ++u) {
-                        #pragma omp simd
-                        for (int v = 0; v < 8; ++v) {
-                            for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
-                            #pragma GCC unroll 128  /* gcc folds the indices and values */
-                            for (int t = 0; t < 25; ++t)
-                                p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
-                        }
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) {
+                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
+                        #pragma GCC unroll 128  /* gcc folds the indices and values */
+                        for (int t = 0; t < 25; ++t)
+                            p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) {
-                    for (int r = 0; r < R; ++r) {
-                        for (int v = 0; v < 8; ++v) {
-                            acc_x1_2[r][0][v] += K(0.11410886614690961) * p14_x1[r][0][u * 8 + v];
-                            acc_x1_2[r][1][v] += K(0.11410886614690961) * p14_x1[r][1][u * 8 + v];
-                            acc_x1_2[r][2][v] += K(0.11410886614690961) * p14_x1[r][2][u * 8 + v];
-                            acc_x1_2[r][3][v] += K(0.11410886614690961) * p14_x1[r][3][u * 8 + v];
-                            acc_x1_2[r][4][v] += K(0.11410886614690961) * p14_x1[r][4][u * 8 + v];
-                        }
-                    }
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma GCC unroll 5
+                    for (int m = 0; m < 5; ++m) acc_x1_2[r][m][v] += K(0.11410886614690961) * p14_x1[r][m][u * 8 + v];
                 }
             }
         }
@@ -2185,15 +1366,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x0 + (z0 + r) * 72;
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x0_0[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[8 + c * 3 + m] = acc_x0_1[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[32 + c * 5 + m] = acc_x0_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x0_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x0_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x0_2[r], 8, 5);
             }
         }
         if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -2201,31 +1376,11 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
             /* write the result rows (entries no path reaches are zero) */
             for (int r = 0; r < nr; ++r) {
                 real *resultz = result_x1 + (z0 + r) * 72;
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 1; ++m)
-                        resultz[0 + c * 1 + m] = acc_x1_0[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 3; ++m)
-                        resultz[8 + c * 3 + m] = acc_x1_1[r][m][c];
-                for (int c = 0; c < 8; ++c)
-                    for (int m = 0; m < 5; ++m)
-                        resultz[32 + c * 5 + m] = acc_x1_2[r][m][c];
+                STORE_ENTRY(resultz + 0, acc_x1_0[r], 8, 1);
+                STORE_ENTRY(resultz + 8, acc_x1_1[r], 8, 3);
+                STORE_ENTRY(resultz + 32, acc_x1_2[r], 8, 5);
             }
         }
     }
-    free(w0_uwv);
-    free(w1_uwv);
-    free(w2_uwv);
-    free(w3_uwv);
-    free(w4_uwv);
-    free(w5_uwv);
-    free(w6_uwv);
-    free(w7_uwv);
-    free(w8_uwv);
-    free(w9_uwv);
-    free(w10_uwv);
-    free(w11_uwv);
-    free(w12_uwv);
-    free(w13_uwv);
-    free(w14_uwv);
+    free(wt);
 }

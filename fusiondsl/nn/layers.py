@@ -228,18 +228,19 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 
 
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
-# minutes: C source up to this many lines. Measured on the project's 2-core CPU, both
-# precisions at -O3 in parallel, quiet machine (benchmarks/bench_compile.py --all): single_path
-# (262 lines) 0.3 s, nequip (1,461) 2.8 s, fctp (1,550) 3.0 s, product_basis (1,990) 3.2 s,
-# conv (2,017) 2.8 s; so3 (2,259, loops over three channel letters at once) 20 s and cofd
-# (7,898) minutes. Lines are a proxy for gcc's time, and so3 sits just above conv. Larger
-# layers get einsum until their C kernels are built once with backend="c"; from then on (the
-# build is cached) auto gives C.
-AUTO_C_MAX_LINES = 2100
+# minutes: C source up to this many lines, where a loop nest over all three channel letters
+# (u, v and w on one line) counts AUTO_C_NEST_LINES lines. Measured on the project's 2-core CPU
+# (benchmarks/bench_compile.py --all, and `cc -O3` of one precision): single_path (203 lines)
+# 0.3 s, nequip (1,030) and fctp (1,041) about 3 s both precisions, product_basis (1,399)
+# 3.2 s, conv (1,488) 2.6 s a precision; so3 (1,386 lines with 45 such nests: 2,736 counted)
+# 16 s a precision. Larger layers get einsum until their C kernels are built once with
+# backend="c"; from then on (the build is cached) auto gives C.
+AUTO_C_MAX_LINES = 1600
+AUTO_C_NEST_LINES = 30
 
 
 # Above this many paths a layer's C source is far over AUTO_C_MAX_LINES (the examples have
-# 93-262 lines per path), so auto does not lower it (cofd: 65 ms, fusion4: 860 ms of a warm
+# 87-139 lines per path), so auto does not lower it (cofd: 65 ms, fusion4: 860 ms of a warm
 # compile) unless a C build of the same plan was made before (a marker, _built_marker).
 AUTO_C_MAX_PATHS = 40
 
@@ -273,9 +274,12 @@ def c_too_slow_to_build(module_source: str) -> str | None:
     """Why auto should not build this C layer's kernels now (``None``: build or load them)."""
     c_source = module_source.split('C_SOURCE = r"""', 1)[-1]
     lines = c_source.count("\n")
-    if lines <= AUTO_C_MAX_LINES or is_built(c_source.split('"""', 1)[0]):
+    nests = sum(all(f"for (int {x} = 0" in line for x in "uvw") for line in c_source.split("\n"))
+    if lines + AUTO_C_NEST_LINES * nests <= AUTO_C_MAX_LINES or is_built(
+            c_source.split('"""', 1)[0]):
         return None
-    return _not_built_yet(f"{lines:,} lines")
+    return _not_built_yet(f"{lines:,} lines" + (f", {nests} loop nests over u, v and w"
+                                                  if nests else ""))
 
 
 def _not_built_yet(size: str) -> str:

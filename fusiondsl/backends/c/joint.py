@@ -1,13 +1,14 @@
-"""One C function for the operand gradients of a binary fuse node: ``<node>_xs``.
+"""One C function for the operand gradients of a fuse node: ``<node>_xs`` (two operands or more).
 
-A backward pass through a node needs the gradients of all its operands. Toward either operand,
+A backward pass through a node needs the gradients of all its operands. Toward any operand,
 most of the work is multiplying the result's cotangent by the weights (the ``uvw`` fold,
 :meth:`CKernelWriter.fold`); this function does it once per path and contracts it toward the
 operands named in its ``want`` argument (bit ``i``: operand ``i``). ``want = 3`` is the joint
-gradient (``contract.JointGradient``); ``want = 1 << i`` is what a kernel of operand ``i``
-alone would compute, so binary nodes have no ``<node>_x<i>`` functions: the C compiler builds
-each path's gradient code once instead of twice (fctp, conv, nequip: 31-39% less C source,
-about half the first build's time; ``benchmarks/RESULTS.md``, 2026-12-03).
+gradient (``want = 7`` for three operands; ``contract.JointGradient``); ``want = 1 << i`` is
+what a kernel of operand ``i`` alone would compute, so these nodes have no ``<node>_x<i>``
+functions: the C compiler builds each path's gradient code once instead of once per operand
+(fctp, conv, nequip: 31-39% less C source, about half the first build's time;
+``benchmarks/RESULTS.md``, 2026-12-03).
 An operand's pointer, and the result pointer of a gradient not wanted, may be ``NULL`` when no
 wanted gradient reads it.
 """
@@ -26,8 +27,8 @@ from fusiondsl.ir.paths import Path
 
 
 def has_joint(node: NodeInfo) -> bool:
-    """Whether a node gets the joint gradient function (binary nodes)."""
-    return len(node.operands) == 2
+    """Whether a node gets the joint gradient function (two operands or more)."""
+    return len(node.operands) >= 2
 
 
 def bit(role: str) -> int:
@@ -74,20 +75,20 @@ class JointGradientWriter(CKernelWriter):
         out.line("{")
         with out.indent():
             out.line(f"enum {{ R = {self.tile} }};  /* batch rows per tile */")
-        out.lines.extend(self.prologue.lines)
+        out.lines.extend(self.prologue_lines())
         with out.indent():
             self.rows(out)
-            for name in self.freed:
-                out.line(f"free({name});")
+            if self.wt_size:
+                out.line("free(wt);")
         out.line("}")
         return out.source()
 
     def loaded(self, role: str) -> str:
         """An operand's rows are read only for the other operands' gradients."""
         if role not in self.operand_roles:
-            return ""
+            return "1"
         others = sum(bit(r) for r in self.operand_roles if r != role)
-        return f"(want & {others}) && "
+        return f"want & {others}"
 
     @contextmanager
     def wanted(self, role: str) -> Iterator[None]:
@@ -106,8 +107,7 @@ class JointGradientWriter(CKernelWriter):
         st = _Path(p, channels(p), tree(self.node.group, p))
         self.em.line()
         shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
-        self.em.line(f"/* path {p.index}: {p.describe()} ({p.mode}, {shape}) */")
-        self.em.line("{  /* a block: its arrays' stack space is reused by the next path */")
+        self.em.line(f"{{  /* path {p.index}: {p.describe()} ({p.mode}, {shape}) */")
         with self.em.indent():
             self.use(self.operand_roles[0])
             folded = self.fold(st)

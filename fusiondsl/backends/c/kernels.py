@@ -25,7 +25,6 @@ from fusiondsl.backends.c.support import (
     index,
     signature,
     span,
-    update_line,
 )
 from fusiondsl.backends.c.tables import FIELDS, CTables
 from fusiondsl.backends.emit import Emitter
@@ -59,7 +58,7 @@ class CKernelWriter:
         self.acc_prefix = "acc"
         self.prologue = Emitter()  # before the row loop: transposed weight copies
         self.prologue.depth = 1
-        self.freed: list[str] = []
+        self.wt_size = 0  # reals in ``wt``, the transposed weight copies
         self.subst: dict[str, Msg] = {}
         self.tile = ROWS_PER_TILE if node.weighted and not node.external else 1
 
@@ -97,11 +96,11 @@ class CKernelWriter:
         out.line("{")
         with out.indent():
             out.line(f"enum {{ R = {self.tile} }};  /* batch rows per tile */")
-        out.lines.extend(self.prologue.lines)
+        out.lines.extend(self.prologue_lines())
         with out.indent():
             self.rows(out)
-            for name in self.freed:
-                out.line(f"free({name});")
+            if self.wt_size:
+                out.line("free(wt);")
         out.line("}")
         return out.source()
 
@@ -125,6 +124,8 @@ class CKernelWriter:
         out.line("for (int64_t z0 = 0; z0 < Z; z0 += R) {")
         with out.indent():
             out.line("const int nr = Z - z0 < R ? (int)(Z - z0) : R;  /* rows in this tile */")
+            if self.tile == 1:
+                out.line("const int r = 0;  /* the tile's one row */")
             numel = self.node.weight_numel
             if self.node.external and self.target != "w":  # external weights: R is 1
                 out.line(f"const real *weightz = weight + z0 * {numel};")
@@ -147,31 +148,31 @@ class CKernelWriter:
             start = layout.slices[entry][0]
             em = self.loads
             em.line(f"real {name}[R][{dim}][{mul}];  /* {role} entry {entry}: {layout[entry]} */")
-            em.line("for (int r = 0; r < R; ++r)")
-            em.line(f"    for (int c = 0; c < {mul}; ++c)")
-            em.line(f"        for (int m = 0; m < {dim}; ++m)")
-            em.line(f"            {name}[r][m][c] = {self.loaded(role)}r < nr ? "
-                    f"{cname(role)}[(z0 + r) * {layout.dim} + {start} + c * {dim} + m] : 0;")
+            em.line(f"LOAD_ENTRY({name}, {cname(role)}, {self.loaded(role)}, {layout.dim}, "
+                    f"{start}, {mul}, {dim});")
         letters = st.ch.of(role)
         return Msg(name, span(letters, st.ch.sizes), letters, st.tree.dims[role])
 
     def loaded(self, role: str) -> str:
-        """A condition (with ``&&``) under which a role's rows are read; here always."""
-        return ""
+        """A C condition under which a role's rows are read (else zeros); here always."""
+        return "1"
 
     @contextmanager
     def loops(self, letters: str, sizes: dict[str, int],
               em: Emitter | None = None) -> Iterator[None]:
         """Nested ``for`` loops over channel letters, outermost first."""
         em = em or self.em
-        for x in letters:
-            bound = "R" if x == "r" else sizes[x]
-            em.line(f"for (int {x} = 0; {x} < {bound}; ++{x}) {{")
-            em.depth += 1
+        if self.tile == 1:
+            letters = letters.replace("r", "")  # the row is `r = 0`
+        if not letters:
+            yield
+            return
+        em.line(" ".join(f"for (int {x} = 0; {x} < {'R' if x == 'r' else sizes[x]}; ++{x})"
+                         for x in letters) + " {")
+        em.depth += 1
         yield
-        for _ in letters:
-            em.depth -= 1
-            em.line("}")
+        em.depth -= 1
+        em.line("}")
 
     @staticmethod
     def at(ref: Ref, sizes: dict[str, int]) -> str:
@@ -184,8 +185,7 @@ class CKernelWriter:
         st = _Path(p, channels(p), tree(self.node.group, p))
         self.em.line()
         shape = "×".join(map(str, p.muls)) + f" → {p.out_mul}"
-        self.em.line(f"/* path {p.index}: {p.describe()} ({p.mode}, {shape}) */")
-        self.em.line("{  /* a block: its arrays' stack space is reused by the next path */")
+        self.em.line(f"{{  /* path {p.index}: {p.describe()} ({p.mode}, {shape}) */")
         with self.em.indent():
             if self.target == "w":
                 self.weight_gradient(st)
@@ -252,24 +252,35 @@ class CKernelWriter:
         ref = Ref(f"({base} + {st.p.weight_offset})", span(letters, sizes), letters)
         if self.node.external or not inner or inner not in ref.letters or ref.letters[-1] == inner:
             return ref
-        layout = "".join(x for x in letters if x != inner) + inner
+        layout = "".join(x for x in ref.letters if x != inner) + inner
         name = f"w{st.p.index}_{layout}"
-        size = math.prod(sizes[x] for x in letters)
-        em = self.prologue
-        em.line(f"real *{name} = malloc({size} * sizeof(real));  "
-                f"/* path {st.p.index}'s weights as [{']['.join(layout)}] */")
-        with self.loops(ref.letters, sizes, em):
-            em.line(f"{name}[{index(layout, sizes)}] = {self.at(ref, sizes)};")
-        self.freed.append(name)
+        k = ref.letters.index(inner)
+        before, after = (math.prod(sizes[x] for x in part)
+                         for part in (ref.letters[:k], ref.letters[k + 1:]))
+        self.prologue.line(f"real *{name} = wt + {self.wt_size};  move_inner({name}, {ref.array}, "
+                           f"{before}, {sizes[inner]}, {after});  "
+                           f"/* path {st.p.index}'s weights as [{']['.join(layout)}] */")
+        self.wt_size += before * sizes[inner] * after
         return Ref(name, ref.letters, layout)
+
+    def prologue_lines(self) -> list[str]:
+        """Before the row loop: one buffer for the weight copies, then the copies."""
+        if not self.wt_size:
+            return self.prologue.lines
+        head = Emitter()
+        head.depth = 1
+        head.line(f"real *wt = malloc({self.wt_size} * sizeof(real));  "
+                  "/* weight blocks, copied with the inner loop's letter fastest */")
+        return head.lines + self.prologue.lines
 
     def contraction(self, st: _Path, dest: str, prods: list[list[Ref]], target: str,
                     letters: str, inner: str, coef: str | None, dim: int) -> None:
         """``dest += coef * Σ products`` for components ``m < dim``; target-less letters summed.
 
         The innermost loop runs over ``inner``: a target letter gives a vector multiply-add,
-        a summed one a vector reduction. Its body has one line per component (``[m]``
-        unrolled: lines grow with dimensions, not nonzeros), so a weight row is loaded once.
+        a summed one a vector reduction. Inside it, a loop over the components ``m`` that gcc
+        unrolls (so a weight row is loaded once for all of them); a reduction into one sum
+        per component has a line per component instead.
         """
         sizes = st.ch.sizes
         outer = "".join(x for x in letters if x != inner)
@@ -281,23 +292,41 @@ class CKernelWriter:
         # factors the inner loop does not change first: gcc hoists them
         expr = " + ".join(" * ".join(self.at(r, sizes) for r in sorted(
             prod, key=lambda r: inner in r.letters)) for prod in prods)
-        per_m = "[m]" in dest
-        rows = [(dest.replace("[m]", f"[{k}]"), [expr.replace("[m]", f"[{k}]")])
-                for k in range(dim)]
-        if not per_m:  # the components are summed into one destination
-            rows = [(dest, [text for _, (text,) in rows])]
-        self.update(rows, target, outer, inner, sizes, f"{coef} * " if coef else "")
+        reduction = bool(inner) and inner not in target
+        components = 0 if dim == 1 else dim  # the bound of the loop over m (0: none)
+        if not components:
+            rows = [(dest.replace("[m]", "[0]"), expr.replace("[m]", "[0]"))]
+        elif reduction and "[m]" in dest:  # one sum per component
+            rows = [(dest.replace("[m]", f"[{k}]"), expr.replace("[m]", f"[{k}]"))
+                    for k in range(dim)]
+            components = 0
+        else:
+            rows = [(dest, expr)]
+        self.update(rows, outer, inner if reduction else "", inner, sizes,
+                    f"{coef} * " if coef else "", components)
 
-    def update(self, rows: list[tuple[str, list[str]]], target: str, outer: str, inner: str,
-               sizes: dict[str, int], scale: str) -> None:
-        """The loops of :meth:`contraction`: ``dest += scale * (a + b …)`` per row."""
+    def update(self, rows: list[tuple[str, str]], outer: str, summed: str, inner: str,
+               sizes: dict[str, int], scale: str, components: int) -> None:
+        """The loops of :meth:`contraction`: ``dest += scale * term`` per row.
+
+        ``summed`` is the inner letter when it is reduced (then one sum per row, added in
+        after its loop); ``components`` the bound of an innermost loop over ``m``.
+        """
         em = self.em
+
+        def body(dest: str, term: str) -> None:
+            if components:
+                em.line(f"#pragma GCC unroll {components}")
+                em.line(f"for (int m = 0; m < {components}; ++m) {dest} += {term};")
+            else:
+                em.line(f"{dest} += {term};")
+
+        if not summed:
+            with self.loops(outer + inner, sizes):
+                for dest, term in rows:
+                    body(dest, scale + term)
+            return
         with self.loops(outer, sizes):
-            if not inner or inner in target:
-                with self.loops(inner, sizes):
-                    for dest, terms in rows:
-                        update_line(em, dest, [scale + t for t in terms])
-                return
             if not outer:  # a block of its own, so the sums' names stay local
                 em.line("{")
                 em.depth += 1
@@ -305,8 +334,8 @@ class CKernelWriter:
             em.line(f"real {' = 0, '.join(sums)} = 0;")
             em.line(f"#pragma omp simd reduction(+:{', '.join(sums)})")
             with self.loops(inner, sizes):
-                for sum_, (_, terms) in zip(sums, rows):
-                    em.line(f"{sum_} += {' + '.join(terms)};")
+                for sum_, (_, term) in zip(sums, rows):
+                    body(sum_, term)
             for sum_, (dest, _) in zip(sums, rows):
                 em.line(f"{dest} += {scale}{sum_};")
             if not outer:
@@ -382,10 +411,7 @@ class CKernelWriter:
                 if entry not in self.accs:
                     em.line(f"memset(resultz + {start}, 0, {mul * dim} * sizeof(real));")
                     continue
-                name = self.accs[entry]
-                em.line(f"for (int c = 0; c < {mul}; ++c)")
-                em.line(f"    for (int m = 0; m < {dim}; ++m)")
-                em.line(f"        resultz[{start} + c * {dim} + m] = {name}[r][m][c];")
+                em.line(f"STORE_ENTRY(resultz + {start}, {self.accs[entry]}[r], {mul}, {dim});")
         em.line("}")
 
     def weight_gradient(self, st: _Path) -> None:

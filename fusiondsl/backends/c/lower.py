@@ -38,7 +38,31 @@ PRELUDE = """\
 #define REAL double
 #endif
 typedef REAL real;
-#define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */"""
+#define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
+/* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
+ * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
+ * zero. A macro, so that gcc sees the same loops as if they were written out. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim) \
+    for (int r_ = 0; r_ < R; ++r_) \
+        for (int c_ = 0; c_ < (mul); ++c_) \
+            for (int m_ = 0; m_ < (dim); ++m_) \
+                (dst)[r_][m_][c_] = \
+                    (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+
+/* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
+#define STORE_ENTRY(dst, acc, mul, dim) \
+    for (int c_ = 0; c_ < (mul); ++c_) \
+        for (int m_ = 0; m_ < (dim); ++m_) \
+            (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+
+/* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
+static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
+{
+    for (int a = 0; a < A; ++a)
+        for (int i = 0; i < I; ++i)
+            for (int b = 0; b < B; ++b)
+                dst[(a * B + b) * I + i] = src[(a * I + i) * B + b];
+}"""
 
 
 class CLowering:
@@ -92,11 +116,12 @@ class CLowering:
                 f"irrep_normalization={paths.irrep_normalization}, "
                 f"path_normalization={paths.path_normalization}.")
         em.line(" * Functions, one per node and role: <node>_out is the forward pass, <node>_x<i>")
-        em.line(" * the gradient w.r.t. operand i, <node>_w the weight gradient; a binary node's")
-        em.line(" * <node>_xs gives the gradients of the operands its `want` bits name, one or")
-        em.line(" * both, in its place (docs/cbackend.md).")
+        em.line(" * the gradient w.r.t. operand i, <node>_w the weight gradient; a node with two")
+        em.line(" * operands or more has <node>_xs in their place: the gradients of the operands")
+        em.line(" * its `want` bits name, one or several (docs/cbackend.md).")
         em.line(" * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local")
-        em.line(" * [component][channel] arrays so that the channel loops vectorise.")
+        em.line(" * [component][channel] arrays so that the channel loops vectorise. Each path is")
+        em.line(" * a { block }, so that its arrays' stack space is reused by the next path.")
         if d.is_neighbourhood:
             for text in neighbourhood_notes(self.plan):
                 em.line(f" * {text}")

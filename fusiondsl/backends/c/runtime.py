@@ -261,7 +261,7 @@ class NodeKernels:
     def launch(self, target: str, inputs: Sequence[torch.Tensor | None]) -> torch.Tensor:
         """The kernel of ``target`` on the other roles (:func:`launch`).
 
-        A binary node's operand gradient is its ``<node>_xs`` with one ``want`` bit.
+        A node with ``<node>_xs`` gives an operand's gradient from it, with one ``want`` bit.
         """
         if target not in self.functions:
             (result,) = launch_joint(self, inputs, (target,))
