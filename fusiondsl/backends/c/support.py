@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import KernelUnsupportedError
 from fusiondsl.ir.diagram import AnyDiagram
 
@@ -82,17 +81,6 @@ def span(letters: set[str] | str, sizes: dict[str, int]) -> str:
 def cname(role: str) -> str:
     """The C name of a role's pointer (``w`` is a channel letter, so weights are ``weight``)."""
     return "weight" if role == "w" else role
-
-
-def update_line(em: Emitter, dest: str, terms: list[str]) -> None:
-    """``dest += a + b …;`` (one term per line when there are several)."""
-    if len(terms) == 1:
-        em.line(f"{dest} += {terms[0]};")
-        return
-    em.line(f"{dest} +=")
-    with em.indent():
-        for i, t in enumerate(terms):
-            em.line(("" if i == 0 else "+ ") + t + (";" if i == len(terms) - 1 else ""))
 
 
 def signature(name: str, params: list[str]) -> list[str]:
