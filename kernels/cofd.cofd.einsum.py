@@ -7,7 +7,7 @@
     }
 
 55 paths, 4152 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 88.4M FLOPs from nonzeros, 261MB moved, peak intermediate 3.28MB
+Plan: per-path (cost model, batch 4096): 88.4M FLOPs from nonzeros, 285MB moved, peak intermediate 3.28MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 

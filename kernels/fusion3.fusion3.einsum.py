@@ -6,7 +6,7 @@
     }
 
 58 paths, 720 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 81.1M FLOPs from nonzeros, 421MB moved, peak intermediate 6.55MB
+Plan: per-path (cost model, batch 4096): 81.1M FLOPs from nonzeros, 489MB moved, peak intermediate 6.55MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
@@ -122,11 +122,10 @@ class Fusion3(torch.nn.Module):
         t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_0_1)
         U1_t_3 = t0 * 1.7320508075688772
         # path 4: 1o ⊗ 1o → 0e (none, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, a_1)
-        t1 = torch.einsum('bczu,zub->zuc', t0, b_1)
-        U1_t_4 = t1 * 1.0
-        # path 5: 1o ⊗ 1o → 1e (none, 16×16 → 16)
         xx4 = b_1[..., :, None] * a_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_0)
+        U1_t_4 = t0 * 1.0
+        # path 5: 1o ⊗ 1o → 1e (none, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_1)
         U1_t_5 = t0 * 1.7320508075688772
         # path 6: 1o ⊗ 1o → 2e (none, 16×16 → 16)
@@ -145,11 +144,10 @@ class Fusion3(torch.nn.Module):
         t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_1_1)
         U1_t_9 = t0 * 1.7320508075688772
         # path 10: 2e ⊗ 2e → 0e (none, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, a_2)
-        t1 = torch.einsum('bczu,zub->zuc', t0, b_2)
-        U1_t_10 = t1 * 1.0
-        # path 11: 2e ⊗ 2e → 1e (none, 16×16 → 16)
         xx8 = b_2[..., :, None] * a_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_0)
+        U1_t_10 = t0 * 1.0
+        # path 11: 2e ⊗ 2e → 1e (none, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_1)
         U1_t_11 = t0 * 1.7320508075688772
         # path 12: 2e ⊗ 2e → 2e (none, 16×16 → 16)
@@ -178,12 +176,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[48:64, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 17: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, U1_t_1)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_1)
-        t1 = t1 * self.weight[64:80, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 18: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         xx13 = c_1[..., :, None] * U1_t_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_1_1_0)
+        t0 = t0 * self.weight[64:80, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 18: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_1_1_2)
         t0 = t0 * self.weight[80:96, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -203,12 +200,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[128:144, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 22: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, U1_t_2)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_2)
-        t1 = t1 * self.weight[144:160, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 23: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx17 = c_2[..., :, None] * U1_t_2[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_2_2_0)
+        t0 = t0 * self.weight[144:160, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 23: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_2_2_2)
         t0 = t0 * self.weight[160:176, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -218,12 +214,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[176:192, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 25: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, U1_t_3)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_1)
-        t1 = t1 * self.weight[192:208, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 26: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         xx19 = c_1[..., :, None] * U1_t_3[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_1_0)
+        t0 = t0 * self.weight[192:208, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 26: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_1_2)
         t0 = t0 * self.weight[208:224, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -268,12 +263,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[336:352, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 35: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, U1_t_6)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_2)
-        t1 = t1 * self.weight[352:368, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 36: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx28 = c_2[..., :, None] * U1_t_6[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_0)
+        t0 = t0 * self.weight[352:368, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 36: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_2)
         t0 = t0 * self.weight[368:384, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -283,12 +277,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[384:400, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 38: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, U1_t_7)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_1)
-        t1 = t1 * self.weight[400:416, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 39: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         xx30 = c_1[..., :, None] * U1_t_7[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_0)
+        t0 = t0 * self.weight[400:416, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 39: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_2)
         t0 = t0 * self.weight[416:432, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -308,12 +301,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[464:480, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 43: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, U1_t_8)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_2)
-        t1 = t1 * self.weight[480:496, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 44: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx34 = c_2[..., :, None] * U1_t_8[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_0)
+        t0 = t0 * self.weight[480:496, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 44: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_2)
         t0 = t0 * self.weight[496:512, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -323,12 +315,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[512:528, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 46: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, U1_t_9)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_1)
-        t1 = t1 * self.weight[528:544, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 47: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         xx36 = c_1[..., :, None] * U1_t_9[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_1_1_0)
+        t0 = t0 * self.weight[528:544, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 47: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_1_1_2)
         t0 = t0 * self.weight[544:560, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
@@ -373,12 +364,11 @@ class Fusion3(torch.nn.Module):
         t0 = t0 * self.weight[672:688, None]
         o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
         # path 56: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, U1_t_12)
-        t1 = torch.einsum('bczu,zub->zuc', t0, c_2)
-        t1 = t1 * self.weight[688:704, None]
-        o_0 = torch.add(o_0, t1, alpha=0.30151134457776363)
-        # path 57: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx45 = c_2[..., :, None] * U1_t_12[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_2_2_0)
+        t0 = t0 * self.weight[688:704, None]
+        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
+        # path 57: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
         t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_2_2_2)
         t0 = t0 * self.weight[704:720, None]
         o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)

@@ -7,7 +7,7 @@
     }
 
 55 paths, 14848 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 152M FLOPs from nonzeros, 478MB moved, peak intermediate 6.55MB
+Plan: per-path (cost model, batch 4096): 152M FLOPs from nonzeros, 524MB moved, peak intermediate 6.55MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 

@@ -9,7 +9,7 @@
     }
 
 52 paths, 3144 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 35.2M FLOPs from nonzeros, 91.1MB moved, peak intermediate 3.28MB
+Plan: per-path (cost model, batch 4096): 35.2M FLOPs from nonzeros, 89.2MB moved, peak intermediate 3.28MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
@@ -98,9 +98,9 @@ class Mofd(torch.nn.Module):
         # path 0: 0e ⊗ 0e → 0e (none, 8×8 → 8)
         h_0_i = h_0.index_select(0, receivers)
         h_0_j = h_0.index_select(0, senders)
-        xx0 = h_0_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_0_0)
-        _f0_0 = t0 * 1.0
+        t0 = torch.einsum('abc,zua->bczu', self.w3j_0_0_0, h_0_i)
+        t1 = torch.einsum('bczu,zub->zuc', t0, h_0_j)
+        _f0_0 = t1 * 1.0
         # path 1: 1o ⊗ 1o → 0e (none, 8×8 → 8)
         h_1_i = h_1.index_select(0, receivers)
         h_1_j = h_1.index_select(0, senders)
@@ -182,20 +182,20 @@ class Mofd(torch.nn.Module):
 
         # _f2 = fuse(h[i], h[j]) -> 1x1o  (4 paths)
         # path 12: 0e ⊗ 1o → 1o (none, 8×8 → 8)
-        xx1 = h_1_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_1_1)
+        xx0 = h_1_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_1_1)
         _f2_0 = t0 * 1.7320508075688772
         # path 13: 1o ⊗ 0e → 1o (none, 8×8 → 8)
-        xx2 = h_0_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_1_0_1)
+        xx1 = h_0_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_1_0_1)
         _f2_1 = t0 * 1.7320508075688772
         # path 14: 1o ⊗ 2e → 1o (none, 8×8 → 8)
-        xx3 = h_2_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_2_1)
+        xx2 = h_2_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_1_2_1)
         _f2_2 = t0 * 1.7320508075688772
         # path 15: 2e ⊗ 1o → 1o (none, 8×8 → 8)
-        xx4 = h_1_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_2_1_1)
+        xx3 = h_1_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_2_1_1)
         _f2_3 = t0 * 1.7320508075688772
 
         # m1 = sum_j fuse(fuse(h[i], h[j]) -> 1x1o, y) * g -> 1x0e+1x1o+1x2e weights uuu  (16 paths)
@@ -315,29 +315,29 @@ class Mofd(torch.nn.Module):
 
         # _f4 = fuse(h[i], h[j]) -> 1x2e  (4 paths)
         # path 32: 0e ⊗ 2e → 2e (none, 8×8 → 8)
-        xx5 = h_2_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_0_2_2)
+        xx4 = h_2_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_0_2_2)
         _f4_0 = t0 * 2.23606797749979
         # path 33: 1o ⊗ 1o → 2e (none, 8×8 → 8)
-        xx6 = h_1_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_1_1_2)
+        xx5 = h_1_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_1_2)
         _f4_1 = t0 * 2.23606797749979
         # path 34: 2e ⊗ 0e → 2e (none, 8×8 → 8)
-        xx7 = h_0_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_0_2)
+        xx6 = h_0_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
         _f4_2 = t0 * 2.23606797749979
         # path 35: 2e ⊗ 2e → 2e (none, 8×8 → 8)
-        xx8 = h_2_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_2)
+        xx7 = h_2_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_2_2)
         _f4_3 = t0 * 2.23606797749979
 
         # m2 = sum_j fuse(fuse(h[i], h[j]) -> 1x2e, y) * g -> 1x0e+1x1o+1x2e weights uuu  (16 paths)
         # path 36: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx9 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f4_0)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx9, self.w3j_2_0_2)
-        t0 = t0 * self.weight[200:208, None]
-        t0 = t0 * g_0
-        m2_0 = t0 * 2.23606797749979
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
+        t1 = t1 * self.weight[200:208, None]
+        t1 = t1 * g_0
+        m2_0 = t1 * 2.23606797749979
         # path 37: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
         t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
@@ -357,11 +357,11 @@ class Mofd(torch.nn.Module):
         t1 = t1 * g_0
         m2_3 = t1 * 2.23606797749979
         # path 40: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx10 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f4_1)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx10, self.w3j_2_0_2)
-        t0 = t0 * self.weight[232:240, None]
-        t0 = t0 * g_0
-        m2_4 = t0 * 2.23606797749979
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
+        t1 = t1 * self.weight[232:240, None]
+        t1 = t1 * g_0
+        m2_4 = t1 * 2.23606797749979
         # path 41: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
         t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
@@ -381,11 +381,11 @@ class Mofd(torch.nn.Module):
         t1 = t1 * g_0
         m2_7 = t1 * 2.23606797749979
         # path 44: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx11 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f4_2)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx11, self.w3j_2_0_2)
-        t0 = t0 * self.weight[264:272, None]
-        t0 = t0 * g_0
-        m2_8 = t0 * 2.23606797749979
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
+        t1 = t1 * self.weight[264:272, None]
+        t1 = t1 * g_0
+        m2_8 = t1 * 2.23606797749979
         # path 45: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
         t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
@@ -405,11 +405,11 @@ class Mofd(torch.nn.Module):
         t1 = t1 * g_0
         m2_11 = t1 * 2.23606797749979
         # path 48: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        xx12 = torch.einsum('zb,zua->zbua', y_0[:, 0], _f4_3)  # shared by the paths on these inputs
-        t0 = torch.einsum('zbua,abc->zuc', xx12, self.w3j_2_0_2)
-        t0 = t0 * self.weight[296:304, None]
-        t0 = t0 * g_0
-        m2_12 = t0 * 2.23606797749979
+        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
+        t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)
+        t1 = t1 * self.weight[296:304, None]
+        t1 = t1 * g_0
+        m2_12 = t1 * 2.23606797749979
         # path 49: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
         t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
         t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)

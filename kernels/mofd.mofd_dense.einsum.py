@@ -7,7 +7,7 @@
     }
 
 52 paths, 3144 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 35.2M FLOPs from nonzeros, 91.1MB moved, peak intermediate 3.28MB
+Plan: per-path (cost model, batch 4096): 35.2M FLOPs from nonzeros, 89.2MB moved, peak intermediate 3.28MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 

@@ -7,7 +7,7 @@
     }
 
 11 paths, 984 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 7.73M FLOPs from nonzeros, 20MB moved, peak intermediate 655kB
+Plan: per-path (cost model, batch 4096): 7.73M FLOPs from nonzeros, 21.5MB moved, peak intermediate 655kB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
@@ -115,9 +115,9 @@ class Nequip(torch.nn.Module):
         t1 = torch.einsum('uvabc,zvbua->zuc', t0, xx1)
         m_3 = t1 * 1.7320508075688772
         # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-        t0 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_0, y_1)
-        t1 = torch.einsum('aczv,zua->czvu', t0, h_1_j)
-        t2 = torch.einsum('czvu,uv->zuc', t1, self.weight[32:40].view(8, 1))
+        t0 = torch.einsum('uv,zua->uvza', self.weight[32:40].view(8, 1), h_1_j)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_0, y_1)
+        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
         m_4 = t2 * 1.0
         # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
         t0 = torch.einsum('uv,zua->uvza', self.weight[40:48].view(8, 1), h_1_j)
@@ -141,9 +141,9 @@ class Nequip(torch.nn.Module):
         t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
         m_8 = t2 * 1.7320508075688772
         # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-        t0 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_0, y_2)
-        t1 = torch.einsum('aczv,zua->czvu', t0, h_2_j)
-        t2 = torch.einsum('czvu,uv->zuc', t1, self.weight[72:80].view(8, 1))
+        t0 = torch.einsum('uv,zua->uvza', self.weight[72:80].view(8, 1), h_2_j)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_0, y_2)
+        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
         m_9 = t2 * 1.0
         # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
         t0 = torch.einsum('uv,zua->uvza', self.weight[80:88].view(8, 1), h_2_j)

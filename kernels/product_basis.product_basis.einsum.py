@@ -5,7 +5,7 @@
     }
 
 10 paths, 80 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 10.6M FLOPs from nonzeros, 57.9MB moved, peak intermediate 3.28MB
+Plan: per-path (cost model, batch 4096): 10.6M FLOPs from nonzeros, 61.1MB moved, peak intermediate 3.28MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
@@ -98,57 +98,55 @@ class ProductBasis(torch.nn.Module):
         t2 = t2 * self.weight[8:16, None]
         B_1 = t2 * 0.7745966692414834
         # path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_1_1_0, self.w3j_0_1_1)
-        t1 = torch.einsum('ceab,zub->ceazu', t0, A_1)
-        t2 = torch.einsum('ceazu,zuc->eazu', t1, A_1)
-        t3 = torch.einsum('eazu,zua->zue', t2, A_0)
-        t3 = t3 * self.weight[16:24, None]
-        B_0 = torch.add(B_0, t3, alpha=0.7745966692414834)
-        # path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
         xx1 = A_1[..., :, None] * A_0[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('dce,abd->ceab', self.w3j_1_1_0, self.w3j_0_1_1)
+        t1 = torch.einsum('ceab,zuba->cezu', t0, xx1)
+        t2 = torch.einsum('cezu,zuc->zue', t1, A_1)
+        t2 = t2 * self.weight[16:24, None]
+        B_0 = torch.add(B_0, t2, alpha=0.7745966692414834)
+        # path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
         t0 = torch.einsum('zuba,zuc->zubac', xx1, A_2)
         t1 = torch.einsum('dce,abd->ceab', self.w3j_1_2_1, self.w3j_0_1_1)
         t2 = torch.einsum('ceab,zubac->zue', t1, t0)
         t2 = t2 * self.weight[24:32, None]
         B_1 = torch.add(B_1, t2, alpha=1.3416407864998738)
         # path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+        xx2 = A_2[..., :, None] * A_0[..., None, :]  # shared by the paths on these inputs
         t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_0_2_2)
-        t1 = torch.einsum('ceab,zub->ceazu', t0, A_2)
-        t2 = torch.einsum('ceazu,zuc->eazu', t1, A_2)
-        t3 = torch.einsum('eazu,zua->zue', t2, A_0)
-        t3 = t3 * self.weight[32:40, None]
-        B_0 = torch.add(B_0, t3, alpha=1.0)
-        # path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('abd,zua->bdzu', self.w3j_1_1_0, A_1)
-        t1 = torch.einsum('bdzu,zub->dzu', t0, A_1)
-        t2 = torch.einsum('dzu,zuc->dzuc', t1, A_1)
-        t3 = torch.einsum('dzuc,dce->zue', t2, self.w3j_0_1_1)
-        t3 = t3 * self.weight[40:48, None]
-        B_1 = torch.add(B_1, t3, alpha=0.7745966692414834)
-        # path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
-        xx2 = A_1[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_1_1_2)
         t1 = torch.einsum('ceab,zuba->cezu', t0, xx2)
+        t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
+        t2 = t2 * self.weight[32:40, None]
+        B_0 = torch.add(B_0, t2, alpha=1.0)
+        # path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
+        xx3 = A_1[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abd->zud', xx3, self.w3j_1_1_0)
+        t1 = torch.einsum('zud,zuc->zudc', t0, A_1)
+        t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_0_1_1)
+        t2 = t2 * self.weight[40:48, None]
+        B_1 = torch.add(B_1, t2, alpha=0.7745966692414834)
+        # path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+        t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_1_1_2)
+        t1 = torch.einsum('ceab,zuba->cezu', t0, xx3)
         t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
         t2 = t2 * self.weight[48:56, None]
         B_0 = torch.add(B_0, t2, alpha=1.0)
         # path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
-        xx3 = A_2[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abd->zud', xx3, self.w3j_1_2_1)
+        xx4 = A_2[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
+        t0 = torch.einsum('zuba,abd->zud', xx4, self.w3j_1_2_1)
         t1 = torch.einsum('zud,zuc->zudc', t0, A_2)
         t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_1_2_1)
         t2 = t2 * self.weight[56:64, None]
         B_1 = torch.add(B_1, t2, alpha=1.3416407864998738)
         # path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('zuba,abd->zud', xx3, self.w3j_1_2_2)
+        t0 = torch.einsum('zuba,abd->zud', xx4, self.w3j_1_2_2)
         t1 = torch.einsum('zud,zuc->zudc', t0, A_2)
         t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_2_2_1)
         t2 = t2 * self.weight[64:72, None]
         B_1 = torch.add(B_1, t2, alpha=1.7320508075688772)
         # path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
-        xx4 = A_2[..., :, None] * A_2[..., None, :]  # shared by the paths on these inputs
+        xx5 = A_2[..., :, None] * A_2[..., None, :]  # shared by the paths on these inputs
         t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_2_2_2)
-        t1 = torch.einsum('ceab,zuba->cezu', t0, xx4)
+        t1 = torch.einsum('ceab,zuba->cezu', t0, xx5)
         t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
         t2 = t2 * self.weight[72:80, None]
         B_0 = torch.add(B_0, t2, alpha=1.0)

@@ -5,7 +5,7 @@
     }
 
 15 paths, 7680 weights; irrep_normalization=component, path_normalization=element.
-Plan: per-path (cost model, batch 4096): 286M FLOPs from nonzeros, 123MB moved, peak intermediate 5.24MB
+Plan: per-path (cost model, batch 4096): 286M FLOPs from nonzeros, 125MB moved, peak intermediate 5.24MB
 Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
 """
 
@@ -104,10 +104,10 @@ class So3(torch.nn.Module):
 
         # z = fuse(x, y) weights uvw  (15 paths)
         # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
-        xx0 = torch.einsum('zvb,zua->zvbua', y_0, x_0)  # shared by the paths on these inputs
-        t0 = torch.einsum('uvw,abc->uvwabc', self.weight[0:512].view(8, 8, 8), self.w3j_0_0_0)
-        t1 = torch.einsum('uvwabc,zvbua->zwc', t0, xx0)
-        z_0 = t1 * 0.07216878364870322
+        t0 = torch.einsum('uvw,zua->vwza', self.weight[0:512].view(8, 8, 8), x_0)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_0_0, y_0)
+        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
+        z_0 = t2 * 0.07216878364870322
         # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[512:1024].view(8, 8, 8), x_0)
         t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_1_1, y_1)
@@ -129,14 +129,14 @@ class So3(torch.nn.Module):
         t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[2048:2560].view(8, 8, 8))
         z_0 = torch.add(z_0, t2, alpha=0.07216878364870322)
         # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_1, x_1)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[2560:3072].view(8, 8, 8), y_1)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
+        t0 = torch.einsum('uvw,zua->vwza', self.weight[2560:3072].view(8, 8, 8), x_1)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_1, y_1)
+        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
         z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[3072:3584].view(8, 8, 8), x_1)
-        t1 = torch.einsum('vwza,zvb->wzab', t0, y_1)
-        t2 = torch.einsum('wzab,abc->zwc', t1, self.w3j_1_1_2)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_2, y_1)
+        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
         z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
         # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
         t0 = torch.einsum('uvw,zua->vwza', self.weight[3584:4096].view(8, 8, 8), x_1)
@@ -174,9 +174,9 @@ class So3(torch.nn.Module):
         t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[6656:7168].view(8, 8, 8))
         z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
         # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_2, x_2)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[7168:7680].view(8, 8, 8), y_2)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
+        t0 = torch.einsum('uvw,zua->vwza', self.weight[7168:7680].view(8, 8, 8), x_2)
+        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_2, y_2)
+        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
         z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
 
         result = torch.cat([z_0.reshape(z_0.shape[0], -1), z_1.reshape(z_1.shape[0], -1), z_2.reshape(z_2.shape[0], -1)], dim=-1)

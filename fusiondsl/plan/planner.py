@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fusiondsl.ir.paths import LinearBlock, Path, Paths
-from fusiondsl.plan.contraction import Contraction, path_contraction
+from fusiondsl.plan.contraction import Contraction, path_contraction, share_orders
 from fusiondsl.plan.cost import Cost, fmt, grouped_cost, per_path_cost
 from fusiondsl.plan.grouped import GroupedNode, grouped_eligible, grouped_node
 from fusiondsl.plan.hoist import hoistable
@@ -95,7 +95,7 @@ def make_plan(
         tuple(b for b in paths.linears if b.node == k) for k in range(len(d.nodes))
     )
     contractions = tuple(
-        tuple(path_contraction(p, paths.external(k)) for p in ps)
+        share_orders([path_contraction(p, paths.external(k)) for p in ps])
         for k, ps in enumerate(node_paths)
     )
     offsets, sizes = [], {True: 0, False: 0}
