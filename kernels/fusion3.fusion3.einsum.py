@@ -105,273 +105,187 @@ class Fusion3(torch.nn.Module):
         c_2 = c[:, 64:144].reshape(-1, 16, 5)  # 16x2e
 
         # U1_t = fuse(a, b) -> 1x0e+1x1o+1x1e+1x2e  (13 paths)
-        # path 0: 0e ⊗ 0e → 0e (none, 16×16 → 16)
+        # U1_t's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None, None, None]
         xx0 = b_0[..., :, None] * a_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_0_0)
-        U1_t_0 = t0 * 1.0
-        # path 1: 0e ⊗ 1o → 1o (none, 16×16 → 16)
         xx1 = b_1[..., :, None] * a_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_1_1)
-        U1_t_1 = t0 * 1.7320508075688772
-        # path 2: 0e ⊗ 2e → 2e (none, 16×16 → 16)
         xx2 = b_2[..., :, None] * a_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_2_2)
-        U1_t_2 = t0 * 2.23606797749979
-        # path 3: 1o ⊗ 0e → 1o (none, 16×16 → 16)
         xx3 = b_0[..., :, None] * a_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_0_1)
-        U1_t_3 = t0 * 1.7320508075688772
-        # path 4: 1o ⊗ 1o → 0e (none, 16×16 → 16)
         xx4 = b_1[..., :, None] * a_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_0)
-        U1_t_4 = t0 * 1.0
-        # path 5: 1o ⊗ 1o → 1e (none, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_1)
-        U1_t_5 = t0 * 1.7320508075688772
-        # path 6: 1o ⊗ 1o → 2e (none, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_2)
-        U1_t_6 = t0 * 2.23606797749979
-        # path 7: 1o ⊗ 2e → 1o (none, 16×16 → 16)
         xx5 = b_2[..., :, None] * a_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_2_1)
-        U1_t_7 = t0 * 1.7320508075688772
-        # path 8: 2e ⊗ 0e → 2e (none, 16×16 → 16)
         xx6 = b_0[..., :, None] * a_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
-        U1_t_8 = t0 * 2.23606797749979
-        # path 9: 2e ⊗ 1o → 1o (none, 16×16 → 16)
         xx7 = b_1[..., :, None] * a_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_1_1)
-        U1_t_9 = t0 * 1.7320508075688772
-        # path 10: 2e ⊗ 2e → 0e (none, 16×16 → 16)
         xx8 = b_2[..., :, None] * a_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_0)
-        U1_t_10 = t0 * 1.0
-        # path 11: 2e ⊗ 2e → 1e (none, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_1)
-        U1_t_11 = t0 * 1.7320508075688772
-        # path 12: 2e ⊗ 2e → 2e (none, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_2)
-        U1_t_12 = t0 * 2.23606797749979
+        # 13 paths with this schedule: one loop over their table
+        for cg0, pair, entry, alpha in (
+            # path 0: 0e ⊗ 0e → 0e (none, 16×16 → 16)
+            (self.w3j_0_0_0, xx0, 0, 1.0),
+            # path 1: 0e ⊗ 1o → 1o (none, 16×16 → 16)
+            (self.w3j_0_1_1, xx1, 1, 1.7320508075688772),
+            # path 2: 0e ⊗ 2e → 2e (none, 16×16 → 16)
+            (self.w3j_0_2_2, xx2, 2, 2.23606797749979),
+            # path 3: 1o ⊗ 0e → 1o (none, 16×16 → 16)
+            (self.w3j_1_0_1, xx3, 3, 1.7320508075688772),
+            # path 4: 1o ⊗ 1o → 0e (none, 16×16 → 16)
+            (self.w3j_1_1_0, xx4, 4, 1.0),
+            # path 5: 1o ⊗ 1o → 1e (none, 16×16 → 16)
+            (self.w3j_1_1_1, xx4, 5, 1.7320508075688772),
+            # path 6: 1o ⊗ 1o → 2e (none, 16×16 → 16)
+            (self.w3j_1_1_2, xx4, 6, 2.23606797749979),
+            # path 7: 1o ⊗ 2e → 1o (none, 16×16 → 16)
+            (self.w3j_1_2_1, xx5, 7, 1.7320508075688772),
+            # path 8: 2e ⊗ 0e → 2e (none, 16×16 → 16)
+            (self.w3j_2_0_2, xx6, 8, 2.23606797749979),
+            # path 9: 2e ⊗ 1o → 1o (none, 16×16 → 16)
+            (self.w3j_2_1_1, xx7, 9, 1.7320508075688772),
+            # path 10: 2e ⊗ 2e → 0e (none, 16×16 → 16)
+            (self.w3j_2_2_0, xx8, 10, 1.0),
+            # path 11: 2e ⊗ 2e → 1e (none, 16×16 → 16)
+            (self.w3j_2_2_1, xx8, 11, 1.7320508075688772),
+            # path 12: 2e ⊗ 2e → 2e (none, 16×16 → 16)
+            (self.w3j_2_2_2, xx8, 12, 2.23606797749979),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        U1_t_0, U1_t_1, U1_t_2, U1_t_3, U1_t_4, U1_t_5, U1_t_6, U1_t_7, U1_t_8, U1_t_9, U1_t_10, U1_t_11, U1_t_12 = parts
 
         # o = fuse(U1_t, c) weights uuu  (45 paths)
-        # path 13: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
+        # o's entries, which the loops below add their paths into
+        parts = [None, None, None]
         xx9 = c_0[..., :, None] * U1_t_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx9, self.w3j_0_0_0)
-        t0 = t0 * self.weight[0:16, None]
-        o_0 = t0 * 0.30151134457776363
-        # path 14: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx10 = c_1[..., :, None] * U1_t_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx10, self.w3j_0_1_1)
-        t0 = t0 * self.weight[16:32, None]
-        o_1 = t0 * 0.42008402520840293
-        # path 15: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx11 = c_2[..., :, None] * U1_t_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx11, self.w3j_0_2_2)
-        t0 = t0 * self.weight[32:48, None]
-        o_2 = t0 * 0.5423261445466404
-        # path 16: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
         xx12 = c_0[..., :, None] * U1_t_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx12, self.w3j_1_0_1)
-        t0 = t0 * self.weight[48:64, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 17: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
         xx13 = c_1[..., :, None] * U1_t_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_1_1_0)
-        t0 = t0 * self.weight[64:80, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 18: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_1_1_2)
-        t0 = t0 * self.weight[80:96, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 19: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
         xx14 = c_2[..., :, None] * U1_t_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx14, self.w3j_1_2_1)
-        t0 = t0 * self.weight[96:112, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 20: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
         xx15 = c_0[..., :, None] * U1_t_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx15, self.w3j_2_0_2)
-        t0 = t0 * self.weight[112:128, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 21: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx16 = c_1[..., :, None] * U1_t_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx16, self.w3j_2_1_1)
-        t0 = t0 * self.weight[128:144, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 22: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
         xx17 = c_2[..., :, None] * U1_t_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_2_2_0)
-        t0 = t0 * self.weight[144:160, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 23: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_2_2_2)
-        t0 = t0 * self.weight[160:176, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 24: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
         xx18 = c_0[..., :, None] * U1_t_3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx18, self.w3j_1_0_1)
-        t0 = t0 * self.weight[176:192, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 25: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
         xx19 = c_1[..., :, None] * U1_t_3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_1_0)
-        t0 = t0 * self.weight[192:208, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 26: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_1_2)
-        t0 = t0 * self.weight[208:224, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 27: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
         xx20 = c_2[..., :, None] * U1_t_3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx20, self.w3j_1_2_1)
-        t0 = t0 * self.weight[224:240, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 28: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
         xx21 = c_0[..., :, None] * U1_t_4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx21, self.w3j_0_0_0)
-        t0 = t0 * self.weight[240:256, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 29: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx22 = c_1[..., :, None] * U1_t_4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx22, self.w3j_0_1_1)
-        t0 = t0 * self.weight[256:272, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 30: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx23 = c_2[..., :, None] * U1_t_4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx23, self.w3j_0_2_2)
-        t0 = t0 * self.weight[272:288, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 31: 1e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx24 = c_1[..., :, None] * U1_t_5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx24, self.w3j_1_1_1)
-        t0 = t0 * self.weight[288:304, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 32: 1e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx25 = c_2[..., :, None] * U1_t_5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx25, self.w3j_1_2_2)
-        t0 = t0 * self.weight[304:320, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 33: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
         xx26 = c_0[..., :, None] * U1_t_6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx26, self.w3j_2_0_2)
-        t0 = t0 * self.weight[320:336, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 34: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx27 = c_1[..., :, None] * U1_t_6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx27, self.w3j_2_1_1)
-        t0 = t0 * self.weight[336:352, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 35: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
         xx28 = c_2[..., :, None] * U1_t_6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_0)
-        t0 = t0 * self.weight[352:368, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 36: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_2)
-        t0 = t0 * self.weight[368:384, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 37: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
         xx29 = c_0[..., :, None] * U1_t_7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx29, self.w3j_1_0_1)
-        t0 = t0 * self.weight[384:400, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 38: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
         xx30 = c_1[..., :, None] * U1_t_7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_0)
-        t0 = t0 * self.weight[400:416, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 39: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_2)
-        t0 = t0 * self.weight[416:432, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 40: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
         xx31 = c_2[..., :, None] * U1_t_7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx31, self.w3j_1_2_1)
-        t0 = t0 * self.weight[432:448, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 41: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
         xx32 = c_0[..., :, None] * U1_t_8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx32, self.w3j_2_0_2)
-        t0 = t0 * self.weight[448:464, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 42: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx33 = c_1[..., :, None] * U1_t_8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx33, self.w3j_2_1_1)
-        t0 = t0 * self.weight[464:480, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 43: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
         xx34 = c_2[..., :, None] * U1_t_8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_0)
-        t0 = t0 * self.weight[480:496, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 44: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_2)
-        t0 = t0 * self.weight[496:512, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 45: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
         xx35 = c_0[..., :, None] * U1_t_9[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx35, self.w3j_1_0_1)
-        t0 = t0 * self.weight[512:528, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 46: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
         xx36 = c_1[..., :, None] * U1_t_9[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_1_1_0)
-        t0 = t0 * self.weight[528:544, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 47: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_1_1_2)
-        t0 = t0 * self.weight[544:560, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 48: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
         xx37 = c_2[..., :, None] * U1_t_9[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx37, self.w3j_1_2_1)
-        t0 = t0 * self.weight[560:576, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 49: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
         xx38 = c_0[..., :, None] * U1_t_10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx38, self.w3j_0_0_0)
-        t0 = t0 * self.weight[576:592, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 50: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx39 = c_1[..., :, None] * U1_t_10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx39, self.w3j_0_1_1)
-        t0 = t0 * self.weight[592:608, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 51: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx40 = c_2[..., :, None] * U1_t_10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx40, self.w3j_0_2_2)
-        t0 = t0 * self.weight[608:624, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 52: 1e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx41 = c_1[..., :, None] * U1_t_11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx41, self.w3j_1_1_1)
-        t0 = t0 * self.weight[624:640, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 53: 1e ⊗ 2e → 2e (uuu, 16×16 → 16)
         xx42 = c_2[..., :, None] * U1_t_11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx42, self.w3j_1_2_2)
-        t0 = t0 * self.weight[640:656, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 54: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
         xx43 = c_0[..., :, None] * U1_t_12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx43, self.w3j_2_0_2)
-        t0 = t0 * self.weight[656:672, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
-        # path 55: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
         xx44 = c_1[..., :, None] * U1_t_12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx44, self.w3j_2_1_1)
-        t0 = t0 * self.weight[672:688, None]
-        o_1 = torch.add(o_1, t0, alpha=0.42008402520840293)
-        # path 56: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
         xx45 = c_2[..., :, None] * U1_t_12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_2_2_0)
-        t0 = t0 * self.weight[688:704, None]
-        o_0 = torch.add(o_0, t0, alpha=0.30151134457776363)
-        # path 57: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
-        t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_2_2_2)
-        t0 = t0 * self.weight[704:720, None]
-        o_2 = torch.add(o_2, t0, alpha=0.5423261445466404)
+        # 45 paths with this schedule: one loop over their table
+        for cg0, pair, w, entry, alpha in (
+            # path 13: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
+            (self.w3j_0_0_0, xx9, self.weight[0:16, None], 0, 0.30151134457776363),
+            # path 14: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_0_1_1, xx10, self.weight[16:32, None], 1, 0.42008402520840293),
+            # path 15: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_0_2_2, xx11, self.weight[32:48, None], 2, 0.5423261445466404),
+            # path 16: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_0_1, xx12, self.weight[48:64, None], 1, 0.42008402520840293),
+            # path 17: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
+            (self.w3j_1_1_0, xx13, self.weight[64:80, None], 0, 0.30151134457776363),
+            # path 18: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_1_2, xx13, self.weight[80:96, None], 2, 0.5423261445466404),
+            # path 19: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_2_1, xx14, self.weight[96:112, None], 1, 0.42008402520840293),
+            # path 20: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_0_2, xx15, self.weight[112:128, None], 2, 0.5423261445466404),
+            # path 21: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_2_1_1, xx16, self.weight[128:144, None], 1, 0.42008402520840293),
+            # path 22: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
+            (self.w3j_2_2_0, xx17, self.weight[144:160, None], 0, 0.30151134457776363),
+            # path 23: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_2_2, xx17, self.weight[160:176, None], 2, 0.5423261445466404),
+            # path 24: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_0_1, xx18, self.weight[176:192, None], 1, 0.42008402520840293),
+            # path 25: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
+            (self.w3j_1_1_0, xx19, self.weight[192:208, None], 0, 0.30151134457776363),
+            # path 26: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_1_2, xx19, self.weight[208:224, None], 2, 0.5423261445466404),
+            # path 27: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_2_1, xx20, self.weight[224:240, None], 1, 0.42008402520840293),
+            # path 28: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
+            (self.w3j_0_0_0, xx21, self.weight[240:256, None], 0, 0.30151134457776363),
+            # path 29: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_0_1_1, xx22, self.weight[256:272, None], 1, 0.42008402520840293),
+            # path 30: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_0_2_2, xx23, self.weight[272:288, None], 2, 0.5423261445466404),
+            # path 31: 1e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_1_1, xx24, self.weight[288:304, None], 1, 0.42008402520840293),
+            # path 32: 1e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_2_2, xx25, self.weight[304:320, None], 2, 0.5423261445466404),
+            # path 33: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_0_2, xx26, self.weight[320:336, None], 2, 0.5423261445466404),
+            # path 34: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_2_1_1, xx27, self.weight[336:352, None], 1, 0.42008402520840293),
+            # path 35: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
+            (self.w3j_2_2_0, xx28, self.weight[352:368, None], 0, 0.30151134457776363),
+            # path 36: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_2_2, xx28, self.weight[368:384, None], 2, 0.5423261445466404),
+            # path 37: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_0_1, xx29, self.weight[384:400, None], 1, 0.42008402520840293),
+            # path 38: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
+            (self.w3j_1_1_0, xx30, self.weight[400:416, None], 0, 0.30151134457776363),
+            # path 39: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_1_2, xx30, self.weight[416:432, None], 2, 0.5423261445466404),
+            # path 40: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_2_1, xx31, self.weight[432:448, None], 1, 0.42008402520840293),
+            # path 41: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_0_2, xx32, self.weight[448:464, None], 2, 0.5423261445466404),
+            # path 42: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_2_1_1, xx33, self.weight[464:480, None], 1, 0.42008402520840293),
+            # path 43: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
+            (self.w3j_2_2_0, xx34, self.weight[480:496, None], 0, 0.30151134457776363),
+            # path 44: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_2_2, xx34, self.weight[496:512, None], 2, 0.5423261445466404),
+            # path 45: 1o ⊗ 0e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_0_1, xx35, self.weight[512:528, None], 1, 0.42008402520840293),
+            # path 46: 1o ⊗ 1o → 0e (uuu, 16×16 → 16)
+            (self.w3j_1_1_0, xx36, self.weight[528:544, None], 0, 0.30151134457776363),
+            # path 47: 1o ⊗ 1o → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_1_2, xx36, self.weight[544:560, None], 2, 0.5423261445466404),
+            # path 48: 1o ⊗ 2e → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_2_1, xx37, self.weight[560:576, None], 1, 0.42008402520840293),
+            # path 49: 0e ⊗ 0e → 0e (uuu, 16×16 → 16)
+            (self.w3j_0_0_0, xx38, self.weight[576:592, None], 0, 0.30151134457776363),
+            # path 50: 0e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_0_1_1, xx39, self.weight[592:608, None], 1, 0.42008402520840293),
+            # path 51: 0e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_0_2_2, xx40, self.weight[608:624, None], 2, 0.5423261445466404),
+            # path 52: 1e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_1_1_1, xx41, self.weight[624:640, None], 1, 0.42008402520840293),
+            # path 53: 1e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_1_2_2, xx42, self.weight[640:656, None], 2, 0.5423261445466404),
+            # path 54: 2e ⊗ 0e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_0_2, xx43, self.weight[656:672, None], 2, 0.5423261445466404),
+            # path 55: 2e ⊗ 1o → 1o (uuu, 16×16 → 16)
+            (self.w3j_2_1_1, xx44, self.weight[672:688, None], 1, 0.42008402520840293),
+            # path 56: 2e ⊗ 2e → 0e (uuu, 16×16 → 16)
+            (self.w3j_2_2_0, xx45, self.weight[688:704, None], 0, 0.30151134457776363),
+            # path 57: 2e ⊗ 2e → 2e (uuu, 16×16 → 16)
+            (self.w3j_2_2_2, xx45, self.weight[704:720, None], 2, 0.5423261445466404),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            t0 = t0 * w
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        o_0, o_1, o_2 = parts
 
         result = torch.cat([o_0.reshape(o_0.shape[0], -1), o_1.reshape(o_1.shape[0], -1), o_2.reshape(o_2.shape[0], -1)], dim=-1)
         return result.reshape(batch + (144,))

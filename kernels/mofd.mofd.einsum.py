@@ -95,80 +95,58 @@ class Mofd(torch.nn.Module):
         g_0 = g[:, 0:8].reshape(-1, 8, 1)  # 8x0e
 
         # _f0 = fuse(h[i], h[j]) -> 1x0e  (3 paths)
-        # path 0: 0e ⊗ 0e → 0e (none, 8×8 → 8)
+        # _f0's entries, which the loops below add their paths into
+        parts = [None, None, None]
         h_0_i = h_0.index_select(0, receivers)
         h_0_j = h_0.index_select(0, senders)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_0_0_0, h_0_i)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_0_j)
-        _f0_0 = t1 * 1.0
-        # path 1: 1o ⊗ 1o → 0e (none, 8×8 → 8)
         h_1_i = h_1.index_select(0, receivers)
         h_1_j = h_1.index_select(0, senders)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, h_1_i)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1_j)
-        _f0_1 = t1 * 1.0
-        # path 2: 2e ⊗ 2e → 0e (none, 8×8 → 8)
         h_2_i = h_2.index_select(0, receivers)
         h_2_j = h_2.index_select(0, senders)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, h_2_i)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2_j)
-        _f0_2 = t1 * 1.0
+        # 3 paths with this schedule: one loop over their table
+        for cg0, x0, x1, entry, alpha in (
+            # path 0: 0e ⊗ 0e → 0e (none, 8×8 → 8)
+            (self.w3j_0_0_0, h_0_i, h_0_j, 0, 1.0),
+            # path 1: 1o ⊗ 1o → 0e (none, 8×8 → 8)
+            (self.w3j_1_1_0, h_1_i, h_1_j, 1, 1.0),
+            # path 2: 2e ⊗ 2e → 0e (none, 8×8 → 8)
+            (self.w3j_2_2_0, h_2_i, h_2_j, 2, 1.0),
+        ):
+            t0 = torch.einsum('abc,zua->bczu', cg0, x0)
+            t1 = torch.einsum('bczu,zub->zuc', t0, x1)
+            parts[entry] = t1 * alpha if parts[entry] is None else torch.add(parts[entry], t1, alpha=alpha)
+        _f0_0, _f0_1, _f0_2 = parts
 
         # m0 = sum_j fuse(fuse(h[i], h[j]) -> 1x0e, y) * g -> 1x0e+1x1o+1x2e weights uuu  (9 paths)
-        # path 3: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[0:8, None]
-        t1 = t1 * g_0
-        m0_0 = t1 * 1.0
-        # path 4: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[8:16, None]
-        t1 = t1 * g_0
-        m0_1 = t1 * 1.7320508075688772
-        # path 5: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_0)
-        t1 = t1 * self.weight[16:24, None]
-        t1 = t1 * g_0
-        m0_2 = t1 * 2.23606797749979
-        # path 6: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[24:32, None]
-        t1 = t1 * g_0
-        m0_3 = t1 * 1.0
-        # path 7: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[32:40, None]
-        t1 = t1 * g_0
-        m0_4 = t1 * 1.7320508075688772
-        # path 8: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_1)
-        t1 = t1 * self.weight[40:48, None]
-        t1 = t1 * g_0
-        m0_5 = t1 * 2.23606797749979
-        # path 9: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_0_0, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[48:56, None]
-        t1 = t1 * g_0
-        m0_6 = t1 * 1.0
-        # path 10: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[56:64, None]
-        t1 = t1 * g_0
-        m0_7 = t1 * 1.7320508075688772
-        # path 11: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_0_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f0_2)
-        t1 = t1 * self.weight[64:72, None]
-        t1 = t1 * g_0
-        m0_8 = t1 * 2.23606797749979
+        # m0's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None]
+        # 9 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 3: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
+            (self.w3j_0_0_0, _f0_0, y_0, self.weight[0:8, None], 0, 1.0),
+            # path 4: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_0_1_1, _f0_0, y_1, self.weight[8:16, None], 1, 1.7320508075688772),
+            # path 5: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_0_2_2, _f0_0, y_2, self.weight[16:24, None], 2, 2.23606797749979),
+            # path 6: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
+            (self.w3j_0_0_0, _f0_1, y_0, self.weight[24:32, None], 3, 1.0),
+            # path 7: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_0_1_1, _f0_1, y_1, self.weight[32:40, None], 4, 1.7320508075688772),
+            # path 8: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_0_2_2, _f0_1, y_2, self.weight[40:48, None], 5, 2.23606797749979),
+            # path 9: 0e ⊗ 0e → 0e (uuu, 8×1 → 8)
+            (self.w3j_0_0_0, _f0_2, y_0, self.weight[48:56, None], 6, 1.0),
+            # path 10: 0e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_0_1_1, _f0_2, y_1, self.weight[56:64, None], 7, 1.7320508075688772),
+            # path 11: 0e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_0_2_2, _f0_2, y_2, self.weight[64:72, None], 8, 2.23606797749979),
+        ):
+            t0 = torch.einsum('abc,zb->acz', cg0, x1[:, 0])
+            t1 = torch.einsum('acz,zua->zuc', t0, x0)
+            t1 = t1 * w
+            t1 = t1 * g_0
+            parts[entry] = t1 * alpha if parts[entry] is None else torch.add(parts[entry], t1, alpha=alpha)
+        m0_0, m0_1, m0_2, m0_3, m0_4, m0_5, m0_6, m0_7, m0_8 = parts
         # sum over neighbours: add each edge's term into its centre (receiver)
         m0_0 = m0_0.new_zeros((num_nodes,) + m0_0.shape[1:]).index_add(0, receivers, m0_0)
         m0_1 = m0_1.new_zeros((num_nodes,) + m0_1.shape[1:]).index_add(0, receivers, m0_1)
@@ -181,120 +159,71 @@ class Mofd(torch.nn.Module):
         m0_8 = m0_8.new_zeros((num_nodes,) + m0_8.shape[1:]).index_add(0, receivers, m0_8)
 
         # _f2 = fuse(h[i], h[j]) -> 1x1o  (4 paths)
-        # path 12: 0e ⊗ 1o → 1o (none, 8×8 → 8)
+        # _f2's entries, which the loops below add their paths into
+        parts = [None, None, None, None]
         xx0 = h_1_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_1_1)
-        _f2_0 = t0 * 1.7320508075688772
-        # path 13: 1o ⊗ 0e → 1o (none, 8×8 → 8)
         xx1 = h_0_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_1_0_1)
-        _f2_1 = t0 * 1.7320508075688772
-        # path 14: 1o ⊗ 2e → 1o (none, 8×8 → 8)
         xx2 = h_2_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_1_2_1)
-        _f2_2 = t0 * 1.7320508075688772
-        # path 15: 2e ⊗ 1o → 1o (none, 8×8 → 8)
         xx3 = h_1_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_2_1_1)
-        _f2_3 = t0 * 1.7320508075688772
+        # 4 paths with this schedule: one loop over their table
+        for cg0, pair, entry, alpha in (
+            # path 12: 0e ⊗ 1o → 1o (none, 8×8 → 8)
+            (self.w3j_0_1_1, xx0, 0, 1.7320508075688772),
+            # path 13: 1o ⊗ 0e → 1o (none, 8×8 → 8)
+            (self.w3j_1_0_1, xx1, 1, 1.7320508075688772),
+            # path 14: 1o ⊗ 2e → 1o (none, 8×8 → 8)
+            (self.w3j_1_2_1, xx2, 2, 1.7320508075688772),
+            # path 15: 2e ⊗ 1o → 1o (none, 8×8 → 8)
+            (self.w3j_2_1_1, xx3, 3, 1.7320508075688772),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        _f2_0, _f2_1, _f2_2, _f2_3 = parts
 
         # m1 = sum_j fuse(fuse(h[i], h[j]) -> 1x1o, y) * g -> 1x0e+1x1o+1x2e weights uuu  (16 paths)
-        # path 16: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_0)
-        t1 = t1 * self.weight[72:80, None]
-        t1 = t1 * g_0
-        m1_0 = t1 * 1.7320508075688772
-        # path 17: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_0)
-        t1 = t1 * self.weight[80:88, None]
-        t1 = t1 * g_0
-        m1_1 = t1 * 1.0
-        # path 18: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_0)
-        t1 = t1 * self.weight[88:96, None]
-        t1 = t1 * g_0
-        m1_2 = t1 * 2.23606797749979
-        # path 19: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_0)
-        t1 = t1 * self.weight[96:104, None]
-        t1 = t1 * g_0
-        m1_3 = t1 * 1.7320508075688772
-        # path 20: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_1)
-        t1 = t1 * self.weight[104:112, None]
-        t1 = t1 * g_0
-        m1_4 = t1 * 1.7320508075688772
-        # path 21: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_1)
-        t1 = t1 * self.weight[112:120, None]
-        t1 = t1 * g_0
-        m1_5 = t1 * 1.0
-        # path 22: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_1)
-        t1 = t1 * self.weight[120:128, None]
-        t1 = t1 * g_0
-        m1_6 = t1 * 2.23606797749979
-        # path 23: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_1)
-        t1 = t1 * self.weight[128:136, None]
-        t1 = t1 * g_0
-        m1_7 = t1 * 1.7320508075688772
-        # path 24: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_2)
-        t1 = t1 * self.weight[136:144, None]
-        t1 = t1 * g_0
-        m1_8 = t1 * 1.7320508075688772
-        # path 25: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_2)
-        t1 = t1 * self.weight[144:152, None]
-        t1 = t1 * g_0
-        m1_9 = t1 * 1.0
-        # path 26: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_2)
-        t1 = t1 * self.weight[152:160, None]
-        t1 = t1 * g_0
-        m1_10 = t1 * 2.23606797749979
-        # path 27: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_2)
-        t1 = t1 * self.weight[160:168, None]
-        t1 = t1 * g_0
-        m1_11 = t1 * 1.7320508075688772
-        # path 28: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_0_1, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_3)
-        t1 = t1 * self.weight[168:176, None]
-        t1 = t1 * g_0
-        m1_12 = t1 * 1.7320508075688772
-        # path 29: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_0, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_3)
-        t1 = t1 * self.weight[176:184, None]
-        t1 = t1 * g_0
-        m1_13 = t1 * 1.0
-        # path 30: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_1_2, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_3)
-        t1 = t1 * self.weight[184:192, None]
-        t1 = t1 * g_0
-        m1_14 = t1 * 2.23606797749979
-        # path 31: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_1_2_1, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f2_3)
-        t1 = t1 * self.weight[192:200, None]
-        t1 = t1 * g_0
-        m1_15 = t1 * 1.7320508075688772
+        # m1's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None]
+        # 16 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 16: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_0_1, _f2_0, y_0, self.weight[72:80, None], 0, 1.7320508075688772),
+            # path 17: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
+            (self.w3j_1_1_0, _f2_0, y_1, self.weight[80:88, None], 1, 1.0),
+            # path 18: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
+            (self.w3j_1_1_2, _f2_0, y_1, self.weight[88:96, None], 2, 2.23606797749979),
+            # path 19: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_2_1, _f2_0, y_2, self.weight[96:104, None], 3, 1.7320508075688772),
+            # path 20: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_0_1, _f2_1, y_0, self.weight[104:112, None], 4, 1.7320508075688772),
+            # path 21: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
+            (self.w3j_1_1_0, _f2_1, y_1, self.weight[112:120, None], 5, 1.0),
+            # path 22: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
+            (self.w3j_1_1_2, _f2_1, y_1, self.weight[120:128, None], 6, 2.23606797749979),
+            # path 23: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_2_1, _f2_1, y_2, self.weight[128:136, None], 7, 1.7320508075688772),
+            # path 24: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_0_1, _f2_2, y_0, self.weight[136:144, None], 8, 1.7320508075688772),
+            # path 25: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
+            (self.w3j_1_1_0, _f2_2, y_1, self.weight[144:152, None], 9, 1.0),
+            # path 26: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
+            (self.w3j_1_1_2, _f2_2, y_1, self.weight[152:160, None], 10, 2.23606797749979),
+            # path 27: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_2_1, _f2_2, y_2, self.weight[160:168, None], 11, 1.7320508075688772),
+            # path 28: 1o ⊗ 0e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_0_1, _f2_3, y_0, self.weight[168:176, None], 12, 1.7320508075688772),
+            # path 29: 1o ⊗ 1o → 0e (uuu, 8×1 → 8)
+            (self.w3j_1_1_0, _f2_3, y_1, self.weight[176:184, None], 13, 1.0),
+            # path 30: 1o ⊗ 1o → 2e (uuu, 8×1 → 8)
+            (self.w3j_1_1_2, _f2_3, y_1, self.weight[184:192, None], 14, 2.23606797749979),
+            # path 31: 1o ⊗ 2e → 1o (uuu, 8×1 → 8)
+            (self.w3j_1_2_1, _f2_3, y_2, self.weight[192:200, None], 15, 1.7320508075688772),
+        ):
+            t0 = torch.einsum('abc,zb->acz', cg0, x1[:, 0])
+            t1 = torch.einsum('acz,zua->zuc', t0, x0)
+            t1 = t1 * w
+            t1 = t1 * g_0
+            parts[entry] = t1 * alpha if parts[entry] is None else torch.add(parts[entry], t1, alpha=alpha)
+        m1_0, m1_1, m1_2, m1_3, m1_4, m1_5, m1_6, m1_7, m1_8, m1_9, m1_10, m1_11, m1_12, m1_13, m1_14, m1_15 = parts
         # sum over neighbours: add each edge's term into its centre (receiver)
         m1_0 = m1_0.new_zeros((num_nodes,) + m1_0.shape[1:]).index_add(0, receivers, m1_0)
         m1_1 = m1_1.new_zeros((num_nodes,) + m1_1.shape[1:]).index_add(0, receivers, m1_1)
@@ -314,120 +243,71 @@ class Mofd(torch.nn.Module):
         m1_15 = m1_15.new_zeros((num_nodes,) + m1_15.shape[1:]).index_add(0, receivers, m1_15)
 
         # _f4 = fuse(h[i], h[j]) -> 1x2e  (4 paths)
-        # path 32: 0e ⊗ 2e → 2e (none, 8×8 → 8)
+        # _f4's entries, which the loops below add their paths into
+        parts = [None, None, None, None]
         xx4 = h_2_j[..., :, None] * h_0_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_0_2_2)
-        _f4_0 = t0 * 2.23606797749979
-        # path 33: 1o ⊗ 1o → 2e (none, 8×8 → 8)
         xx5 = h_1_j[..., :, None] * h_1_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_1_2)
-        _f4_1 = t0 * 2.23606797749979
-        # path 34: 2e ⊗ 0e → 2e (none, 8×8 → 8)
         xx6 = h_0_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
-        _f4_2 = t0 * 2.23606797749979
-        # path 35: 2e ⊗ 2e → 2e (none, 8×8 → 8)
         xx7 = h_2_j[..., :, None] * h_2_i[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_2_2)
-        _f4_3 = t0 * 2.23606797749979
+        # 4 paths with this schedule: one loop over their table
+        for cg0, pair, entry, alpha in (
+            # path 32: 0e ⊗ 2e → 2e (none, 8×8 → 8)
+            (self.w3j_0_2_2, xx4, 0, 2.23606797749979),
+            # path 33: 1o ⊗ 1o → 2e (none, 8×8 → 8)
+            (self.w3j_1_1_2, xx5, 1, 2.23606797749979),
+            # path 34: 2e ⊗ 0e → 2e (none, 8×8 → 8)
+            (self.w3j_2_0_2, xx6, 2, 2.23606797749979),
+            # path 35: 2e ⊗ 2e → 2e (none, 8×8 → 8)
+            (self.w3j_2_2_2, xx7, 3, 2.23606797749979),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        _f4_0, _f4_1, _f4_2, _f4_3 = parts
 
         # m2 = sum_j fuse(fuse(h[i], h[j]) -> 1x2e, y) * g -> 1x0e+1x1o+1x2e weights uuu  (16 paths)
-        # path 36: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
-        t1 = t1 * self.weight[200:208, None]
-        t1 = t1 * g_0
-        m2_0 = t1 * 2.23606797749979
-        # path 37: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
-        t1 = t1 * self.weight[208:216, None]
-        t1 = t1 * g_0
-        m2_1 = t1 * 1.7320508075688772
-        # path 38: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
-        t1 = t1 * self.weight[216:224, None]
-        t1 = t1 * g_0
-        m2_2 = t1 * 1.0
-        # path 39: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_0)
-        t1 = t1 * self.weight[224:232, None]
-        t1 = t1 * g_0
-        m2_3 = t1 * 2.23606797749979
-        # path 40: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
-        t1 = t1 * self.weight[232:240, None]
-        t1 = t1 * g_0
-        m2_4 = t1 * 2.23606797749979
-        # path 41: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
-        t1 = t1 * self.weight[240:248, None]
-        t1 = t1 * g_0
-        m2_5 = t1 * 1.7320508075688772
-        # path 42: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
-        t1 = t1 * self.weight[248:256, None]
-        t1 = t1 * g_0
-        m2_6 = t1 * 1.0
-        # path 43: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_1)
-        t1 = t1 * self.weight[256:264, None]
-        t1 = t1 * g_0
-        m2_7 = t1 * 2.23606797749979
-        # path 44: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
-        t1 = t1 * self.weight[264:272, None]
-        t1 = t1 * g_0
-        m2_8 = t1 * 2.23606797749979
-        # path 45: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
-        t1 = t1 * self.weight[272:280, None]
-        t1 = t1 * g_0
-        m2_9 = t1 * 1.7320508075688772
-        # path 46: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
-        t1 = t1 * self.weight[280:288, None]
-        t1 = t1 * g_0
-        m2_10 = t1 * 1.0
-        # path 47: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_2)
-        t1 = t1 * self.weight[288:296, None]
-        t1 = t1 * g_0
-        m2_11 = t1 * 2.23606797749979
-        # path 48: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_0_2, y_0[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)
-        t1 = t1 * self.weight[296:304, None]
-        t1 = t1 * g_0
-        m2_12 = t1 * 2.23606797749979
-        # path 49: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_1_1, y_1[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)
-        t1 = t1 * self.weight[304:312, None]
-        t1 = t1 * g_0
-        m2_13 = t1 * 1.7320508075688772
-        # path 50: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_0, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)
-        t1 = t1 * self.weight[312:320, None]
-        t1 = t1 * g_0
-        m2_14 = t1 * 1.0
-        # path 51: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
-        t0 = torch.einsum('abc,zb->acz', self.w3j_2_2_2, y_2[:, 0])
-        t1 = torch.einsum('acz,zua->zuc', t0, _f4_3)
-        t1 = t1 * self.weight[320:328, None]
-        t1 = t1 * g_0
-        m2_15 = t1 * 2.23606797749979
+        # m2's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None]
+        # 16 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 36: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_0_2, _f4_0, y_0, self.weight[200:208, None], 0, 2.23606797749979),
+            # path 37: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_2_1_1, _f4_0, y_1, self.weight[208:216, None], 1, 1.7320508075688772),
+            # path 38: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
+            (self.w3j_2_2_0, _f4_0, y_2, self.weight[216:224, None], 2, 1.0),
+            # path 39: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_2_2, _f4_0, y_2, self.weight[224:232, None], 3, 2.23606797749979),
+            # path 40: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_0_2, _f4_1, y_0, self.weight[232:240, None], 4, 2.23606797749979),
+            # path 41: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_2_1_1, _f4_1, y_1, self.weight[240:248, None], 5, 1.7320508075688772),
+            # path 42: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
+            (self.w3j_2_2_0, _f4_1, y_2, self.weight[248:256, None], 6, 1.0),
+            # path 43: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_2_2, _f4_1, y_2, self.weight[256:264, None], 7, 2.23606797749979),
+            # path 44: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_0_2, _f4_2, y_0, self.weight[264:272, None], 8, 2.23606797749979),
+            # path 45: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_2_1_1, _f4_2, y_1, self.weight[272:280, None], 9, 1.7320508075688772),
+            # path 46: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
+            (self.w3j_2_2_0, _f4_2, y_2, self.weight[280:288, None], 10, 1.0),
+            # path 47: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_2_2, _f4_2, y_2, self.weight[288:296, None], 11, 2.23606797749979),
+            # path 48: 2e ⊗ 0e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_0_2, _f4_3, y_0, self.weight[296:304, None], 12, 2.23606797749979),
+            # path 49: 2e ⊗ 1o → 1o (uuu, 8×1 → 8)
+            (self.w3j_2_1_1, _f4_3, y_1, self.weight[304:312, None], 13, 1.7320508075688772),
+            # path 50: 2e ⊗ 2e → 0e (uuu, 8×1 → 8)
+            (self.w3j_2_2_0, _f4_3, y_2, self.weight[312:320, None], 14, 1.0),
+            # path 51: 2e ⊗ 2e → 2e (uuu, 8×1 → 8)
+            (self.w3j_2_2_2, _f4_3, y_2, self.weight[320:328, None], 15, 2.23606797749979),
+        ):
+            t0 = torch.einsum('abc,zb->acz', cg0, x1[:, 0])
+            t1 = torch.einsum('acz,zua->zuc', t0, x0)
+            t1 = t1 * w
+            t1 = t1 * g_0
+            parts[entry] = t1 * alpha if parts[entry] is None else torch.add(parts[entry], t1, alpha=alpha)
+        m2_0, m2_1, m2_2, m2_3, m2_4, m2_5, m2_6, m2_7, m2_8, m2_9, m2_10, m2_11, m2_12, m2_13, m2_14, m2_15 = parts
         # sum over neighbours: add each edge's term into its centre (receiver)
         m2_0 = m2_0.new_zeros((num_nodes,) + m2_0.shape[1:]).index_add(0, receivers, m2_0)
         m2_1 = m2_1.new_zeros((num_nodes,) + m2_1.shape[1:]).index_add(0, receivers, m2_1)

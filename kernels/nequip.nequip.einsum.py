@@ -92,64 +92,50 @@ class Nequip(torch.nn.Module):
         y_2 = y[:, 4:9].reshape(-1, 1, 5)  # 1x2e
 
         # m = sum_j fuse(h[j], y) -> 1x0e+1x1o+1x2e weights uvu  (11 paths)
-        # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+        # m's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None]
         h_0_j = h_0.index_select(0, senders)
         xx0 = torch.einsum('zvb,zua->zvbua', y_0, h_0_j)  # shared by the paths on these inputs
-        t0 = torch.einsum('uv,abc->uvabc', self.weight[0:8].view(8, 1), self.w3j_0_0_0)
-        t1 = torch.einsum('uvabc,zvbua->zuc', t0, xx0)
-        m_0 = t1 * 1.0
-        # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[8:16].view(8, 1), h_0_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_1_1, y_1)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_1 = t2 * 1.7320508075688772
-        # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[16:24].view(8, 1), h_0_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_2_2, y_2)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_2 = t2 * 2.23606797749979
-        # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
         h_1_j = h_1.index_select(0, senders)
         xx1 = torch.einsum('zvb,zua->zvbua', y_0, h_1_j)  # shared by the paths on these inputs
-        t0 = torch.einsum('uv,abc->uvabc', self.weight[24:32].view(8, 1), self.w3j_1_0_1)
-        t1 = torch.einsum('uvabc,zvbua->zuc', t0, xx1)
-        m_3 = t1 * 1.7320508075688772
-        # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[32:40].view(8, 1), h_1_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_0, y_1)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_4 = t2 * 1.0
-        # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[40:48].view(8, 1), h_1_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_2, y_1)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_5 = t2 * 2.23606797749979
-        # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[48:56].view(8, 1), h_1_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_2_1, y_2)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_6 = t2 * 1.7320508075688772
-        # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
         h_2_j = h_2.index_select(0, senders)
         xx2 = torch.einsum('zvb,zua->zvbua', y_0, h_2_j)  # shared by the paths on these inputs
-        t0 = torch.einsum('uv,abc->uvabc', self.weight[56:64].view(8, 1), self.w3j_2_0_2)
-        t1 = torch.einsum('uvabc,zvbua->zuc', t0, xx2)
-        m_7 = t1 * 2.23606797749979
-        # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[64:72].view(8, 1), h_2_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_1_1, y_1)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_8 = t2 * 1.7320508075688772
-        # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[72:80].view(8, 1), h_2_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_0, y_2)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_9 = t2 * 1.0
-        # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
-        t0 = torch.einsum('uv,zua->uvza', self.weight[80:88].view(8, 1), h_2_j)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_2, y_2)
-        t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
-        m_10 = t2 * 2.23606797749979
+        # 3 paths with this schedule: one loop over their table
+        for cg0, pair, w, entry, alpha in (
+            # path 0: 0e ⊗ 0e → 0e (uvu, 8×1 → 8)
+            (self.w3j_0_0_0, xx0, self.weight[0:8].view(8, 1), 0, 1.0),
+            # path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8)
+            (self.w3j_1_0_1, xx1, self.weight[24:32].view(8, 1), 3, 1.7320508075688772),
+            # path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8)
+            (self.w3j_2_0_2, xx2, self.weight[56:64].view(8, 1), 7, 2.23606797749979),
+        ):
+            t0 = torch.einsum('uv,abc->uvabc', w, cg0)
+            t1 = torch.einsum('uvabc,zvbua->zuc', t0, pair)
+            parts[entry] = t1 * alpha if parts[entry] is None else torch.add(parts[entry], t1, alpha=alpha)
+        # 8 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8)
+            (self.w3j_0_1_1, h_0_j, y_1, self.weight[8:16].view(8, 1), 1, 1.7320508075688772),
+            # path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8)
+            (self.w3j_0_2_2, h_0_j, y_2, self.weight[16:24].view(8, 1), 2, 2.23606797749979),
+            # path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8)
+            (self.w3j_1_1_0, h_1_j, y_1, self.weight[32:40].view(8, 1), 4, 1.0),
+            # path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8)
+            (self.w3j_1_1_2, h_1_j, y_1, self.weight[40:48].view(8, 1), 5, 2.23606797749979),
+            # path 6: 1o ⊗ 2e → 1o (uvu, 8×1 → 8)
+            (self.w3j_1_2_1, h_1_j, y_2, self.weight[48:56].view(8, 1), 6, 1.7320508075688772),
+            # path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8)
+            (self.w3j_2_1_1, h_2_j, y_1, self.weight[64:72].view(8, 1), 8, 1.7320508075688772),
+            # path 9: 2e ⊗ 2e → 0e (uvu, 8×1 → 8)
+            (self.w3j_2_2_0, h_2_j, y_2, self.weight[72:80].view(8, 1), 9, 1.0),
+            # path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8)
+            (self.w3j_2_2_2, h_2_j, y_2, self.weight[80:88].view(8, 1), 10, 2.23606797749979),
+        ):
+            t0 = torch.einsum('uv,zua->uvza', w, x0)
+            t1 = torch.einsum('abc,zvb->aczv', cg0, x1)
+            t2 = torch.einsum('aczv,uvza->zuc', t1, t0)
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        m_0, m_1, m_2, m_3, m_4, m_5, m_6, m_7, m_8, m_9, m_10 = parts
         # sum over neighbours: add each edge's term into its centre (receiver)
         m_0 = m_0.new_zeros((num_nodes,) + m_0.shape[1:]).index_add(0, receivers, m_0)
         m_1 = m_1.new_zeros((num_nodes,) + m_1.shape[1:]).index_add(0, receivers, m_1)

@@ -84,72 +84,59 @@ class ProductBasis(torch.nn.Module):
         A_2 = A[:, 32:72].reshape(-1, 8, 5)  # 8x2e
 
         # B = fuse(A, A, A) weights uuu  (10 paths)
-        # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8)
+        # B's entries, which the loops below add their paths into
+        parts = [None, None]
         xx0 = A_0[..., :, None] * A_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,zuc->zubac', xx0, A_0)
-        t1 = torch.einsum('dce,abd->ceab', self.w3j_0_0_0, self.w3j_0_0_0)
-        t2 = torch.einsum('ceab,zubac->zue', t1, t0)
-        t2 = t2 * self.weight[0:8, None]
-        B_0 = t2 * 0.4472135954999579
-        # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('zuba,zuc->zubac', xx0, A_1)
-        t1 = torch.einsum('dce,abd->ceab', self.w3j_0_1_1, self.w3j_0_0_0)
-        t2 = torch.einsum('ceab,zubac->zue', t1, t0)
-        t2 = t2 * self.weight[8:16, None]
-        B_1 = t2 * 0.7745966692414834
-        # path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8)
         xx1 = A_1[..., :, None] * A_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_1_1_0, self.w3j_0_1_1)
-        t1 = torch.einsum('ceab,zuba->cezu', t0, xx1)
-        t2 = torch.einsum('cezu,zuc->zue', t1, A_1)
-        t2 = t2 * self.weight[16:24, None]
-        B_0 = torch.add(B_0, t2, alpha=0.7745966692414834)
-        # path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('zuba,zuc->zubac', xx1, A_2)
-        t1 = torch.einsum('dce,abd->ceab', self.w3j_1_2_1, self.w3j_0_1_1)
-        t2 = torch.einsum('ceab,zubac->zue', t1, t0)
-        t2 = t2 * self.weight[24:32, None]
-        B_1 = torch.add(B_1, t2, alpha=1.3416407864998738)
-        # path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+        # 3 paths with this schedule: one loop over their table
+        for cg0, cg1, x2, pair, w, entry, alpha in (
+            # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×8×8 → 8)
+            (self.w3j_0_0_0, self.w3j_0_0_0, A_0, xx0, self.weight[0:8, None], 0, 0.4472135954999579),
+            # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
+            (self.w3j_0_0_0, self.w3j_0_1_1, A_1, xx0, self.weight[8:16, None], 1, 0.7745966692414834),
+            # path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
+            (self.w3j_0_1_1, self.w3j_1_2_1, A_2, xx1, self.weight[24:32, None], 1, 1.3416407864998738),
+        ):
+            t0 = torch.einsum('zuba,zuc->zubac', pair, x2)
+            t1 = torch.einsum('dce,abd->ceab', cg1, cg0)
+            t2 = torch.einsum('ceab,zubac->zue', t1, t0)
+            t2 = t2 * w
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
         xx2 = A_2[..., :, None] * A_0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_0_2_2)
-        t1 = torch.einsum('ceab,zuba->cezu', t0, xx2)
-        t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
-        t2 = t2 * self.weight[32:40, None]
-        B_0 = torch.add(B_0, t2, alpha=1.0)
-        # path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
         xx3 = A_1[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abd->zud', xx3, self.w3j_1_1_0)
-        t1 = torch.einsum('zud,zuc->zudc', t0, A_1)
-        t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_0_1_1)
-        t2 = t2 * self.weight[40:48, None]
-        B_1 = torch.add(B_1, t2, alpha=0.7745966692414834)
-        # path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_1_1_2)
-        t1 = torch.einsum('ceab,zuba->cezu', t0, xx3)
-        t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
-        t2 = t2 * self.weight[48:56, None]
-        B_0 = torch.add(B_0, t2, alpha=1.0)
-        # path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
-        xx4 = A_2[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abd->zud', xx4, self.w3j_1_2_1)
-        t1 = torch.einsum('zud,zuc->zudc', t0, A_2)
-        t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_1_2_1)
-        t2 = t2 * self.weight[56:64, None]
-        B_1 = torch.add(B_1, t2, alpha=1.3416407864998738)
-        # path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
-        t0 = torch.einsum('zuba,abd->zud', xx4, self.w3j_1_2_2)
-        t1 = torch.einsum('zud,zuc->zudc', t0, A_2)
-        t2 = torch.einsum('zudc,dce->zue', t1, self.w3j_2_2_1)
-        t2 = t2 * self.weight[64:72, None]
-        B_1 = torch.add(B_1, t2, alpha=1.7320508075688772)
-        # path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
-        xx5 = A_2[..., :, None] * A_2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('dce,abd->ceab', self.w3j_2_2_0, self.w3j_2_2_2)
-        t1 = torch.einsum('ceab,zuba->cezu', t0, xx5)
-        t2 = torch.einsum('cezu,zuc->zue', t1, A_2)
-        t2 = t2 * self.weight[72:80, None]
-        B_0 = torch.add(B_0, t2, alpha=1.0)
+        xx4 = A_2[..., :, None] * A_2[..., None, :]  # shared by the paths on these inputs
+        # 4 paths with this schedule: one loop over their table
+        for cg0, cg1, x2, pair, w, entry, alpha in (
+            # path 2: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×8×8 → 8)
+            (self.w3j_0_1_1, self.w3j_1_1_0, A_1, xx1, self.weight[16:24, None], 0, 0.7745966692414834),
+            # path 4: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+            (self.w3j_0_2_2, self.w3j_2_2_0, A_2, xx2, self.weight[32:40, None], 0, 1.0),
+            # path 6: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+            (self.w3j_1_1_2, self.w3j_2_2_0, A_2, xx3, self.weight[48:56, None], 0, 1.0),
+            # path 9: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×8×8 → 8)
+            (self.w3j_2_2_2, self.w3j_2_2_0, A_2, xx4, self.weight[72:80, None], 0, 1.0),
+        ):
+            t0 = torch.einsum('dce,abd->ceab', cg1, cg0)
+            t1 = torch.einsum('ceab,zuba->cezu', t0, pair)
+            t2 = torch.einsum('cezu,zuc->zue', t1, x2)
+            t2 = t2 * w
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        xx5 = A_2[..., :, None] * A_1[..., None, :]  # shared by the paths on these inputs
+        # 3 paths with this schedule: one loop over their table
+        for cg0, cg1, x2, pair, w, entry, alpha in (
+            # path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8)
+            (self.w3j_1_1_0, self.w3j_0_1_1, A_1, xx3, self.weight[40:48, None], 1, 0.7745966692414834),
+            # path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
+            (self.w3j_1_2_1, self.w3j_1_2_1, A_2, xx5, self.weight[56:64, None], 1, 1.3416407864998738),
+            # path 8: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×8×8 → 8)
+            (self.w3j_1_2_2, self.w3j_2_2_1, A_2, xx5, self.weight[64:72, None], 1, 1.7320508075688772),
+        ):
+            t0 = torch.einsum('zuba,abd->zud', pair, cg0)
+            t1 = torch.einsum('zud,zuc->zudc', t0, x2)
+            t2 = torch.einsum('zudc,dce->zue', t1, cg1)
+            t2 = t2 * w
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        B_0, B_1 = parts
 
         result = torch.cat([B_0.reshape(B_0.shape[0], -1), B_1.reshape(B_1.shape[0], -1)], dim=-1)
         return result.reshape(batch + (32,))

@@ -103,81 +103,60 @@ class So3(torch.nn.Module):
         y_2 = y[:, 32:72].reshape(-1, 8, 5)  # 8x2
 
         # z = fuse(x, y) weights uvw  (15 paths)
-        # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[0:512].view(8, 8, 8), x_0)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_0_0, y_0)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_0 = t2 * 0.07216878364870322
-        # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[512:1024].view(8, 8, 8), x_0)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_1_1, y_1)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_1 = t2 * 0.08838834764831845
-        # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[1024:1536].view(8, 8, 8), x_0)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_0_2_2, y_2)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = t2 * 0.11410886614690961
-        # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_0_1, x_1)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[1536:2048].view(8, 8, 8), y_0)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
-        # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, x_1)
-        t1 = torch.einsum('bczu,zvb->czuv', t0, y_1)
-        t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[2048:2560].view(8, 8, 8))
-        z_0 = torch.add(z_0, t2, alpha=0.07216878364870322)
-        # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[2560:3072].view(8, 8, 8), x_1)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_1, y_1)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
-        # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[3072:3584].view(8, 8, 8), x_1)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_1_2, y_1)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
-        # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[3584:4096].view(8, 8, 8), x_1)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_2_1, y_2)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
-        # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[4096:4608].view(8, 8, 8), x_1)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_1_2_2, y_2)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
-        # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_0_2, x_2)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[4608:5120].view(8, 8, 8), y_0)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
-        # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_1_1, x_2)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[5120:5632].view(8, 8, 8), y_1)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
-        # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_1_2, x_2)
-        t1 = torch.einsum('uvw,zvb->uwzb', self.weight[5632:6144].view(8, 8, 8), y_1)
-        t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
-        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
-        # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, x_2)
-        t1 = torch.einsum('bczu,zvb->czuv', t0, y_2)
-        t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[6144:6656].view(8, 8, 8))
-        z_0 = torch.add(z_0, t2, alpha=0.07216878364870322)
-        # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_1, x_2)
-        t1 = torch.einsum('bczu,zvb->czuv', t0, y_2)
-        t2 = torch.einsum('czuv,uvw->zwc', t1, self.weight[6656:7168].view(8, 8, 8))
-        z_1 = torch.add(z_1, t2, alpha=0.08838834764831845)
-        # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
-        t0 = torch.einsum('uvw,zua->vwza', self.weight[7168:7680].view(8, 8, 8), x_2)
-        t1 = torch.einsum('abc,zvb->aczv', self.w3j_2_2_2, y_2)
-        t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
-        z_2 = torch.add(z_2, t2, alpha=0.11410886614690961)
+        # z's entries, which the loops below add their paths into
+        parts = [None, None, None]
+        # 8 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8)
+            (self.w3j_0_0_0, x_0, y_0, self.weight[0:512].view(8, 8, 8), 0, 0.07216878364870322),
+            # path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8)
+            (self.w3j_0_1_1, x_0, y_1, self.weight[512:1024].view(8, 8, 8), 1, 0.08838834764831845),
+            # path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8)
+            (self.w3j_0_2_2, x_0, y_2, self.weight[1024:1536].view(8, 8, 8), 2, 0.11410886614690961),
+            # path 5: 1 ⊗ 1 → 1 (uvw, 8×8 → 8)
+            (self.w3j_1_1_1, x_1, y_1, self.weight[2560:3072].view(8, 8, 8), 1, 0.08838834764831845),
+            # path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8)
+            (self.w3j_1_1_2, x_1, y_1, self.weight[3072:3584].view(8, 8, 8), 2, 0.11410886614690961),
+            # path 7: 1 ⊗ 2 → 1 (uvw, 8×8 → 8)
+            (self.w3j_1_2_1, x_1, y_2, self.weight[3584:4096].view(8, 8, 8), 1, 0.08838834764831845),
+            # path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8)
+            (self.w3j_1_2_2, x_1, y_2, self.weight[4096:4608].view(8, 8, 8), 2, 0.11410886614690961),
+            # path 14: 2 ⊗ 2 → 2 (uvw, 8×8 → 8)
+            (self.w3j_2_2_2, x_2, y_2, self.weight[7168:7680].view(8, 8, 8), 2, 0.11410886614690961),
+        ):
+            t0 = torch.einsum('uvw,zua->vwza', w, x0)
+            t1 = torch.einsum('abc,zvb->aczv', cg0, x1)
+            t2 = torch.einsum('aczv,vwza->zwc', t1, t0)
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        # 4 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8)
+            (self.w3j_1_0_1, x_1, y_0, self.weight[1536:2048].view(8, 8, 8), 1, 0.08838834764831845),
+            # path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8)
+            (self.w3j_2_0_2, x_2, y_0, self.weight[4608:5120].view(8, 8, 8), 2, 0.11410886614690961),
+            # path 10: 2 ⊗ 1 → 1 (uvw, 8×8 → 8)
+            (self.w3j_2_1_1, x_2, y_1, self.weight[5120:5632].view(8, 8, 8), 1, 0.08838834764831845),
+            # path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8)
+            (self.w3j_2_1_2, x_2, y_1, self.weight[5632:6144].view(8, 8, 8), 2, 0.11410886614690961),
+        ):
+            t0 = torch.einsum('abc,zua->bczu', cg0, x0)
+            t1 = torch.einsum('uvw,zvb->uwzb', w, x1)
+            t2 = torch.einsum('uwzb,bczu->zwc', t1, t0)
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        # 3 paths with this schedule: one loop over their table
+        for cg0, x0, x1, w, entry, alpha in (
+            # path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8)
+            (self.w3j_1_1_0, x_1, y_1, self.weight[2048:2560].view(8, 8, 8), 0, 0.07216878364870322),
+            # path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8)
+            (self.w3j_2_2_0, x_2, y_2, self.weight[6144:6656].view(8, 8, 8), 0, 0.07216878364870322),
+            # path 13: 2 ⊗ 2 → 1 (uvw, 8×8 → 8)
+            (self.w3j_2_2_1, x_2, y_2, self.weight[6656:7168].view(8, 8, 8), 1, 0.08838834764831845),
+        ):
+            t0 = torch.einsum('abc,zua->bczu', cg0, x0)
+            t1 = torch.einsum('bczu,zvb->czuv', t0, x1)
+            t2 = torch.einsum('czuv,uvw->zwc', t1, w)
+            parts[entry] = t2 * alpha if parts[entry] is None else torch.add(parts[entry], t2, alpha=alpha)
+        z_0, z_1, z_2 = parts
 
         result = torch.cat([z_0.reshape(z_0.shape[0], -1), z_1.reshape(z_1.shape[0], -1), z_2.reshape(z_2.shape[0], -1)], dim=-1)
         return result.reshape(batch + (72,))

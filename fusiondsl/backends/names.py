@@ -49,10 +49,10 @@ COMPILER_NAMES = frozenset(
     other out permute persistent raise randn real receivers recurse reshape restrict result
     return self senders setattr shape stack store sum super t tj tl to torch transpose triton
     tuple typedef unsqueeze upper value view void w3j weight zeros zmask kernels ctypes
-    linecache Contract
+    linecache Contract parts entry pair w
     """.split()
 )
-COMPILER_DIGIT_BASES = frozenset("c t u v w r x xx wt complex float int".split())
+COMPILER_DIGIT_BASES = frozenset("c cg t u v w r x xx wt complex float int".split())
 _DIGITS = re.compile(r"([A-Za-z]+?)[0-9]+")
 _RESERVED = COMPILER_NAMES | C_KEYWORDS | frozenset(dir(builtins))
 

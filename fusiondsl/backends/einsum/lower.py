@@ -33,6 +33,10 @@ from fusiondsl.ir.paths import LinearBlock, Path
 from fusiondsl.plan.contraction import SCALED_AFTER, Contraction
 from fusiondsl.plan.planner import Plan
 
+# A schedule (the einsums of a path, up to its couplings, entries and weights) shared by this
+# many paths of a node is written once, as a loop over a table of them.
+LOOP_MIN_PATHS = 3
+
 
 @dataclass
 class _State:
@@ -55,13 +59,18 @@ class EinsumLowering:
     # ---- names of tensors ----------------------------------------------------------------
     def entry(self, op: Operand, i: int) -> str:
         """Variable holding entry ``i`` of an operand, ``[n, mul, dim]`` (gathered if ``at``)."""
-        base = pyname(self.d.operand_name(Operand(op.kind, op.index)).split("[")[0])
-        name = f"{base}_{i}" + (f"_{op.at}" if op.at else "")
+        name = self.entry_name(op, i)
         if op.at and name not in self.st.gathered:
             self.st.gathered.add(name)
             index = "receivers" if op.at == "i" else "senders"
-            self.em.line(f"{name} = {base}_{i}.index_select(0, {index})")
+            own = self.entry_name(Operand(op.kind, op.index), i)
+            self.em.line(f"{name} = {own}.index_select(0, {index})")
         return name
+
+    def entry_name(self, op: Operand, i: int) -> str:
+        """The name :meth:`entry` gives entry ``i`` of an operand (nothing is emitted)."""
+        base = pyname(self.d.operand_name(Operand(op.kind, op.index)).split("[")[0])
+        return f"{base}_{i}" + (f"_{op.at}" if op.at else "")
 
     def weight_slice(self, node: int, offset: int, shape: tuple[int, ...]) -> str:
         """Expression for one path's weight block."""
@@ -178,41 +187,113 @@ class EinsumLowering:
                 hoisted(self, k, node)
             return
         else:
-            first: set[int] = set()
-            for p, c in zip(self.plan.node_paths[k], self.plan.node_contractions[k]):
-                self.path(k, node, p, c, first)
+            self.node_paths(k, node)
         if node.aggregate:
             scatter(self, k, node)
+
+    def node_paths(self, k: int, node: FuseNode) -> None:
+        """A node's paths: one block each, but one loop for a schedule many paths share.
+
+        Paths of one node often run the same einsums on different couplings, entries and
+        weights (fusion4's 327 paths have 9 schedules, see share_orders). A schedule shared by
+        at least ``LOOP_MIN_PATHS`` paths is written once, as a loop over a table with one
+        commented row per path, so the module grows with the number of schedules, not paths.
+        """
+        pairs = list(zip(self.plan.node_paths[k], self.plan.node_contractions[k]))
+        schedules: dict[tuple[str, ...], list[tuple[Path, Contraction]]] = {}
+        for p, c in pairs:
+            lines = tuple(self.body(Emitter(), k, node, p, c, real=False)[0])
+            schedules.setdefault(lines, []).append((p, c))
+        loops = [rows for rows in schedules.values() if len(rows) >= LOOP_MIN_PATHS]
+        looped = {id(p) for rows in loops for p, _ in rows}
+        first: set[int] = set()
+        for p, c in pairs:
+            if id(p) not in looped:
+                self.path(k, node, p, c, first)
+        if not loops:
+            return
+        em, entries = self.em, range(len(node.irreps))
+        em.comment(f"{self.d.operand_name(Operand('node', k))}'s entries, which the loops below "
+                   "add their paths into")
+        done = [self.target(k, e) if e in first else "None" for e in entries]
+        em.line(f"parts = [{', '.join(done)}]")
+        for rows in loops:
+            self.loop(k, node, rows)
+        targets = ", ".join(self.target(k, e) for e in entries)
+        em.line(f"{targets}{',' if len(entries) == 1 else ''} = parts")
+
+    def loop(self, k: int, node: FuseNode, rows: list[tuple[Path, Contraction]]) -> None:
+        """Paths with one schedule: a loop over their table (couplings, entries, weights)."""
+        em = self.em
+        p0, c0 = rows[0]
+        lines, columns, result = self.body(Emitter(), k, node, p0, c0, real=False)
+        # the real names first: entries gathered and products shared are assigned before the loop
+        table = [(p, self.body(Emitter(), k, node, p, c, real=True)[1]) for p, c in rows]
+        em.comment(f"{len(rows)} paths with this schedule: one loop over their table")
+        em.line(f"for {', '.join(columns)}, entry, alpha in (")
+        with em.indent():
+            for p, values in table:
+                em.comment(path_comment(p))
+                em.line(f"({', '.join(values)}, {p.out_entry}, {p.coefficient!r}),")
+        em.line("):")
+        with em.indent():
+            for text in lines:
+                em.line(text)
+            em.line(f"parts[entry] = {result} * alpha if parts[entry] is None else "
+                    f"torch.add(parts[entry], {result}, alpha=alpha)")
 
     def path(self, k: int, node: FuseNode, p: Path, c: Contraction, first: set[int]) -> None:
         """One path: pairwise einsums, gates, and accumulation into its output entry."""
         em = self.em
         em.comment(path_comment(p))
-        names = []
-        couplings = iter(self.couplings_of(p))
-        for o in c.operands:
-            if o.role.startswith("x"):
-                i = int(o.role[1:])
-                view = self.entry(self.coupled_args(node)[i], p.inputs[i])
-                names.append(view if len(o.subscripts) == 3 else f"{view}[:, 0]")  # broadcast
-            elif o.role.startswith("cg"):
-                names.append(f"self.{next(couplings).name}")
-            else:
-                names.append(self.weight_slice(k, p.weight_offset, p.weight_shape or ()))
-        result = self.contract(c, names)
-        if p.mode in SCALED_AFTER and p.weight_shape is not None:
-            em.line(f"{result} = {result} * {self.scale(k, p)}")
-        if p.mode == "uvuv" or (p.mode == "uuw" and p.weight_shape is None):
-            em.line(f"{result} = {result}.reshape({result}.shape[0], {p.out_mul}, {p.out.dim})")
-        for g in node.gates:
-            result_g = self.entry(g, 0)
-            em.line(f"{result} = {result} * {result_g}")
+        result = self.body(em, k, node, p, c, real=True)[2]
         target = self.target(k, p.out_entry)
         if p.out_entry in first:
             em.line(f"{target} = torch.add({target}, {result}, alpha={p.coefficient!r})")
         else:
             em.line(f"{target} = {result} * {p.coefficient!r}")
             first.add(p.out_entry)
+
+    def body(self, em: Emitter, k: int, node: FuseNode, p: Path, c: Contraction,
+             real: bool) -> tuple[list[str], list[str], str]:
+        """Emit a path's einsums, weights and gates; returns (lines, columns, result).
+
+        With ``real=False`` the operands that differ between paths of one schedule are
+        placeholders (``cg0``, ``x1``, ``pair``, ``w``) and nothing is named in the module;
+        ``columns`` lists them (or, with ``real=True``, their values) in one fixed order.
+        """
+        names, slots = [], []  # what each operand is called in the einsums, and its column
+        couplings = self.couplings_of(p)
+        for o in c.operands:
+            broadcast = False
+            if o.role.startswith("x"):
+                i = int(o.role[1:])
+                op = self.coupled_args(node)[i]
+                slot = (1, i, self.entry(op, p.inputs[i]) if real else f"x{i}")
+                broadcast = len(o.subscripts) != 3
+            elif o.role.startswith("cg"):
+                j = int(o.role[2:])
+                slot = (0, j, f"self.{couplings[j].name}" if real else f"cg{j}")
+            else:
+                shape = p.weight_shape or ()
+                slot = (3, 0, self.weight_slice(k, p.weight_offset, shape) if real else "w")
+            names.append(f"{slot[2]}[:, 0]" if broadcast else slot[2])
+            slots.append(slot)
+        start = len(em.lines)
+        paired, tail = self.pair(c, names, None if real else "pair")
+        if tail is not c:  # the shared product stands in for the inputs it consumed
+            slots = [s for i, s in enumerate(slots) if i not in c.steps[0].positions]
+            slots.append((2, 0, paired[-1]))
+        result = emit_contraction(em, tail, paired)
+        if p.mode in SCALED_AFTER and p.weight_shape is not None:
+            slots.append((3, 0, self.scale(k, p) if real else "w"))
+            em.line(f"{result} = {result} * {slots[-1][2]}")
+        if p.mode == "uvuv" or (p.mode == "uuw" and p.weight_shape is None):
+            em.line(f"{result} = {result}.reshape({result}.shape[0], {p.out_mul}, {p.out.dim})")
+        for g in node.gates:
+            em.line(f"{result} = {result} * {self.entry(g, 0) if real else self.entry_name(g, 0)}")
+        columns = [value for *_, value in sorted(slots, key=lambda s: s[:2])]
+        return em.lines[start:], columns, result
 
     def coupled_args(self, node: FuseNode) -> tuple[Operand, ...]:
         """A node's operands in coupling order (centre reads last in a free neighbour sum)."""
@@ -241,22 +322,32 @@ class EinsumLowering:
             left = k
         return out
 
-    def contract(self, c: Contraction, names: list[str]) -> str:
-        """Emit a contraction; a first step that only multiplies inputs is shared by paths."""
+    def pair(self, c: Contraction, names: list[str],
+             placeholder: str | None = None) -> tuple[list[str], Contraction]:
+        """A first step that only multiplies inputs is shared by paths: named once, before them.
+
+        Returns the names and contraction left (the product last). With a ``placeholder`` the
+        product is not named in the module; the placeholder stands for it.
+        """
         first = c.steps[0] if c.steps else None
-        if first is not None and len(c.steps) > 1 and all(
+        if first is None or len(c.steps) == 1 or not all(
             c.operands[i].role.startswith("x") for i in first.positions
         ):
-            args = [names[i] for i in first.positions]
+            return names, c
+        args = [names[i] for i in first.positions]
+        if placeholder is None:
             key = (first.equation, *args)
             if key not in self.st.shared:
                 self.st.shared[key] = f"xx{len(self.st.shared)}"
                 self.em.line(f"{self.st.shared[key]} = {outer_product(first.equation, args)}"
                              "  # shared by the paths on these inputs")
-            rest = [n for i, n in enumerate(names) if i not in first.positions]
-            rest.append(self.st.shared[key])
-            tail = Contraction(c.operands, c.output, c.steps[1:], c.flops)
-            return emit_contraction(self.em, tail, rest)
+            placeholder = self.st.shared[key]
+        rest = [n for i, n in enumerate(names) if i not in first.positions]
+        return [*rest, placeholder], Contraction(c.operands, c.output, c.steps[1:], c.flops)
+
+    def contract(self, c: Contraction, names: list[str]) -> str:
+        """Emit a contraction (sharing a first step that only multiplies inputs)."""
+        names, c = self.pair(c, names)
         return emit_contraction(self.em, c, names)
 
     def target(self, k: int, entry: int) -> str:
