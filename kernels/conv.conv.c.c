@@ -216,9 +216,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 1; ++t)
                     p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                acc_0[r][0][u] += K(0.5773502691896257) * p0_out[r][0][u] * (weightz + 0)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) acc_0[r][0][u] += K(0.5773502691896257) * p0_out[r][0][u] * (weightz + 0)[u];
         }
 
         {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
@@ -290,9 +289,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 3; ++t)
                     p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                acc_0[r][0][u] += K(0.5773502691896257) * p5_out[r][0][u] * (weightz + 160)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) acc_0[r][0][u] += K(0.5773502691896257) * p5_out[r][0][u] * (weightz + 160)[u];
         }
 
         {  /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
@@ -409,9 +407,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                acc_0[r][0][u] += K(0.5773502691896257) * p13_out[r][0][u] * (weightz + 416)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) acc_0[r][0][u] += K(0.5773502691896257) * p13_out[r][0][u] * (weightz + 416)[u];
         }
 
         {  /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
@@ -513,9 +510,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int t = 0; t < 1; ++t)
                     p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                resultz[0 + u] += K(0.5773502691896257) * p0_out[0][0][u] * out_0[0][0][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[0 + u] += K(0.5773502691896257) * p0_out[0][0][u] * out_0[0][0][u];
         }
 
         {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
@@ -587,9 +583,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int t = 0; t < 3; ++t)
                     p5_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                resultz[160 + u] += K(0.5773502691896257) * p5_out[0][0][u] * out_0[0][0][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[160 + u] += K(0.5773502691896257) * p5_out[0][0][u] * out_0[0][0][u];
         }
 
         {  /* path 6: 1o ⊗ 1o → 2e (uvu, 32×1 → 32) */
@@ -706,9 +701,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int t = 0; t < 5; ++t)
                     p13_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int u = 0; u < 32; ++u) {
-                resultz[416 + u] += K(0.5773502691896257) * p13_out[0][0][u] * out_0[0][0][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[416 + u] += K(0.5773502691896257) * p13_out[0][0][u] * out_0[0][0][u];
         }
 
         {  /* path 14: 2e ⊗ 2e → 2e (uvu, 32×1 → 32) */
@@ -809,9 +803,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 32; ++u) {
-                    acc_x0_0[r][0][u] += K(0.5773502691896257) * p0_x0[r][0][u] * (weightz + 0)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) acc_x0_0[r][0][u] += K(0.5773502691896257) * p0_x0[r][0][u] * (weightz + 0)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][32];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
@@ -841,9 +834,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 3; ++t)
                         p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 32; ++u) {
-                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weightz + 32)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weightz + 32)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
@@ -877,9 +869,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 5; ++t)
                         p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int u = 0; u < 32; ++u) {
-                    acc_x0_0[r][0][u] += K(1.0) * p2_x0[r][0][u] * (weightz + 64)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) acc_x0_0[r][0][u] += K(1.0) * p2_x0[r][0][u] * (weightz + 64)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
@@ -917,9 +908,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 7; ++t)
                         p3_x0[r][cg_0_3_3[t].a][u] += cg_0_3_3[t].v * x1_3[r][cg_0_3_3[t].b][0] * out_3[r][cg_0_3_3[t].c][u];
                 }
-                for (int u = 0; u < 32; ++u) {
-                    acc_x0_0[r][0][u] += K(1.3228756555322954) * p3_x0[r][0][u] * (weightz + 96)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 32; ++u) acc_x0_0[r][0][u] += K(1.3228756555322954) * p3_x0[r][0][u] * (weightz + 96)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_x1[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ out → x1 */

@@ -151,8 +151,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 1; ++t)
                     p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                acc_0[r][0][w] += K(0.14433756729740643) * p0_out[r][0][u] * (weight + 0)[u * 16 + w];
+            for (int u = 0; u < 16; ++u) {
+                #pragma omp simd
+                for (int w = 0; w < 16; ++w) acc_0[r][0][w] += K(0.14433756729740643) * p0_out[r][0][u] * (weight + 0)[u * 16 + w];
             }
         }
 
@@ -210,8 +211,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 3; ++t)
                     p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                acc_0[r][0][w] += K(0.14433756729740643) * p4_out[r][0][u] * (weight + 1024)[u * 16 + w];
+            for (int u = 0; u < 16; ++u) {
+                #pragma omp simd
+                for (int w = 0; w < 16; ++w) acc_0[r][0][w] += K(0.14433756729740643) * p4_out[r][0][u] * (weight + 1024)[u * 16 + w];
             }
         }
 
@@ -284,8 +286,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                acc_0[r][0][w] += K(0.14433756729740643) * p9_out[r][0][u] * (weight + 2304)[u * 16 + w];
+            for (int u = 0; u < 16; ++u) {
+                #pragma omp simd
+                for (int w = 0; w < 16; ++w) acc_0[r][0][w] += K(0.14433756729740643) * p9_out[r][0][u] * (weight + 2304)[u * 16 + w];
             }
         }
 
@@ -354,8 +357,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 1; ++t)
                         p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                 }
-                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    dw[0 + u * 16 + w] += K(0.14433756729740643) * p0_out[0][0][u] * out_0[0][0][w];
+                for (int u = 0; u < 16; ++u) {
+                    #pragma omp simd
+                    for (int w = 0; w < 16; ++w) dw[0 + u * 16 + w] += K(0.14433756729740643) * p0_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
@@ -413,8 +417,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 3; ++t)
                         p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                 }
-                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    dw[1024 + u * 16 + w] += K(0.14433756729740643) * p4_out[0][0][u] * out_0[0][0][w];
+                for (int u = 0; u < 16; ++u) {
+                    #pragma omp simd
+                    for (int w = 0; w < 16; ++w) dw[1024 + u * 16 + w] += K(0.14433756729740643) * p4_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
@@ -487,8 +492,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 5; ++t)
                         p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                 }
-                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    dw[2304 + u * 16 + w] += K(0.14433756729740643) * p9_out[0][0][u] * out_0[0][0][w];
+                for (int u = 0; u < 16; ++u) {
+                    #pragma omp simd
+                    for (int w = 0; w < 16; ++w) dw[2304 + u * 16 + w] += K(0.14433756729740643) * p9_out[0][0][u] * out_0[0][0][w];
                 }
             }
 
@@ -559,8 +565,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         {  /* path 0: 0e ⊗ 0e → 0e (uvw, 16×1 → 16) */
             real f0[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
-                f0[r][0][u] += out_0[r][0][w] * w0_wu[w * 16 + u];
+            for (int w = 0; w < 16; ++w) {
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) f0[r][0][u] += out_0[r][0][w] * w0_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][16];  /* 0e, from cg_0_0_0: x1 ⊗ out → x0 */
@@ -571,9 +578,8 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * f0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) acc_x0_0[r][0][u] += K(0.14433756729740643) * p0_x0[r][0][u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][16];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
@@ -608,9 +614,8 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 3; ++t)
                         p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * f1[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) acc_x0_0[r][0][u] += K(0.21650635094610965) * p1_x0[r][0][u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
@@ -649,9 +654,8 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 5; ++t)
                         p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * f2[r][cg_0_2_2[t].c][u];
                 }
-                for (int u = 0; u < 16; ++u) {
-                    acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) acc_x0_0[r][0][u] += K(0.2795084971874737) * p2_x0[r][0][u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
@@ -719,8 +723,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         {  /* path 4: 1o ⊗ 1o → 0e (uvw, 16×1 → 16) */
             real f4[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
-                f4[r][0][u] += out_0[r][0][w] * w4_wu[w * 16 + u];
+            for (int w = 0; w < 16; ++w) {
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) f4[r][0][u] += out_0[r][0][w] * w4_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
@@ -928,8 +933,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         {  /* path 9: 2e ⊗ 2e → 0e (uvw, 16×1 → 16) */
             real f9[R][1][16] = {0};  /* out ⊗ weights, summed over w */
-            for (int w = 0; w < 16; ++w) for (int u = 0; u < 16; ++u) {
-                f9[r][0][u] += out_0[r][0][w] * w9_wu[w * 16 + u];
+            for (int w = 0; w < 16; ++w) {
+                #pragma omp simd
+                for (int u = 0; u < 16; ++u) f9[r][0][u] += out_0[r][0][w] * w9_wu[w * 16 + u];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */

@@ -165,9 +165,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 1; ++t)
                     p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(1.0) * p0_out[r][0][u] * (weight + 0)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(1.0) * p0_out[r][0][u] * (weight + 0)[u];
         }
 
         {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
@@ -224,9 +223,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 3; ++t)
                     p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_4[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_4[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
         }
 
         {  /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
@@ -298,9 +296,8 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_9[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_9[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
         }
 
         {  /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
@@ -392,9 +389,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 1; ++t)
                         p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][0];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[0 + u] += K(1.0) * p0_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[0 + u] += K(1.0) * p0_out[0][0][u] * out_0[0][0][u];
             }
 
             {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
@@ -451,9 +447,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 3; ++t)
                         p4_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][0];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_4[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_4[0][0][u];
             }
 
             {  /* path 5: 1o ⊗ 1o → 2e (uvu, 8×1 → 8) */
@@ -525,9 +520,8 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 5; ++t)
                         p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][0];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_9[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_9[0][0][u];
             }
 
             {  /* path 10: 2e ⊗ 2e → 2e (uvu, 8×1 → 8) */
@@ -609,9 +603,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][0] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(1.0) * p0_x0[r][0][u] * (weight + 0)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_x1[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ out → x1 */
@@ -641,9 +634,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 3; ++t)
                         p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(1.7320508075688772) * p1_x0[r][0][u] * (weight + 8)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
@@ -677,9 +669,8 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 5; ++t)
                         p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(2.23606797749979) * p2_x0[r][0][u] * (weight + 16)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */

@@ -162,9 +162,8 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 1; ++t)
                     p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(0.4472135954999579) * p0_out[r][0][u] * (weight + 0)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(0.4472135954999579) * p0_out[r][0][u] * (weight + 0)[u];
         }
 
         {  /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
@@ -207,9 +206,8 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 3; ++t)
                     p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(0.7745966692414834) * p2_out[r][0][u] * (weight + 16)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(0.7745966692414834) * p2_out[r][0][u] * (weight + 16)[u];
         }
 
         {  /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
@@ -252,9 +250,8 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(1.0) * p4_out[r][0][u] * (weight + 32)[u];
         }
 
         {  /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
@@ -297,9 +294,8 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(1.0) * p6_out[r][0][u] * (weight + 48)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(1.0) * p6_out[r][0][u] * (weight + 48)[u];
         }
 
         {  /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
@@ -365,9 +361,8 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
                 for (int t = 0; t < 5; ++t)
                     p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
             }
-            for (int u = 0; u < 8; ++u) {
-                acc_0[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 8; ++u) acc_0[r][0][u] += K(1.0) * p9_out[r][0][u] * (weight + 72)[u];
         }
 
         /* write the result rows (entries no path reaches are zero) */
@@ -431,9 +426,8 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 1; ++t)
                         p0_out[r][cg_0_0_0[t].c][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * x2_0[r][cg_0_0_0[t].b][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[0 + u] += K(0.4472135954999579) * p0_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[0 + u] += K(0.4472135954999579) * p0_out[0][0][u] * out_0[0][0][u];
             }
 
             {  /* path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
@@ -476,9 +470,8 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 3; ++t)
                         p2_out[r][cg_1_1_0[t].c][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * x2_1[r][cg_1_1_0[t].b][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[16 + u] += K(0.7745966692414834) * p2_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[16 + u] += K(0.7745966692414834) * p2_out[0][0][u] * out_0[0][0][u];
             }
 
             {  /* path 3: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
@@ -521,9 +514,8 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 5; ++t)
                         p4_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[32 + u] += K(1.0) * p4_out[0][0][u] * out_0[0][0][u];
             }
 
             {  /* path 5: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×8×8 → 8) */
@@ -566,9 +558,8 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 5; ++t)
                         p6_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[48 + u] += K(1.0) * p6_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[48 + u] += K(1.0) * p6_out[0][0][u] * out_0[0][0][u];
             }
 
             {  /* path 7: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×8×8 → 8) */
@@ -634,9 +625,8 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                     for (int t = 0; t < 5; ++t)
                         p9_out[r][cg_2_2_0[t].c][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * x2_2[r][cg_2_2_0[t].b][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_0[0][0][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[72 + u] += K(1.0) * p9_out[0][0][u] * out_0[0][0][u];
             }
         }
     }
@@ -702,9 +692,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p0_k0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.4472135954999579) * p0_x0[r][0][u] * (weight + 0)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.4472135954999579) * p0_x0[r][0][u] * (weight + 0)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x2 ⊗ out → k0 */
@@ -723,9 +712,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p0_k0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x1_0[r][0][u] += K(0.4472135954999579) * p0_x1[r][0][u] * (weight + 0)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x1_0[r][0][u] += K(0.4472135954999579) * p0_x1[r][0][u] * (weight + 0)[u];
             }
             if (want & 4) {  /* the gradient w.r.t. x2 */
                 real p0_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
@@ -744,9 +732,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p0_x2[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * p0_k0[r][cg_0_0_0[t].a][u] * out_0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x2_0[r][0][u] += K(0.4472135954999579) * p0_x2[r][0][u] * (weight + 0)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x2_0[r][0][u] += K(0.4472135954999579) * p0_x2[r][0][u] * (weight + 0)[u];
             }
         }
 
@@ -768,9 +755,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p1_x0[r][cg_0_0_0[t].a][u] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][u] * p1_k0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weight + 8)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.7745966692414834) * p1_x0[r][0][u] * (weight + 8)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p1_k0[R][1][8];  /* 0e, from cg_0_1_1: x2 ⊗ out → k0 */
@@ -789,9 +775,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 1; ++t)
                         p1_x1[r][cg_0_0_0[t].b][u] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * p1_k0[r][cg_0_0_0[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x1_0[r][0][u] += K(0.7745966692414834) * p1_x1[r][0][u] * (weight + 8)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x1_0[r][0][u] += K(0.7745966692414834) * p1_x1[r][0][u] * (weight + 8)[u];
             }
             if (want & 4) {  /* the gradient w.r.t. x2 */
                 real p1_k0[R][1][8];  /* 0e, from cg_0_0_0: x0 ⊗ x1 → k0 */
@@ -835,9 +820,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 3; ++t)
                         p2_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p2_k0[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.7745966692414834) * p2_x0[r][0][u] * (weight + 16)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.7745966692414834) * p2_x0[r][0][u] * (weight + 16)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
@@ -903,9 +887,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 3; ++t)
                         p3_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][u] * p3_k0[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.3416407864998738) * p3_x0[r][0][u] * (weight + 24)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(1.3416407864998738) * p3_x0[r][0][u] * (weight + 24)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
@@ -971,9 +954,8 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                     for (int t = 0; t < 5; ++t)
                         p4_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][u] * p4_k0[r][cg_0_2_2[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(1.0) * p4_x0[r][0][u] * (weight + 32)[u];
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
                 real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */

@@ -183,8 +183,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                         p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                acc_0[r][0][w] += K(0.07216878364870322) * p0_out[r][0][u * 8 + v] * (weight + 0)[u * 64 + v * 8 + w];
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) acc_0[r][0][w] += K(0.07216878364870322) * p0_out[r][0][u * 8 + v] * (weight + 0)[u * 64 + v * 8 + w];
             }
         }
 
@@ -250,8 +251,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                         p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                acc_0[r][0][w] += K(0.07216878364870322) * p4_out[r][0][u * 8 + v] * (weight + 2048)[u * 64 + v * 8 + w];
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) acc_0[r][0][w] += K(0.07216878364870322) * p4_out[r][0][u * 8 + v] * (weight + 2048)[u * 64 + v * 8 + w];
             }
         }
 
@@ -385,8 +387,9 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
                         p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                acc_0[r][0][w] += K(0.07216878364870322) * p12_out[r][0][u * 8 + v] * (weight + 6144)[u * 64 + v * 8 + w];
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) acc_0[r][0][w] += K(0.07216878364870322) * p12_out[r][0][u * 8 + v] * (weight + 6144)[u * 64 + v * 8 + w];
             }
         }
 
@@ -476,8 +479,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                             p0_out[r][cg_0_0_0[t].c][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * x1_0[r][cg_0_0_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    dw[0 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p0_out[0][0][u * 8 + v] * out_0[0][0][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[0 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p0_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
@@ -543,8 +547,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                             p4_out[r][cg_1_1_0[t].c][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * x1_1[r][cg_1_1_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    dw[2048 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p4_out[0][0][u * 8 + v] * out_0[0][0][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[2048 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p4_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
@@ -678,8 +683,9 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                             p12_out[r][cg_2_2_0[t].c][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * x1_2[r][cg_2_2_0[t].b][v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    dw[6144 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p12_out[0][0][u * 8 + v] * out_0[0][0][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[6144 + u * 64 + v * 8 + w] += K(0.07216878364870322) * p12_out[0][0][u * 8 + v] * out_0[0][0][w];
                 }
             }
 
@@ -773,8 +779,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         {  /* path 0: 0 ⊗ 0 → 0 (uvw, 8×8 → 8) */
             real f0[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
-                f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) f0[r][0][u * 8 + v] += out_0[r][0][w] * w0_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p0_x0[R][1][64];  /* 0, from cg_0_0_0: x1 ⊗ out → x0 */
@@ -787,8 +794,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p0_x0[r][cg_0_0_0[t].a][u * 8 + v] += cg_0_0_0[t].v * x1_0[r][cg_0_0_0[t].b][v] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
+                for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.07216878364870322) * p0_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -802,8 +810,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p0_x1[r][cg_0_0_0[t].b][u * 8 + v] += cg_0_0_0[t].v * x0_0[r][cg_0_0_0[t].a][u] * f0[r][cg_0_0_0[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
-                    acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) acc_x1_0[r][0][v] += K(0.07216878364870322) * p0_x1[r][0][u * 8 + v];
                 }
             }
         }
@@ -825,8 +834,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p1_x0[r][cg_0_1_1[t].a][u * 8 + v] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * f1[r][cg_0_1_1[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
+                for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.08838834764831845) * p1_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -864,8 +874,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p2_x0[r][cg_0_2_2[t].a][u * 8 + v] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * f2[r][cg_0_2_2[t].c][u * 8 + v];
                     }
                 }
-                for (int v = 0; v < 8; ++v) for (int u = 0; u < 8; ++u) {
-                    acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
+                for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int u = 0; u < 8; ++u) acc_x0_0[r][0][u] += K(0.11410886614690961) * p2_x0[r][0][u * 8 + v];
                 }
             }
             if (want & 2) {  /* the gradient w.r.t. x1 */
@@ -919,16 +930,18 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p3_x1[r][cg_1_0_1[t].b][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
-                    acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) acc_x1_0[r][0][v] += K(0.08838834764831845) * p3_x1[r][0][u * 8 + v];
                 }
             }
         }
 
         {  /* path 4: 1 ⊗ 1 → 0 (uvw, 8×8 → 8) */
             real f4[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
-                f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) f4[r][0][u * 8 + v] += out_0[r][0][w] * w4_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p4_x0[R][3][64];  /* 1, from cg_1_1_0: x1 ⊗ out → x0 */
@@ -1157,8 +1170,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                             p9_x1[r][cg_2_0_2[t].b][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].c][u * 8 + v];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
-                    acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
+                for (int u = 0; u < 8; ++u) {
+                    #pragma omp simd
+                    for (int v = 0; v < 8; ++v) acc_x1_0[r][0][v] += K(0.11410886614690961) * p9_x1[r][0][u * 8 + v];
                 }
             }
         }
@@ -1245,8 +1259,9 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
 
         {  /* path 12: 2 ⊗ 2 → 0 (uvw, 8×8 → 8) */
             real f12[R][1][64] = {0};  /* out ⊗ weights, summed over w */
-            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) for (int v = 0; v < 8; ++v) {
-                f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) {
+                #pragma omp simd
+                for (int v = 0; v < 8; ++v) f12[r][0][u * 8 + v] += out_0[r][0][w] * w12_uwv[u * 64 + w * 8 + v];
             }
             if (want & 1) {  /* the gradient w.r.t. x0 */
                 real p12_x0[R][5][64];  /* 2, from cg_2_2_0: x1 ⊗ out → x0 */
