@@ -12,6 +12,7 @@
  * Rows are [Z, width] in e3nn's layout; per row, entries are copied to local
  * [component][channel] arrays so that the channel loops vectorise. Each path is
  * a { block }, so that its arrays' stack space is reused by the next path.
+ * Build cost: 0 loop nests over u, v and w (gcc's slowest part).
  * Do not edit: regenerate with `python -m fusiondsl.cli.gallery`.
  */
 #include <stdint.h>

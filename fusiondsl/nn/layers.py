@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import warnings
 from pathlib import Path as FilePath
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import torch
 
 from fusiondsl.backends import available as backends
+from fusiondsl.backends.c.kernels import DEEP_NESTS
 from fusiondsl.backends.c.runtime import is_built, library_dir
 from fusiondsl.backends.names import safe_diagram
 from fusiondsl.core.fileio import write_atomic
@@ -229,7 +231,8 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
 # minutes: C source up to this many lines, where a loop nest over all three channel letters
-# (u, v and w on one line) counts AUTO_C_NEST_LINES lines. Measured on the project's 2-core CPU
+# u, v and w (the C header declares how many: "Build cost: N loop nests over u, v and w")
+# counts AUTO_C_NEST_LINES lines. Measured on the project's 2-core CPU
 # (benchmarks/bench_compile.py --all, and `cc -O3` of one precision): single_path (203 lines)
 # 0.3 s, nequip (1,030) and fctp (1,041) about 3 s both precisions, product_basis (1,399)
 # 3.2 s, conv (1,488) 2.6 s a precision; so3 (1,386 lines with 45 such nests: 2,736 counted)
@@ -272,11 +275,11 @@ def auto_c_source(plan: Plan, spec_name: str) -> tuple[str | None, str | None]:
 
 def c_too_slow_to_build(module_source: str) -> str | None:
     """Why auto should not build this C layer's kernels now (``None``: build or load them)."""
-    c_source = module_source.split('C_SOURCE = r"""', 1)[-1]
+    c_source = module_source.split('C_SOURCE = r"""', 1)[-1].split('"""', 1)[0]
     lines = c_source.count("\n")
-    nests = sum(all(f"for (int {x} = 0" in line for x in "uvw") for line in c_source.split("\n"))
-    if lines + AUTO_C_NEST_LINES * nests <= AUTO_C_MAX_LINES or is_built(
-            c_source.split('"""', 1)[0]):
+    declared = re.search(rf"Build cost: (\d+) {DEEP_NESTS}", c_source)  # the C header's count
+    nests = int(declared.group(1)) if declared else 0
+    if lines + AUTO_C_NEST_LINES * nests <= AUTO_C_MAX_LINES or is_built(c_source):
         return None
     return _not_built_yet(f"{lines:,} lines" + (f", {nests} loop nests over u, v and w"
                                                   if nests else ""))

@@ -41,6 +41,9 @@ class _Path:
 
 # Batch rows per tile (internal weights are read once per tile): 4 measured 1.3-2.5x slower.
 ROWS_PER_TILE = 1
+# The C file's header says how many loop nests over u, v and w its functions have, in these
+# words (auto's first-build rule weighs them: nn/layers.c_too_slow_to_build).
+DEEP_NESTS = "loop nests over u, v and w"
 # Table loops are unrolled by gcc up to this many nonzeros (the table is constant data).
 UNROLL = 128
 
@@ -61,6 +64,7 @@ class CKernelWriter:
         self.wt_size = 0  # reals in ``wt``, the transposed weight copies
         self.subst: dict[str, Msg] = {}
         self.tile = ROWS_PER_TILE if node.weighted and not node.external else 1
+        self.deep_nests = 0  # loop nests over u, v and w: what gcc takes longest to build
 
     @property
     def fn_name(self) -> str:
@@ -167,12 +171,17 @@ class CKernelWriter:
         if not letters:
             yield
             return
+        self.count_nest(letters)
         em.line(" ".join(f"for (int {x} = 0; {x} < {'R' if x == 'r' else sizes[x]}; ++{x})"
                          for x in letters) + " {")
         em.depth += 1
         yield
         em.depth -= 1
         em.line("}")
+
+    def count_nest(self, letters: str) -> None:
+        """Count a loop nest over u, v and w at once (see :data:`DEEP_NESTS`)."""
+        self.deep_nests += set("uvw") <= set(letters)
 
     @staticmethod
     def at(ref: Ref, sizes: dict[str, int]) -> str:
@@ -322,6 +331,7 @@ class CKernelWriter:
         else:
             # Without a loop over m inside, gcc 12 vectorised the outer letter instead, as a
             # sum with shuffles per element: fctp's three 0e paths took 40% of its forward.
+            self.count_nest(outer + inner)
             with self.loops(outer, sizes):
                 for dest, term in rows:
                     em.line("#pragma omp simd")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusiondsl.backends.c.joint import JointGradientWriter, has_joint
-from fusiondsl.backends.c.kernels import CKernelWriter
+from fusiondsl.backends.c.kernels import DEEP_NESTS, CKernelWriter
 from fusiondsl.backends.c.support import require_support
 from fusiondsl.backends.c.tables import CTables
 from fusiondsl.backends.emit import Emitter, safe_text
@@ -84,8 +84,10 @@ class CLowering:
         """The C file: header comment, prelude, one function per kernel set and role."""
         em, tables = Emitter(), CTables()
         self.c_header(em)
+        cost_line = len(em.lines) - 2  # before "Do not edit" and the comment's end
         em.lines.extend(PRELUDE.split("\n"))
         top = len(em.lines)
+        nests = 0
         for k, infos in enumerate(self.sets):
             for part, info in enumerate(infos):
                 em.line()
@@ -94,13 +96,16 @@ class CLowering:
                     if has_joint(info) and role.startswith("x"):
                         continue  # <node>_xs gives any operand's gradient
                     em.line()
-                    text = CKernelWriter(info, role, tables).render()
-                    em.lines.extend(text.rstrip("\n").split("\n"))
+                    writer = CKernelWriter(info, role, tables)
+                    em.lines.extend(writer.render().rstrip("\n").split("\n"))
+                    nests += writer.deep_nests
                 if has_joint(info):
                     em.line()
-                    text = JointGradientWriter(info, tables).render()
-                    em.lines.extend(text.rstrip("\n").split("\n"))
+                    writer = JointGradientWriter(info, tables)
+                    em.lines.extend(writer.render().rstrip("\n").split("\n"))
+                    nests += writer.deep_nests
         em.lines[top:top] = tables.source_lines()
+        em.lines.insert(cost_line, f" * Build cost: {nests} {DEEP_NESTS} (gcc's slowest part).")
         return em.source()
 
     def c_header(self, em: Emitter) -> None:
