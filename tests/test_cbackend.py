@@ -260,3 +260,16 @@ def test_cli_refusal_points_into_the_file(capsys: pytest.CaptureFixture[str]) ->
     assert err[2].index("^") == err[1].index("open_graph")  # under the graph's name
     assert main(["compile", str(path.parent / "spins.fd")]) == 1
     assert capsys.readouterr().err.startswith(f"{path.parent / 'spins.fd'}: error: 2 diagrams")
+
+
+def test_bench_c_kernels_runs_every_kernel_of_a_layer() -> None:
+    """benchmarks/bench_c_kernels.py finds a layer's kernels and times each role (smoke)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_c_kernels.py"
+    out = subprocess.run([sys.executable, str(script), "single_path", "--rows", "50",
+                          "--repeats", "1", "--rounds", "1"],
+                         capture_output=True, text=True, check=True).stdout
+    line = out.strip().splitlines()[-1]
+    assert re.search(r"single_path\s+z\s+out\s+[\d.]+\s+xs\s+[\d.]+\s+w\s+[\d.]+$", line), out
