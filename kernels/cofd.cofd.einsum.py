@@ -228,281 +228,172 @@ class Cofd(torch.nn.Module):
         t1 = torch.einsum('acz,zua->zuc', t0, F_2_j)
         t1 = t1 * g_0
         m_pre18 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
-        # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
+        # m's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None]
         xx1 = F_0[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_0_0)
-        t0 = t0 * self.weight[0:8, None]
-        m_0 = 1.0 * t0
-        # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
         xx2 = F_1[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_1_1)
-        t0 = t0 * self.weight[8:16, None]
-        m_1 = 1.7320508075688772 * t0
-        # path 2: (0e ⊗ 0e → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
         xx3 = F_2[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_0_2_2)
-        t0 = t0 * self.weight[16:24, None]
-        m_2 = 2.23606797749979 * t0
-        # path 3: (0e ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
         xx4 = F_0[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_0_1)
-        t0 = t0 * self.weight[24:32, None]
-        m_3 = 3.0 * t0
-        # path 4: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre1)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_1)
-        t1 = t1 * self.weight[32:40, None]
-        m_4 = 1.7320508075688772 * t1
-        # path 5: (0e ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
         xx5 = F_1[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_1_2)
-        t0 = t0 * self.weight[40:48, None]
-        m_5 = 3.872983346207417 * t0
-        # path 6: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
         xx6 = F_2[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_1_2_1)
-        t0 = t0 * self.weight[48:56, None]
-        m_6 = 3.0 * t0
-        # path 7: (0e ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
         xx7 = F_0[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_0_2)
-        t0 = t0 * self.weight[56:64, None]
-        m_7 = 5.0 * t0
-        # path 8: (0e ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
         xx8 = F_1[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_1_1)
-        t0 = t0 * self.weight[64:72, None]
-        m_8 = 3.872983346207417 * t0
-        # path 9: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre2)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[72:80, None]
-        m_9 = 2.23606797749979 * t1
-        # path 10: (0e ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
         xx9 = F_2[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx9, self.w3j_2_2_2)
-        t0 = t0 * self.weight[80:88, None]
-        m_10 = 5.0 * t0
-        # path 11: (1o ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
         xx10 = F_0[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx10, self.w3j_1_0_1)
-        t0 = t0 * self.weight[88:96, None]
-        m_11 = 3.0 * t0
-        # path 12: (1o ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre3)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_1)
-        t1 = t1 * self.weight[96:104, None]
-        m_12 = 1.7320508075688772 * t1
-        # path 13: (1o ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
         xx11 = F_1[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx11, self.w3j_1_1_2)
-        t0 = t0 * self.weight[104:112, None]
-        m_13 = 3.872983346207417 * t0
-        # path 14: (1o ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
         xx12 = F_2[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx12, self.w3j_1_2_1)
-        t0 = t0 * self.weight[112:120, None]
-        m_14 = 3.0 * t0
-        # path 15: (1o ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
         xx13 = F_0[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_0_0_0)
-        t0 = t0 * self.weight[120:128, None]
-        m_15 = 1.0 * t0
-        # path 16: (1o ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
         xx14 = F_0[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx14, self.w3j_2_0_2)
-        t0 = t0 * self.weight[128:136, None]
-        m_16 = 5.0 * t0
-        # path 17: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
         xx15 = F_1[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx15, self.w3j_0_1_1)
-        t0 = t0 * self.weight[136:144, None]
-        m_17 = 1.7320508075688772 * t0
-        # path 18: (1o ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
         xx16 = F_1[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx16, self.w3j_1_1_1)
-        t0 = t0 * self.weight[144:152, None]
-        m_18 = 3.0 * t0
-        # path 19: (1o ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
         xx17 = F_1[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_2_1_1)
-        t0 = t0 * self.weight[152:160, None]
-        m_19 = 3.872983346207417 * t0
-        # path 20: (1o ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
         xx18 = F_2[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx18, self.w3j_0_2_2)
-        t0 = t0 * self.weight[160:168, None]
-        m_20 = 2.23606797749979 * t0
-        # path 21: (1o ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
         xx19 = F_2[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_1_2_2)
-        t0 = t0 * self.weight[168:176, None]
-        m_21 = 3.872983346207417 * t0
-        # path 22: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre5)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[176:184, None]
-        m_22 = 2.23606797749979 * t1
-        # path 23: (1o ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
         xx20 = F_2[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx20, self.w3j_2_2_2)
-        t0 = t0 * self.weight[184:192, None]
-        m_23 = 5.0 * t0
-        # path 24: (1o ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
         xx21 = F_0[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx21, self.w3j_1_0_1)
-        t0 = t0 * self.weight[192:200, None]
-        m_24 = 3.0 * t0
-        # path 25: (1o ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre7)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_1)
-        t1 = t1 * self.weight[200:208, None]
-        m_25 = 1.7320508075688772 * t1
-        # path 26: (1o ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
         xx22 = F_1[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx22, self.w3j_1_1_2)
-        t0 = t0 * self.weight[208:216, None]
-        m_26 = 3.872983346207417 * t0
-        # path 27: (1o ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
         xx23 = F_1[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx23, self.w3j_2_1_2)
-        t0 = t0 * self.weight[216:224, None]
-        m_27 = 5.0 * t0
-        # path 28: (1o ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
         xx24 = F_1[..., :, None] * m_pre9[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx24, self.w3j_3_1_2)
-        t0 = t0 * self.weight[224:232, None]
-        m_28 = 5.916079783099616 * t0
-        # path 29: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
         xx25 = F_2[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx25, self.w3j_1_2_1)
-        t0 = t0 * self.weight[232:240, None]
-        m_29 = 3.0 * t0
-        # path 30: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
         xx26 = F_2[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx26, self.w3j_2_2_1)
-        t0 = t0 * self.weight[240:248, None]
-        m_30 = 3.872983346207417 * t0
-        # path 31: (1o ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre9)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[248:256, None]
-        m_31 = 4.58257569495584 * t1
-        # path 32: (2e ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
-        xx27 = F_0[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx27, self.w3j_2_0_2)
-        t0 = t0 * self.weight[256:264, None]
-        m_32 = 5.0 * t0
-        # path 33: (2e ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
-        xx28 = F_1[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_1_1)
-        t0 = t0 * self.weight[264:272, None]
-        m_33 = 3.872983346207417 * t0
-        # path 34: (2e ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre10)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[272:280, None]
-        m_34 = 2.23606797749979 * t1
-        # path 35: (2e ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx29 = F_2[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx29, self.w3j_2_2_2)
-        t0 = t0 * self.weight[280:288, None]
-        m_35 = 5.0 * t0
-        # path 36: (2e ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
-        xx30 = F_0[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_0_1)
-        t0 = t0 * self.weight[288:296, None]
-        m_36 = 3.0 * t0
-        # path 37: (2e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre11)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_1)
-        t1 = t1 * self.weight[296:304, None]
-        m_37 = 1.7320508075688772 * t1
-        # path 38: (2e ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
-        xx31 = F_1[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx31, self.w3j_1_1_2)
-        t0 = t0 * self.weight[304:312, None]
-        m_38 = 3.872983346207417 * t0
-        # path 39: (2e ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
-        xx32 = F_1[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx32, self.w3j_2_1_2)
-        t0 = t0 * self.weight[312:320, None]
-        m_39 = 5.0 * t0
-        # path 40: (2e ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
-        xx33 = F_1[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx33, self.w3j_3_1_2)
-        t0 = t0 * self.weight[320:328, None]
-        m_40 = 5.916079783099616 * t0
-        # path 41: (2e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
-        xx34 = F_2[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_1_2_1)
-        t0 = t0 * self.weight[328:336, None]
-        m_41 = 3.0 * t0
-        # path 42: (2e ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
-        xx35 = F_2[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx35, self.w3j_2_2_1)
-        t0 = t0 * self.weight[336:344, None]
-        m_42 = 3.872983346207417 * t0
-        # path 43: (2e ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre13)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[344:352, None]
-        m_43 = 4.58257569495584 * t1
-        # path 44: (2e ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
-        xx36 = F_0[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_0_0_0)
-        t0 = t0 * self.weight[352:360, None]
-        m_44 = 1.0 * t0
-        # path 45: (2e ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
-        xx37 = F_0[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx37, self.w3j_2_0_2)
-        t0 = t0 * self.weight[360:368, None]
-        m_45 = 5.0 * t0
-        # path 46: (2e ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
-        xx38 = F_1[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx38, self.w3j_0_1_1)
-        t0 = t0 * self.weight[368:376, None]
-        m_46 = 1.7320508075688772 * t0
-        # path 47: (2e ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
-        xx39 = F_1[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx39, self.w3j_1_1_1)
-        t0 = t0 * self.weight[376:384, None]
-        m_47 = 3.0 * t0
-        # path 48: (2e ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
-        xx40 = F_1[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx40, self.w3j_2_1_1)
-        t0 = t0 * self.weight[384:392, None]
-        m_48 = 3.872983346207417 * t0
-        # path 49: (2e ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx41 = F_2[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx41, self.w3j_0_2_2)
-        t0 = t0 * self.weight[392:400, None]
-        m_49 = 2.23606797749979 * t0
-        # path 50: (2e ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx42 = F_2[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx42, self.w3j_1_2_2)
-        t0 = t0 * self.weight[400:408, None]
-        m_50 = 3.872983346207417 * t0
-        # path 51: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre15)
-        t1 = torch.einsum('bczu,zub->zuc', t0, F_2)
-        t1 = t1 * self.weight[408:416, None]
-        m_51 = 2.23606797749979 * t1
-        # path 52: (2e ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx43 = F_2[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx43, self.w3j_2_2_2)
-        t0 = t0 * self.weight[416:424, None]
-        m_52 = 5.0 * t0
-        # path 53: (2e ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx44 = F_2[..., :, None] * m_pre17[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx44, self.w3j_3_2_2)
-        t0 = t0 * self.weight[424:432, None]
-        m_53 = 5.916079783099616 * t0
-        # path 54: (2e ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
-        xx45 = F_2[..., :, None] * m_pre18[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx45, self.w3j_4_2_2)
-        t0 = t0 * self.weight[432:440, None]
-        m_54 = 6.708203932499369 * t0
+        xx27 = F_2[..., :, None] * m_pre9[..., None, :]  # shared by the paths on these inputs
+        xx28 = F_0[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx29 = F_1[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx30 = F_2[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx31 = F_0[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx32 = F_1[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx33 = F_1[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        xx34 = F_1[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
+        xx35 = F_2[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx36 = F_2[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        xx37 = F_2[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
+        xx38 = F_0[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx39 = F_0[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx40 = F_1[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx41 = F_1[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        xx42 = F_1[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx43 = F_2[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx44 = F_2[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        xx45 = F_2[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx46 = F_2[..., :, None] * m_pre17[..., None, :]  # shared by the paths on these inputs
+        xx47 = F_2[..., :, None] * m_pre18[..., None, :]  # shared by the paths on these inputs
+        # 55 paths with this schedule: one loop over their table
+        for cg0, pair, w, entry, alpha in (
+            # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_0_0, xx1, self.weight[0:8, None], 0, 1.0),
+            # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_1_1, xx2, self.weight[8:16, None], 1, 1.7320508075688772),
+            # path 2: (0e ⊗ 0e → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_2_2, xx3, self.weight[16:24, None], 2, 2.23606797749979),
+            # path 3: (0e ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_0_1, xx4, self.weight[24:32, None], 3, 3.0),
+            # path 4: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_0, xx5, self.weight[32:40, None], 4, 1.7320508075688772),
+            # path 5: (0e ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_2, xx5, self.weight[40:48, None], 5, 3.872983346207417),
+            # path 6: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_1, xx6, self.weight[48:56, None], 6, 3.0),
+            # path 7: (0e ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_0_2, xx7, self.weight[56:64, None], 7, 5.0),
+            # path 8: (0e ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_1, xx8, self.weight[64:72, None], 8, 3.872983346207417),
+            # path 9: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_0, xx9, self.weight[72:80, None], 9, 2.23606797749979),
+            # path 10: (0e ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_2, xx9, self.weight[80:88, None], 10, 5.0),
+            # path 11: (1o ⊗ 0e → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_0_1, xx10, self.weight[88:96, None], 11, 3.0),
+            # path 12: (1o ⊗ 0e → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_0, xx11, self.weight[96:104, None], 12, 1.7320508075688772),
+            # path 13: (1o ⊗ 0e → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_2, xx11, self.weight[104:112, None], 13, 3.872983346207417),
+            # path 14: (1o ⊗ 0e → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_1, xx12, self.weight[112:120, None], 14, 3.0),
+            # path 15: (1o ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_0_0, xx13, self.weight[120:128, None], 15, 1.0),
+            # path 16: (1o ⊗ 1o → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_0_2, xx14, self.weight[128:136, None], 16, 5.0),
+            # path 17: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_1_1, xx15, self.weight[136:144, None], 17, 1.7320508075688772),
+            # path 18: (1o ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_1, xx16, self.weight[144:152, None], 18, 3.0),
+            # path 19: (1o ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_1, xx17, self.weight[152:160, None], 19, 3.872983346207417),
+            # path 20: (1o ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_2_2, xx18, self.weight[160:168, None], 20, 2.23606797749979),
+            # path 21: (1o ⊗ 1o → 1e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_2, xx19, self.weight[168:176, None], 21, 3.872983346207417),
+            # path 22: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_0, xx20, self.weight[176:184, None], 22, 2.23606797749979),
+            # path 23: (1o ⊗ 1o → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_2, xx20, self.weight[184:192, None], 23, 5.0),
+            # path 24: (1o ⊗ 2e → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_0_1, xx21, self.weight[192:200, None], 24, 3.0),
+            # path 25: (1o ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_0, xx22, self.weight[200:208, None], 25, 1.7320508075688772),
+            # path 26: (1o ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_2, xx22, self.weight[208:216, None], 26, 3.872983346207417),
+            # path 27: (1o ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_2, xx23, self.weight[216:224, None], 27, 5.0),
+            # path 28: (1o ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_3_1_2, xx24, self.weight[224:232, None], 28, 5.916079783099616),
+            # path 29: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_1, xx25, self.weight[232:240, None], 29, 3.0),
+            # path 30: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_1, xx26, self.weight[240:248, None], 30, 3.872983346207417),
+            # path 31: (1o ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_3_2_1, xx27, self.weight[248:256, None], 31, 4.58257569495584),
+            # path 32: (2e ⊗ 0e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_0_2, xx28, self.weight[256:264, None], 32, 5.0),
+            # path 33: (2e ⊗ 0e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_1, xx29, self.weight[264:272, None], 33, 3.872983346207417),
+            # path 34: (2e ⊗ 0e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_0, xx30, self.weight[272:280, None], 34, 2.23606797749979),
+            # path 35: (2e ⊗ 0e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_2, xx30, self.weight[280:288, None], 35, 5.0),
+            # path 36: (2e ⊗ 1o → 1o) ⊗ 0e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_0_1, xx31, self.weight[288:296, None], 36, 3.0),
+            # path 37: (2e ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_0, xx32, self.weight[296:304, None], 37, 1.7320508075688772),
+            # path 38: (2e ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_2, xx32, self.weight[304:312, None], 38, 3.872983346207417),
+            # path 39: (2e ⊗ 1o → 2o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_2, xx33, self.weight[312:320, None], 39, 5.0),
+            # path 40: (2e ⊗ 1o → 3o) ⊗ 1o → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_3_1_2, xx34, self.weight[320:328, None], 40, 5.916079783099616),
+            # path 41: (2e ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_1, xx35, self.weight[328:336, None], 41, 3.0),
+            # path 42: (2e ⊗ 1o → 2o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_1, xx36, self.weight[336:344, None], 42, 3.872983346207417),
+            # path 43: (2e ⊗ 1o → 3o) ⊗ 2e → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_3_2_1, xx37, self.weight[344:352, None], 43, 4.58257569495584),
+            # path 44: (2e ⊗ 2e → 0e) ⊗ 0e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_0_0, xx38, self.weight[352:360, None], 44, 1.0),
+            # path 45: (2e ⊗ 2e → 2e) ⊗ 0e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_0_2, xx39, self.weight[360:368, None], 45, 5.0),
+            # path 46: (2e ⊗ 2e → 0e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_1_1, xx40, self.weight[368:376, None], 46, 1.7320508075688772),
+            # path 47: (2e ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_1_1, xx41, self.weight[376:384, None], 47, 3.0),
+            # path 48: (2e ⊗ 2e → 2e) ⊗ 1o → 1o (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_1_1, xx42, self.weight[384:392, None], 48, 3.872983346207417),
+            # path 49: (2e ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_0_2_2, xx43, self.weight[392:400, None], 49, 2.23606797749979),
+            # path 50: (2e ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_1_2_2, xx44, self.weight[400:408, None], 50, 3.872983346207417),
+            # path 51: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_0, xx45, self.weight[408:416, None], 51, 2.23606797749979),
+            # path 52: (2e ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_2_2_2, xx45, self.weight[416:424, None], 52, 5.0),
+            # path 53: (2e ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_3_2_2, xx46, self.weight[424:432, None], 53, 5.916079783099616),
+            # path 54: (2e ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 8×1×8 → 8) — per node
+            (self.w3j_4_2_2, xx47, self.weight[432:440, None], 54, 6.708203932499369),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            t0 = t0 * w
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        m_0, m_1, m_2, m_3, m_4, m_5, m_6, m_7, m_8, m_9, m_10, m_11, m_12, m_13, m_14, m_15, m_16, m_17, m_18, m_19, m_20, m_21, m_22, m_23, m_24, m_25, m_26, m_27, m_28, m_29, m_30, m_31, m_32, m_33, m_34, m_35, m_36, m_37, m_38, m_39, m_40, m_41, m_42, m_43, m_44, m_45, m_46, m_47, m_48, m_49, m_50, m_51, m_52, m_53, m_54 = parts
 
         # _c1 = cat(...): entries are reused, nothing is copied
         _c1_0 = F_0

@@ -228,226 +228,171 @@ class FusionBlock(torch.nn.Module):
         t1 = torch.einsum('acz,zua->zuc', t0, h_2_j)
         t1 = t1 * g_0
         m_pre18 = t1.new_zeros((num_nodes,) + t1.shape[1:]).index_add(0, receivers, t1)
-        # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
+        # m's entries, which the loops below add their paths into
+        parts = [None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None]
         xx0 = h_0[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx0, self.w3j_0_0_0)
-        m_0 = 1.0 * t0
-        # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
         xx1 = h_1[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx1, self.w3j_0_1_1)
-        m_1 = 1.7320508075688772 * t0
-        # path 2: (0e ⊗ 0e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
         xx2 = h_2[..., :, None] * m_pre0[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx2, self.w3j_0_2_2)
-        m_2 = 2.23606797749979 * t0
-        # path 3: (0e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
         xx3 = h_0[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx3, self.w3j_1_0_1)
-        m_3 = 3.0 * t0
-        # path 4: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre1)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
-        m_4 = 1.7320508075688772 * t1
-        # path 5: (0e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
         xx4 = h_1[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx4, self.w3j_1_1_2)
-        m_5 = 3.872983346207417 * t0
-        # path 6: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         xx5 = h_2[..., :, None] * m_pre1[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx5, self.w3j_1_2_1)
-        m_6 = 3.0 * t0
-        # path 7: (0e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
         xx6 = h_0[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx6, self.w3j_2_0_2)
-        m_7 = 5.0 * t0
-        # path 8: (0e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
         xx7 = h_1[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx7, self.w3j_2_1_1)
-        m_8 = 3.872983346207417 * t0
-        # path 9: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre2)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_9 = 2.23606797749979 * t1
-        # path 10: (0e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
         xx8 = h_2[..., :, None] * m_pre2[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx8, self.w3j_2_2_2)
-        m_10 = 5.0 * t0
-        # path 11: (1o ⊗ 0e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
         xx9 = h_0[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx9, self.w3j_1_0_1)
-        m_11 = 3.0 * t0
-        # path 12: (1o ⊗ 0e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre3)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
-        m_12 = 1.7320508075688772 * t1
-        # path 13: (1o ⊗ 0e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
         xx10 = h_1[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx10, self.w3j_1_1_2)
-        m_13 = 3.872983346207417 * t0
-        # path 14: (1o ⊗ 0e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         xx11 = h_2[..., :, None] * m_pre3[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx11, self.w3j_1_2_1)
-        m_14 = 3.0 * t0
-        # path 15: (1o ⊗ 1o → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
         xx12 = h_0[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx12, self.w3j_0_0_0)
-        m_15 = 1.0 * t0
-        # path 16: (1o ⊗ 1o → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
         xx13 = h_0[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx13, self.w3j_2_0_2)
-        m_16 = 5.0 * t0
-        # path 17: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
         xx14 = h_1[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx14, self.w3j_0_1_1)
-        m_17 = 1.7320508075688772 * t0
-        # path 18: (1o ⊗ 1o → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
         xx15 = h_1[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx15, self.w3j_1_1_1)
-        m_18 = 3.0 * t0
-        # path 19: (1o ⊗ 1o → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
         xx16 = h_1[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx16, self.w3j_2_1_1)
-        m_19 = 3.872983346207417 * t0
-        # path 20: (1o ⊗ 1o → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
         xx17 = h_2[..., :, None] * m_pre4[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx17, self.w3j_0_2_2)
-        m_20 = 2.23606797749979 * t0
-        # path 21: (1o ⊗ 1o → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
         xx18 = h_2[..., :, None] * m_pre6[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx18, self.w3j_1_2_2)
-        m_21 = 3.872983346207417 * t0
-        # path 22: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre5)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_22 = 2.23606797749979 * t1
-        # path 23: (1o ⊗ 1o → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
         xx19 = h_2[..., :, None] * m_pre5[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx19, self.w3j_2_2_2)
-        m_23 = 5.0 * t0
-        # path 24: (1o ⊗ 2e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
         xx20 = h_0[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx20, self.w3j_1_0_1)
-        m_24 = 3.0 * t0
-        # path 25: (1o ⊗ 2e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre7)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
-        m_25 = 1.7320508075688772 * t1
-        # path 26: (1o ⊗ 2e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
         xx21 = h_1[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx21, self.w3j_1_1_2)
-        m_26 = 3.872983346207417 * t0
-        # path 27: (1o ⊗ 2e → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
         xx22 = h_1[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx22, self.w3j_2_1_2)
-        m_27 = 5.0 * t0
-        # path 28: (1o ⊗ 2e → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
         xx23 = h_1[..., :, None] * m_pre9[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx23, self.w3j_3_1_2)
-        m_28 = 5.916079783099616 * t0
-        # path 29: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         xx24 = h_2[..., :, None] * m_pre7[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx24, self.w3j_1_2_1)
-        m_29 = 3.0 * t0
-        # path 30: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
         xx25 = h_2[..., :, None] * m_pre8[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx25, self.w3j_2_2_1)
-        m_30 = 3.872983346207417 * t0
-        # path 31: (1o ⊗ 2e → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre9)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_31 = 4.58257569495584 * t1
-        # path 32: (2e ⊗ 0e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        xx26 = h_0[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx26, self.w3j_2_0_2)
-        m_32 = 5.0 * t0
-        # path 33: (2e ⊗ 0e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        xx27 = h_1[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx27, self.w3j_2_1_1)
-        m_33 = 3.872983346207417 * t0
-        # path 34: (2e ⊗ 0e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre10)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_34 = 2.23606797749979 * t1
-        # path 35: (2e ⊗ 0e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx28 = h_2[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx28, self.w3j_2_2_2)
-        m_35 = 5.0 * t0
-        # path 36: (2e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
-        xx29 = h_0[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx29, self.w3j_1_0_1)
-        m_36 = 3.0 * t0
-        # path 37: (2e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_1_1_0, m_pre11)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_1)
-        m_37 = 1.7320508075688772 * t1
-        # path 38: (2e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        xx30 = h_1[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx30, self.w3j_1_1_2)
-        m_38 = 3.872983346207417 * t0
-        # path 39: (2e ⊗ 1o → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        xx31 = h_1[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx31, self.w3j_2_1_2)
-        m_39 = 5.0 * t0
-        # path 40: (2e ⊗ 1o → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
-        xx32 = h_1[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx32, self.w3j_3_1_2)
-        m_40 = 5.916079783099616 * t0
-        # path 41: (2e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        xx33 = h_2[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx33, self.w3j_1_2_1)
-        m_41 = 3.0 * t0
-        # path 42: (2e ⊗ 1o → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        xx34 = h_2[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx34, self.w3j_2_2_1)
-        m_42 = 3.872983346207417 * t0
-        # path 43: (2e ⊗ 1o → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_3_2_1, m_pre13)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_43 = 4.58257569495584 * t1
-        # path 44: (2e ⊗ 2e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
-        xx35 = h_0[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx35, self.w3j_0_0_0)
-        m_44 = 1.0 * t0
-        # path 45: (2e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
-        xx36 = h_0[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx36, self.w3j_2_0_2)
-        m_45 = 5.0 * t0
-        # path 46: (2e ⊗ 2e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        xx37 = h_1[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx37, self.w3j_0_1_1)
-        m_46 = 1.7320508075688772 * t0
-        # path 47: (2e ⊗ 2e → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        xx38 = h_1[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx38, self.w3j_1_1_1)
-        m_47 = 3.0 * t0
-        # path 48: (2e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
-        xx39 = h_1[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx39, self.w3j_2_1_1)
-        m_48 = 3.872983346207417 * t0
-        # path 49: (2e ⊗ 2e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx40 = h_2[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx40, self.w3j_0_2_2)
-        m_49 = 2.23606797749979 * t0
-        # path 50: (2e ⊗ 2e → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx41 = h_2[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx41, self.w3j_1_2_2)
-        m_50 = 3.872983346207417 * t0
-        # path 51: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
-        t0 = torch.einsum('abc,zua->bczu', self.w3j_2_2_0, m_pre15)
-        t1 = torch.einsum('bczu,zub->zuc', t0, h_2)
-        m_51 = 2.23606797749979 * t1
-        # path 52: (2e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx42 = h_2[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx42, self.w3j_2_2_2)
-        m_52 = 5.0 * t0
-        # path 53: (2e ⊗ 2e → 3e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx43 = h_2[..., :, None] * m_pre17[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx43, self.w3j_3_2_2)
-        m_53 = 5.916079783099616 * t0
-        # path 54: (2e ⊗ 2e → 4e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
-        xx44 = h_2[..., :, None] * m_pre18[..., None, :]  # shared by the paths on these inputs
-        t0 = torch.einsum('zuba,abc->zuc', xx44, self.w3j_4_2_2)
-        m_54 = 6.708203932499369 * t0
+        xx26 = h_2[..., :, None] * m_pre9[..., None, :]  # shared by the paths on these inputs
+        xx27 = h_0[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx28 = h_1[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx29 = h_2[..., :, None] * m_pre10[..., None, :]  # shared by the paths on these inputs
+        xx30 = h_0[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx31 = h_1[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx32 = h_1[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        xx33 = h_1[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
+        xx34 = h_2[..., :, None] * m_pre11[..., None, :]  # shared by the paths on these inputs
+        xx35 = h_2[..., :, None] * m_pre12[..., None, :]  # shared by the paths on these inputs
+        xx36 = h_2[..., :, None] * m_pre13[..., None, :]  # shared by the paths on these inputs
+        xx37 = h_0[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx38 = h_0[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx39 = h_1[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx40 = h_1[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        xx41 = h_1[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx42 = h_2[..., :, None] * m_pre14[..., None, :]  # shared by the paths on these inputs
+        xx43 = h_2[..., :, None] * m_pre16[..., None, :]  # shared by the paths on these inputs
+        xx44 = h_2[..., :, None] * m_pre15[..., None, :]  # shared by the paths on these inputs
+        xx45 = h_2[..., :, None] * m_pre17[..., None, :]  # shared by the paths on these inputs
+        xx46 = h_2[..., :, None] * m_pre18[..., None, :]  # shared by the paths on these inputs
+        # 55 paths with this schedule: one loop over their table
+        for cg0, pair, entry, alpha in (
+            # path 0: (0e ⊗ 0e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_0_0, xx0, 0, 1.0),
+            # path 1: (0e ⊗ 0e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_0_1_1, xx1, 1, 1.7320508075688772),
+            # path 2: (0e ⊗ 0e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_2_2, xx2, 2, 2.23606797749979),
+            # path 3: (0e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_0_1, xx3, 3, 3.0),
+            # path 4: (0e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_0, xx4, 4, 1.7320508075688772),
+            # path 5: (0e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_2, xx4, 5, 3.872983346207417),
+            # path 6: (0e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_1, xx5, 6, 3.0),
+            # path 7: (0e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_0_2, xx6, 7, 5.0),
+            # path 8: (0e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_1, xx7, 8, 3.872983346207417),
+            # path 9: (0e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_0, xx8, 9, 2.23606797749979),
+            # path 10: (0e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_2, xx8, 10, 5.0),
+            # path 11: (1o ⊗ 0e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_0_1, xx9, 11, 3.0),
+            # path 12: (1o ⊗ 0e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_0, xx10, 12, 1.7320508075688772),
+            # path 13: (1o ⊗ 0e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_2, xx10, 13, 3.872983346207417),
+            # path 14: (1o ⊗ 0e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_1, xx11, 14, 3.0),
+            # path 15: (1o ⊗ 1o → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_0_0, xx12, 15, 1.0),
+            # path 16: (1o ⊗ 1o → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_0_2, xx13, 16, 5.0),
+            # path 17: (1o ⊗ 1o → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_0_1_1, xx14, 17, 1.7320508075688772),
+            # path 18: (1o ⊗ 1o → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_1, xx15, 18, 3.0),
+            # path 19: (1o ⊗ 1o → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_1, xx16, 19, 3.872983346207417),
+            # path 20: (1o ⊗ 1o → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_2_2, xx17, 20, 2.23606797749979),
+            # path 21: (1o ⊗ 1o → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_2, xx18, 21, 3.872983346207417),
+            # path 22: (1o ⊗ 1o → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_0, xx19, 22, 2.23606797749979),
+            # path 23: (1o ⊗ 1o → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_2, xx19, 23, 5.0),
+            # path 24: (1o ⊗ 2e → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_0_1, xx20, 24, 3.0),
+            # path 25: (1o ⊗ 2e → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_0, xx21, 25, 1.7320508075688772),
+            # path 26: (1o ⊗ 2e → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_2, xx21, 26, 3.872983346207417),
+            # path 27: (1o ⊗ 2e → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_2, xx22, 27, 5.0),
+            # path 28: (1o ⊗ 2e → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_3_1_2, xx23, 28, 5.916079783099616),
+            # path 29: (1o ⊗ 2e → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_1, xx24, 29, 3.0),
+            # path 30: (1o ⊗ 2e → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_1, xx25, 30, 3.872983346207417),
+            # path 31: (1o ⊗ 2e → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_3_2_1, xx26, 31, 4.58257569495584),
+            # path 32: (2e ⊗ 0e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_0_2, xx27, 32, 5.0),
+            # path 33: (2e ⊗ 0e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_1, xx28, 33, 3.872983346207417),
+            # path 34: (2e ⊗ 0e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_0, xx29, 34, 2.23606797749979),
+            # path 35: (2e ⊗ 0e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_2, xx29, 35, 5.0),
+            # path 36: (2e ⊗ 1o → 1o) ⊗ 0e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_0_1, xx30, 36, 3.0),
+            # path 37: (2e ⊗ 1o → 1o) ⊗ 1o → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_0, xx31, 37, 1.7320508075688772),
+            # path 38: (2e ⊗ 1o → 1o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_2, xx31, 38, 3.872983346207417),
+            # path 39: (2e ⊗ 1o → 2o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_2, xx32, 39, 5.0),
+            # path 40: (2e ⊗ 1o → 3o) ⊗ 1o → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_3_1_2, xx33, 40, 5.916079783099616),
+            # path 41: (2e ⊗ 1o → 1o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_1, xx34, 41, 3.0),
+            # path 42: (2e ⊗ 1o → 2o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_1, xx35, 42, 3.872983346207417),
+            # path 43: (2e ⊗ 1o → 3o) ⊗ 2e → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_3_2_1, xx36, 43, 4.58257569495584),
+            # path 44: (2e ⊗ 2e → 0e) ⊗ 0e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_0_0, xx37, 44, 1.0),
+            # path 45: (2e ⊗ 2e → 2e) ⊗ 0e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_0_2, xx38, 45, 5.0),
+            # path 46: (2e ⊗ 2e → 0e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_0_1_1, xx39, 46, 1.7320508075688772),
+            # path 47: (2e ⊗ 2e → 1e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_1_1_1, xx40, 47, 3.0),
+            # path 48: (2e ⊗ 2e → 2e) ⊗ 1o → 1o (none, 16×1×16 → 16) — per node
+            (self.w3j_2_1_1, xx41, 48, 3.872983346207417),
+            # path 49: (2e ⊗ 2e → 0e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_0_2_2, xx42, 49, 2.23606797749979),
+            # path 50: (2e ⊗ 2e → 1e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_1_2_2, xx43, 50, 3.872983346207417),
+            # path 51: (2e ⊗ 2e → 2e) ⊗ 2e → 0e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_0, xx44, 51, 2.23606797749979),
+            # path 52: (2e ⊗ 2e → 2e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_2_2_2, xx44, 52, 5.0),
+            # path 53: (2e ⊗ 2e → 3e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_3_2_2, xx45, 53, 5.916079783099616),
+            # path 54: (2e ⊗ 2e → 4e) ⊗ 2e → 2e (none, 16×1×16 → 16) — per node
+            (self.w3j_4_2_2, xx46, 54, 6.708203932499369),
+        ):
+            t0 = torch.einsum('zuba,abc->zuc', pair, cg0)
+            parts[entry] = t0 * alpha if parts[entry] is None else torch.add(parts[entry], t0, alpha=alpha)
+        m_0, m_1, m_2, m_3, m_4, m_5, m_6, m_7, m_8, m_9, m_10, m_11, m_12, m_13, m_14, m_15, m_16, m_17, m_18, m_19, m_20, m_21, m_22, m_23, m_24, m_25, m_26, m_27, m_28, m_29, m_30, m_31, m_32, m_33, m_34, m_35, m_36, m_37, m_38, m_39, m_40, m_41, m_42, m_43, m_44, m_45, m_46, m_47, m_48, m_49, m_50, m_51, m_52, m_53, m_54 = parts
 
         # _c1 = cat(...): entries are reused, nothing is copied
         _c1_0 = h_0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import fusiondsl
-from fusiondsl.backends.einsum import lower
+from fusiondsl.backends.einsum import hoist, lower
 from fusiondsl.ir.diagram import Diagram
 from fusiondsl.nn import layer_cache
 from fusiondsl.nn.program import load
@@ -78,6 +78,7 @@ def _plain(mp: pytest.MonkeyPatch) -> None:
     """One block per path, each path in its own cheapest order: what the loops replace."""
     mp.setattr(lower, "LOOP_MIN_PATHS", 10**9)
     mp.setattr(planner, "share_orders", lambda cs: share_orders(cs, 0.0))
+    mp.setattr(hoist, "share_orders", lambda cs: share_orders(cs, 0.0))  # hoisted finals
     mp.setattr(layer_cache, "load", lambda k, backend: None)  # the key hashes code, not patches
     mp.setattr(layer_cache, "store", lambda *args, **kwargs: None)
 

@@ -8,15 +8,16 @@ h[i] and the weights, path by path. A sum hoisted by an F-move is rendered by
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from fusiondsl.backends.pysource import path_comment
 from fusiondsl.ir.diagram import FuseNode, Operand
-from fusiondsl.plan.contraction import SCALED_AFTER, path_contraction
+from fusiondsl.plan.contraction import path_contraction, share_orders
 from fusiondsl.plan.hoist import final_path, prefix_path
 
 if TYPE_CHECKING:
-    from fusiondsl.backends.einsum.lower import EinsumLowering
+    from fusiondsl.backends.einsum.lower import Block, EinsumLowering
     from fusiondsl.ir.paths import Path
 
 
@@ -39,9 +40,7 @@ def hoisted(low: EinsumLowering, k: int, node: FuseNode) -> None:
             pre = prefix_path(p)
             em.comment(f"prefix {len(prefixes)}: {pre.describe()} (per edge, summed over j)")
             prefixes[key] = emit_prefix(low, k, node, args[:-1], pre, len(prefixes))
-    first: set[int] = set()
-    for p in paths:
-        _emit_final(low, k, node, args, p, prefixes[_prefix_key(p)], first)
+    low.accumulate(k, node, _finals(low, k, node, args, paths, prefixes))
 
 
 def emit_prefix(low: EinsumLowering, k: int, node: FuseNode, ops: tuple[Operand, ...],
@@ -72,30 +71,26 @@ def emit_prefix(low: EinsumLowering, k: int, node: FuseNode, ops: tuple[Operand,
     return name, mul
 
 
-def _emit_final(low: EinsumLowering, k: int, node: FuseNode, args: tuple, p: Path,
-                prefix: tuple[str, int], first: set[int]) -> None:
+def _finals(low: EinsumLowering, k: int, node: FuseNode, args: tuple, paths: tuple[Path, ...],
+            prefixes: dict[tuple, tuple[str, int]]) -> list[Block]:
+    """Per node, each path's last coupling: its prefix sum ⊗ the centre h[i], with weights.
 
-    em = low.em
-    name, mul = prefix
-    fin = final_path(p, mul)
-    em.comment(path_comment(p) + " — per node")
-    c = path_contraction(fin, low.paths.external(k))
-    views = []
-    for o in c.operands:
-        if o.role == "x0":
-            views.append(name if len(o.subscripts) == 3 else f"{name}[:, 0]")
-        elif o.role == "x1":
-            centre = Operand(args[-1].kind, args[-1].index)  # the node tensor, not gathered
-            view = low.entry(centre, p.inputs[-1])
-            views.append(view if len(o.subscripts) == 3 else f"{view}[:, 0]")
-        elif o.role.startswith("cg"):
-            views.append(f"self.{low.couplings_of(fin)[0].name}")
-        else:
-            views.append(low.weight_slice(k, p.weight_offset, p.weight_shape or ()))
-    result = low.contract(c, views)
-    if p.mode in SCALED_AFTER and p.weight_shape is not None:  # not an operand of c
-        em.line(f"{result} = {result} * {low.scale(k, p)}")
-    target = low.target(k, p.out_entry)
-    coeff = f"{p.coefficient!r} * {result}"
-    em.line(f"{target} = {target} + {coeff}" if p.out_entry in first else f"{target} = {coeff}")
-    first.add(p.out_entry)
+    The couplings share pairwise orders as the planner's do (``share_orders``), so that paths
+    with one schedule become one loop (:meth:`EinsumLowering.accumulate`).
+    """
+    from fusiondsl.backends.einsum.lower import Block  # lower imports this module
+
+    centre = Operand(args[-1].kind, args[-1].index)  # the node tensor, not gathered
+    fins = [final_path(p, prefixes[_prefix_key(p)][1]) for p in paths]
+    orders = share_orders([path_contraction(f, low.paths.external(k)) for f in fins])
+    blocks = []
+    for p, fin, c in zip(paths, fins, orders):
+        name = prefixes[_prefix_key(p)][0]
+
+        def inputs(i: int, name: str = name, p: Path = p) -> str:
+            return name if i == 0 else low.entry(centre, p.inputs[-1])
+
+        render = functools.partial(low.body, k=k, node=node, p=fin, c=c, inputs=inputs,
+                                   gates=False)  # the gates are in the prefix sums
+        blocks.append(Block(p, path_comment(p) + " — per node", render))
+    return blocks

@@ -7,7 +7,9 @@ The generated file needs only torch.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fusiondsl.backends.einsum.batch import epilogue, prologue, scatter
@@ -36,6 +38,15 @@ from fusiondsl.plan.planner import Plan
 # A schedule (the einsums of a path, up to its couplings, entries and weights) shared by this
 # many paths of a node is written once, as a loop over a table of them.
 LOOP_MIN_PATHS = 3
+
+
+@dataclass(frozen=True)
+class Block:
+    """One path's contribution to its node's entry, ready to render (see ``body``)."""
+
+    p: Path
+    comment: str
+    render: Callable[..., tuple[list[str], list[str], str]]  # (em, real=...)
 
 
 @dataclass
@@ -192,24 +203,28 @@ class EinsumLowering:
             scatter(self, k, node)
 
     def node_paths(self, k: int, node: FuseNode) -> None:
-        """A node's paths: one block each, but one loop for a schedule many paths share.
+        """A node's paths (see :meth:`accumulate`)."""
+        self.accumulate(k, node, [
+            Block(p, path_comment(p), functools.partial(self.body, k=k, node=node, p=p, c=c))
+            for p, c in zip(self.plan.node_paths[k], self.plan.node_contractions[k])])
+
+    def accumulate(self, k: int, node: FuseNode, blocks: list[Block]) -> None:
+        """Paths into a node's entries: one block each, but one loop for a shared schedule.
 
         Paths of one node often run the same einsums on different couplings, entries and
         weights (fusion4's 327 paths have 9 schedules, see share_orders). A schedule shared by
         at least ``LOOP_MIN_PATHS`` paths is written once, as a loop over a table with one
         commented row per path, so the module grows with the number of schedules, not paths.
         """
-        pairs = list(zip(self.plan.node_paths[k], self.plan.node_contractions[k]))
-        schedules: dict[tuple[str, ...], list[tuple[Path, Contraction]]] = {}
-        for p, c in pairs:
-            lines = tuple(self.body(Emitter(), k, node, p, c, real=False)[0])
-            schedules.setdefault(lines, []).append((p, c))
+        schedules: dict[tuple[str, ...], list[Block]] = {}
+        for b in blocks:
+            schedules.setdefault(tuple(b.render(Emitter(), real=False)[0]), []).append(b)
         loops = [rows for rows in schedules.values() if len(rows) >= LOOP_MIN_PATHS]
-        looped = {id(p) for rows in loops for p, _ in rows}
+        looped = {id(b) for rows in loops for b in rows}
         first: set[int] = set()
-        for p, c in pairs:
-            if id(p) not in looped:
-                self.path(k, node, p, c, first)
+        for b in blocks:
+            if id(b) not in looped:
+                self.path(k, b, first)
         if not loops:
             return
         em, entries = self.em, range(len(node.irreps))
@@ -218,23 +233,22 @@ class EinsumLowering:
         done = [self.target(k, e) if e in first else "None" for e in entries]
         em.line(f"parts = [{', '.join(done)}]")
         for rows in loops:
-            self.loop(k, node, rows)
+            self.loop(rows)
         targets = ", ".join(self.target(k, e) for e in entries)
         em.line(f"{targets}{',' if len(entries) == 1 else ''} = parts")
 
-    def loop(self, k: int, node: FuseNode, rows: list[tuple[Path, Contraction]]) -> None:
+    def loop(self, rows: list[Block]) -> None:
         """Paths with one schedule: a loop over their table (couplings, entries, weights)."""
         em = self.em
-        p0, c0 = rows[0]
-        lines, columns, result = self.body(Emitter(), k, node, p0, c0, real=False)
+        lines, columns, result = rows[0].render(Emitter(), real=False)
         # the real names first: entries gathered and products shared are assigned before the loop
-        table = [(p, self.body(Emitter(), k, node, p, c, real=True)[1]) for p, c in rows]
+        table = [(b, b.render(Emitter(), real=True)[1]) for b in rows]
         em.comment(f"{len(rows)} paths with this schedule: one loop over their table")
         em.line(f"for {', '.join(columns)}, entry, alpha in (")
         with em.indent():
-            for p, values in table:
-                em.comment(path_comment(p))
-                em.line(f"({', '.join(values)}, {p.out_entry}, {p.coefficient!r}),")
+            for b, values in table:
+                em.comment(b.comment)
+                em.line(f"({', '.join(values)}, {b.p.out_entry}, {b.p.coefficient!r}),")
         em.line("):")
         with em.indent():
             for text in lines:
@@ -242,11 +256,11 @@ class EinsumLowering:
             em.line(f"parts[entry] = {result} * alpha if parts[entry] is None else "
                     f"torch.add(parts[entry], {result}, alpha=alpha)")
 
-    def path(self, k: int, node: FuseNode, p: Path, c: Contraction, first: set[int]) -> None:
+    def path(self, k: int, b: Block, first: set[int]) -> None:
         """One path: pairwise einsums, gates, and accumulation into its output entry."""
-        em = self.em
-        em.comment(path_comment(p))
-        result = self.body(em, k, node, p, c, real=True)[2]
+        em, p = self.em, b.p
+        em.comment(b.comment)
+        result = b.render(em, real=True)[2]
         target = self.target(k, p.out_entry)
         if p.out_entry in first:
             em.line(f"{target} = torch.add({target}, {result}, alpha={p.coefficient!r})")
@@ -254,13 +268,15 @@ class EinsumLowering:
             em.line(f"{target} = {result} * {p.coefficient!r}")
             first.add(p.out_entry)
 
-    def body(self, em: Emitter, k: int, node: FuseNode, p: Path, c: Contraction,
-             real: bool) -> tuple[list[str], list[str], str]:
+    def body(self, em: Emitter, *, k: int, node: FuseNode, p: Path, c: Contraction, real: bool,
+             inputs: Callable[[int], str] | None = None,
+             gates: bool = True) -> tuple[list[str], list[str], str]:
         """Emit a path's einsums, weights and gates; returns (lines, columns, result).
 
         With ``real=False`` the operands that differ between paths of one schedule are
         placeholders (``cg0``, ``x1``, ``pair``, ``w``) and nothing is named in the module;
         ``columns`` lists them (or, with ``real=True``, their values) in one fixed order.
+        ``inputs`` names operand ``i`` (default: the node's operand entries).
         """
         names, slots = [], []  # what each operand is called in the einsums, and its column
         couplings = self.couplings_of(p)
@@ -268,8 +284,13 @@ class EinsumLowering:
             broadcast = False
             if o.role.startswith("x"):
                 i = int(o.role[1:])
-                op = self.coupled_args(node)[i]
-                slot = (1, i, self.entry(op, p.inputs[i]) if real else f"x{i}")
+                if not real:
+                    name = f"x{i}"
+                elif inputs is not None:
+                    name = inputs(i)
+                else:
+                    name = self.entry(self.coupled_args(node)[i], p.inputs[i])
+                slot = (1, i, name)
                 broadcast = len(o.subscripts) != 3
             elif o.role.startswith("cg"):
                 j = int(o.role[2:])
@@ -290,7 +311,7 @@ class EinsumLowering:
             em.line(f"{result} = {result} * {slots[-1][2]}")
         if p.mode == "uvuv" or (p.mode == "uuw" and p.weight_shape is None):
             em.line(f"{result} = {result}.reshape({result}.shape[0], {p.out_mul}, {p.out.dim})")
-        for g in node.gates:
+        for g in node.gates if gates else ():
             em.line(f"{result} = {result} * {self.entry(g, 0) if real else self.entry_name(g, 0)}")
         columns = [value for *_, value in sorted(slots, key=lambda s: s[:2])]
         return em.lines[start:], columns, result
