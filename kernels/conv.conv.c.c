@@ -28,11 +28,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -225,7 +226,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p1_out[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -240,7 +241,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p2_out[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -255,7 +256,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p3_out[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 7; ++t)
                     p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
@@ -270,7 +271,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p4_out[R][3][32];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -298,7 +299,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p6_out[R][5][32];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -313,7 +314,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p7_out[R][3][32];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -328,7 +329,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p8_out[R][7][32];  /* 3o, from cg_1_2_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
@@ -343,7 +344,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p9_out[R][5][32];  /* 2e, from cg_1_3_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
@@ -358,7 +359,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p10_out[R][5][32];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -373,7 +374,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p11_out[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -388,7 +389,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p12_out[R][7][32];  /* 3o, from cg_2_1_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
@@ -416,7 +417,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p14_out[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 25; ++t)
                     p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -431,7 +432,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p15_out[R][3][32];  /* 1o, from cg_2_3_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
@@ -446,7 +447,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p16_out[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 41; ++t)
                     p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
@@ -519,7 +520,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p1_out[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -534,7 +535,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p2_out[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -549,7 +550,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p3_out[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 7; ++t)
                     p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
@@ -564,7 +565,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p4_out[R][3][32];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -592,7 +593,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p6_out[R][5][32];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p6_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -607,7 +608,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p7_out[R][3][32];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -622,7 +623,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p8_out[R][7][32];  /* 3o, from cg_1_2_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p8_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p8_out[r][cg_1_2_3[t].c][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * x1_2[r][cg_1_2_3[t].b][0];
@@ -637,7 +638,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p9_out[R][5][32];  /* 2e, from cg_1_3_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p9_out[r][cg_1_3_2[t].c][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * x1_3[r][cg_1_3_2[t].b][0];
@@ -652,7 +653,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p10_out[R][5][32];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -667,7 +668,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p11_out[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p11_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p11_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -682,7 +683,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p12_out[R][7][32];  /* 3o, from cg_2_1_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p12_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p12_out[r][cg_2_1_3[t].c][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * x1_1[r][cg_2_1_3[t].b][0];
@@ -710,7 +711,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p14_out[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 25; ++t)
                     p14_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -725,7 +726,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p15_out[R][3][32];  /* 1o, from cg_2_3_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p15_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 21; ++t)
                     p15_out[r][cg_2_3_1[t].c][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * x1_3[r][cg_2_3_1[t].b][0];
@@ -740,7 +741,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             real p16_out[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
+                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p16_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 41; ++t)
                     p16_out[r][cg_2_3_3[t].c][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * x1_3[r][cg_2_3_3[t].b][0];
@@ -842,7 +843,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p1_x1[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
@@ -877,7 +878,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_x1[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
@@ -916,7 +917,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_x1[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p3_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p3_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 7; ++t)
                         p3_x1[r][cg_0_3_3[t].b][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * out_3[r][cg_0_3_3[t].c][u];
@@ -947,7 +948,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x0[R][3][32];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p4_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_1[r][cg_1_0_1[t].c][u];
@@ -980,7 +981,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x0[R][3][32];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_0[r][cg_1_1_0[t].c][u];
@@ -994,7 +995,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x1[R][3][32];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
@@ -1017,7 +1018,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x0[R][3][32];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_2[r][cg_1_1_2[t].c][u];
@@ -1031,7 +1032,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x1[R][3][32];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_2[r][cg_1_1_2[t].c][u];
@@ -1054,7 +1055,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x0[R][3][32];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_1[r][cg_1_2_1[t].c][u];
@@ -1068,7 +1069,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x1[R][5][32];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -1095,7 +1096,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x0[R][3][32];  /* 1o, from cg_1_2_3: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p8_x0[r][cg_1_2_3[t].a][u] += cg_1_2_3[t].v * x1_2[r][cg_1_2_3[t].b][0] * out_3[r][cg_1_2_3[t].c][u];
@@ -1109,7 +1110,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x1[R][5][32];  /* 2e, from cg_1_2_3: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p8_x1[r][cg_1_2_3[t].b][u] += cg_1_2_3[t].v * x0_1[r][cg_1_2_3[t].a][u] * out_3[r][cg_1_2_3[t].c][u];
@@ -1136,7 +1137,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x0[R][3][32];  /* 1o, from cg_1_3_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p9_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p9_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p9_x0[r][cg_1_3_2[t].a][u] += cg_1_3_2[t].v * x1_3[r][cg_1_3_2[t].b][0] * out_2[r][cg_1_3_2[t].c][u];
@@ -1150,7 +1151,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x1[R][7][32];  /* 3o, from cg_1_3_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p9_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p9_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p9_x1[r][cg_1_3_2[t].b][u] += cg_1_3_2[t].v * x0_1[r][cg_1_3_2[t].a][u] * out_2[r][cg_1_3_2[t].c][u];
@@ -1181,7 +1182,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p10_x0[R][5][32];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p10_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_2[r][cg_2_0_2[t].c][u];
@@ -1214,7 +1215,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p11_x0[R][5][32];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p11_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p11_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p11_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_1[r][cg_2_1_1[t].c][u];
@@ -1228,7 +1229,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p11_x1[R][3][32];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p11_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p11_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p11_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_1[r][cg_2_1_1[t].c][u];
@@ -1251,7 +1252,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p12_x0[R][5][32];  /* 2e, from cg_2_1_3: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p12_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p12_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p12_x0[r][cg_2_1_3[t].a][u] += cg_2_1_3[t].v * x1_1[r][cg_2_1_3[t].b][0] * out_3[r][cg_2_1_3[t].c][u];
@@ -1265,7 +1266,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p12_x1[R][3][32];  /* 1o, from cg_2_1_3: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 3; ++c) p12_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p12_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p12_x1[r][cg_2_1_3[t].b][u] += cg_2_1_3[t].v * x0_2[r][cg_2_1_3[t].a][u] * out_3[r][cg_2_1_3[t].c][u];
@@ -1288,7 +1289,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p13_x0[R][5][32];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p13_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p13_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p13_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_0[r][cg_2_2_0[t].c][u];
@@ -1302,7 +1303,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p13_x1[R][5][32];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p13_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p13_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p13_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1329,7 +1330,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p14_x0[R][5][32];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p14_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p14_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_2[r][cg_2_2_2[t].c][u];
@@ -1343,7 +1344,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p14_x1[R][5][32];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p14_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p14_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_2[r][cg_2_2_2[t].c][u];
@@ -1370,7 +1371,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p15_x0[R][5][32];  /* 2e, from cg_2_3_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p15_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p15_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p15_x0[r][cg_2_3_1[t].a][u] += cg_2_3_1[t].v * x1_3[r][cg_2_3_1[t].b][0] * out_1[r][cg_2_3_1[t].c][u];
@@ -1384,7 +1385,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p15_x1[R][7][32];  /* 3o, from cg_2_3_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p15_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p15_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 21; ++t)
                         p15_x1[r][cg_2_3_1[t].b][u] += cg_2_3_1[t].v * x0_2[r][cg_2_3_1[t].a][u] * out_1[r][cg_2_3_1[t].c][u];
@@ -1415,7 +1416,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p16_x0[R][5][32];  /* 2e, from cg_2_3_3: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 5; ++c) p16_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p16_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 41; ++t)
                         p16_x0[r][cg_2_3_3[t].a][u] += cg_2_3_3[t].v * x1_3[r][cg_2_3_3[t].b][0] * out_3[r][cg_2_3_3[t].c][u];
@@ -1429,7 +1430,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p16_x1[R][7][32];  /* 3o, from cg_2_3_3: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 32; ++u) {
-                    for (int c = 0; c < 7; ++c) p16_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p16_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 41; ++t)
                         p16_x1[r][cg_2_3_3[t].b][u] += cg_2_3_3[t].v * x0_2[r][cg_2_3_3[t].a][u] * out_3[r][cg_2_3_3[t].c][u];

@@ -28,11 +28,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -162,7 +163,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -177,7 +178,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -192,7 +193,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -222,7 +223,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -237,7 +238,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -252,7 +253,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -267,7 +268,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -297,7 +298,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 16; ++u) {
-                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 25; ++t)
                     p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -368,7 +369,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -383,7 +384,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -398,7 +399,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p3_out[R][3][16];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -428,7 +429,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -443,7 +444,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p6_out[R][3][16];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -458,7 +459,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p7_out[R][5][16];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -473,7 +474,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p8_out[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -503,7 +504,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p10_out[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -622,7 +623,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p1_x1[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u];
@@ -662,7 +663,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_x1[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u];
@@ -694,7 +695,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_x0[R][3][16];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * f3[r][cg_1_0_1[t].c][u];
@@ -732,7 +733,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x0[R][3][16];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * f4[r][cg_1_1_0[t].c][u];
@@ -746,7 +747,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x1[R][3][16];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u];
@@ -774,7 +775,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * f5[r][cg_1_1_2[t].c][u];
@@ -788,7 +789,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x1[R][3][16];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f5[r][cg_1_1_2[t].c][u];
@@ -816,7 +817,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x0[R][3][16];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * f6[r][cg_1_2_1[t].c][u];
@@ -830,7 +831,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x1[R][5][16];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f6[r][cg_1_2_1[t].c][u];
@@ -862,7 +863,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x0[R][5][16];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * f7[r][cg_2_0_2[t].c][u];
@@ -900,7 +901,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x0[R][5][16];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * f8[r][cg_2_1_1[t].c][u];
@@ -914,7 +915,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x1[R][3][16];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f8[r][cg_2_1_1[t].c][u];
@@ -942,7 +943,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x0[R][5][16];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * f9[r][cg_2_2_0[t].c][u];
@@ -956,7 +957,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x1[R][5][16];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f9[r][cg_2_2_0[t].c][u];
@@ -988,7 +989,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p10_x0[R][5][16];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * f10[r][cg_2_2_2[t].c][u];
@@ -1002,7 +1003,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p10_x1[R][5][16];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 16; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f10[r][cg_2_2_2[t].c][u];

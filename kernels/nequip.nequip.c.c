@@ -34,11 +34,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -174,7 +175,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -189,7 +190,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -204,7 +205,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -232,7 +233,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -247,7 +248,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -262,7 +263,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -277,7 +278,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -305,7 +306,7 @@ void m_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 25; ++t)
                     p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -398,7 +399,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
@@ -413,7 +414,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
@@ -428,7 +429,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
@@ -456,7 +457,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p5_out[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
@@ -471,7 +472,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p6_out[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][0];
@@ -486,7 +487,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
@@ -501,7 +502,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p8_out[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_out[r][cg_2_1_1[t].c][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][0];
@@ -529,7 +530,7 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p10_out[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_out[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][0];
@@ -642,7 +643,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p1_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
@@ -677,7 +678,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * out_2[r][cg_0_2_2[t].c][u];
@@ -704,7 +705,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_x0[R][3][8];  /* 1o, from cg_1_0_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_x0[r][cg_1_0_1[t].a][u] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][0] * out_3[r][cg_1_0_1[t].c][u];
@@ -737,7 +738,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p4_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][0] * out_4[r][cg_1_1_0[t].c][u];
@@ -751,7 +752,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p4_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * out_4[r][cg_1_1_0[t].c][u];
@@ -774,7 +775,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_5[r][cg_1_1_2[t].c][u];
@@ -788,7 +789,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p5_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * out_5[r][cg_1_1_2[t].c][u];
@@ -811,7 +812,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][0] * out_6[r][cg_1_2_1[t].c][u];
@@ -825,7 +826,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * out_6[r][cg_1_2_1[t].c][u];
@@ -852,7 +853,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x0[R][5][8];  /* 2e, from cg_2_0_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p7_x0[r][cg_2_0_2[t].a][u] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][0] * out_7[r][cg_2_0_2[t].c][u];
@@ -885,7 +886,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x0[R][5][8];  /* 2e, from cg_2_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_x0[r][cg_2_1_1[t].a][u] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][0] * out_8[r][cg_2_1_1[t].c][u];
@@ -899,7 +900,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x1[R][3][8];  /* 1o, from cg_2_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p8_x1[r][cg_2_1_1[t].b][u] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * out_8[r][cg_2_1_1[t].c][u];
@@ -922,7 +923,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x0[R][5][8];  /* 2e, from cg_2_2_0: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_x0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][0] * out_9[r][cg_2_2_0[t].c][u];
@@ -936,7 +937,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x1[R][5][8];  /* 2e, from cg_2_2_0: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_x1[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * out_9[r][cg_2_2_0[t].c][u];
@@ -963,7 +964,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p10_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][0] * out_10[r][cg_2_2_2[t].c][u];
@@ -977,7 +978,7 @@ void m_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p10_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p10_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * out_10[r][cg_2_2_2[t].c][u];

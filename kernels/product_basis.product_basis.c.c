@@ -28,11 +28,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -179,7 +180,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
@@ -194,7 +195,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -215,7 +216,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -223,7 +224,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
@@ -238,7 +239,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
                     p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
@@ -267,7 +268,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
                     p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
@@ -282,7 +283,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
@@ -303,7 +304,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
@@ -311,7 +312,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
                     p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
@@ -326,7 +327,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 16; ++t)
                     p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
@@ -334,7 +335,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 16; ++t)
                     p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
@@ -349,7 +350,7 @@ void B_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 25; ++t)
                     p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
@@ -443,7 +444,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p1_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
@@ -458,7 +459,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -479,7 +480,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -487,7 +488,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p3_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p3_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
@@ -502,7 +503,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
@@ -531,7 +532,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p5_out[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ x2 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * x2_1[r][cg_0_1_1[t].b][u];
@@ -546,7 +547,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
@@ -567,7 +568,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
@@ -575,7 +576,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p7_out[R][3][8];  /* 1o, from cg_1_2_1: k0 ⊗ x2 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_out[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * x2_2[r][cg_1_2_1[t].b][u];
@@ -590,7 +591,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
@@ -598,7 +599,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p8_out[R][3][8];  /* 1o, from cg_2_2_1: k0 ⊗ x2 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_out[r][cg_2_2_1[t].c][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * x2_2[r][cg_2_2_1[t].b][u];
@@ -613,7 +614,7 @@ void B_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
@@ -791,7 +792,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p1_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p1_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p1_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
@@ -808,7 +809,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
@@ -828,7 +829,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_k0[R][3][8];  /* 1o, from cg_1_1_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_k0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x2_1[r][cg_1_1_0[t].b][u] * out_0[r][cg_1_1_0[t].c][u];
@@ -836,7 +837,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p2_k0[r][cg_0_1_1[t].c][u];
@@ -850,7 +851,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -858,7 +859,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p2_x2[R][3][8];  /* 1o, from cg_1_1_0: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p2_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p2_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p2_x2[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * p2_k0[r][cg_1_1_0[t].a][u] * out_0[r][cg_1_1_0[t].c][u];
@@ -875,7 +876,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -895,7 +896,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p3_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -903,7 +904,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_x1[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_x1[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * p3_k0[r][cg_0_1_1[t].c][u];
@@ -917,7 +918,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_k0[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_k0[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][u];
@@ -925,7 +926,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p3_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p3_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p3_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p3_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p3_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -942,7 +943,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -962,7 +963,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -970,7 +971,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x1[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_x1[r][cg_0_2_2[t].b][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * p4_k0[r][cg_0_2_2[t].c][u];
@@ -984,7 +985,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_k0[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_k0[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][u];
@@ -992,7 +993,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p4_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p4_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p4_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p4_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p4_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1017,7 +1018,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x0[R][3][8];  /* 1o, from cg_1_1_0: x1 ⊗ k0 → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_x0[r][cg_1_1_0[t].a][u] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][u] * p5_k0[r][cg_1_1_0[t].c][u];
@@ -1039,7 +1040,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x1[R][3][8];  /* 1o, from cg_1_1_0: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_x1[r][cg_1_1_0[t].b][u] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * p5_k0[r][cg_1_1_0[t].c][u];
@@ -1061,7 +1062,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p5_x2[R][3][8];  /* 1o, from cg_0_1_1: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p5_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p5_x2[r][cg_0_1_1[t].b][u] += cg_0_1_1[t].v * p5_k0[r][cg_0_1_1[t].a][u] * out_1[r][cg_0_1_1[t].c][u];
@@ -1078,7 +1079,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1086,7 +1087,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x0[R][3][8];  /* 1o, from cg_1_1_2: x1 ⊗ k0 → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x0[r][cg_1_1_2[t].a][u] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][u] * p6_k0[r][cg_1_1_2[t].c][u];
@@ -1100,7 +1101,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p6_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1108,7 +1109,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x1[R][3][8];  /* 1o, from cg_1_1_2: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_x1[r][cg_1_1_2[t].b][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * p6_k0[r][cg_1_1_2[t].c][u];
@@ -1122,7 +1123,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_k0[R][5][8];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_k0[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][u];
@@ -1130,7 +1131,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p6_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p6_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p6_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p6_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1147,7 +1148,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -1155,7 +1156,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x0[R][3][8];  /* 1o, from cg_1_2_1: x1 ⊗ k0 → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_x0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][u] * p7_k0[r][cg_1_2_1[t].c][u];
@@ -1169,7 +1170,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_k0[r][cg_1_2_1[t].a][u] += cg_1_2_1[t].v * x2_2[r][cg_1_2_1[t].b][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -1177,7 +1178,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x1[R][5][8];  /* 2e, from cg_1_2_1: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_x1[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * p7_k0[r][cg_1_2_1[t].c][u];
@@ -1191,7 +1192,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_k0[R][3][8];  /* 1o, from cg_1_2_1: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_k0[r][cg_1_2_1[t].c][u] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][u];
@@ -1199,7 +1200,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p7_x2[R][5][8];  /* 2e, from cg_1_2_1: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p7_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_x2[r][cg_1_2_1[t].b][u] += cg_1_2_1[t].v * p7_k0[r][cg_1_2_1[t].a][u] * out_1[r][cg_1_2_1[t].c][u];
@@ -1216,7 +1217,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
@@ -1224,7 +1225,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x0[R][3][8];  /* 1o, from cg_1_2_2: x1 ⊗ k0 → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_x0[r][cg_1_2_2[t].a][u] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][u] * p8_k0[r][cg_1_2_2[t].c][u];
@@ -1238,7 +1239,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_k0[R][5][8];  /* 2o, from cg_2_2_1: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_k0[r][cg_2_2_1[t].a][u] += cg_2_2_1[t].v * x2_2[r][cg_2_2_1[t].b][u] * out_1[r][cg_2_2_1[t].c][u];
@@ -1246,7 +1247,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x1[R][5][8];  /* 2e, from cg_1_2_2: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_x1[r][cg_1_2_2[t].b][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * p8_k0[r][cg_1_2_2[t].c][u];
@@ -1260,7 +1261,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_k0[R][5][8];  /* 2o, from cg_1_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_k0[r][cg_1_2_2[t].c][u] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][u];
@@ -1268,7 +1269,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p8_x2[R][5][8];  /* 2e, from cg_2_2_1: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p8_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_x2[r][cg_2_2_1[t].b][u] += cg_2_2_1[t].v * p8_k0[r][cg_2_2_1[t].a][u] * out_1[r][cg_2_2_1[t].c][u];
@@ -1285,7 +1286,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1293,7 +1294,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x0[R][5][8];  /* 2e, from cg_2_2_2: x1 ⊗ k0 → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p9_x0[r][cg_2_2_2[t].a][u] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][u] * p9_k0[r][cg_2_2_2[t].c][u];
@@ -1307,7 +1308,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_k0[R][5][8];  /* 2e, from cg_2_2_0: x2 ⊗ out → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_k0[r][cg_2_2_0[t].a][u] += cg_2_2_0[t].v * x2_2[r][cg_2_2_0[t].b][u] * out_0[r][cg_2_2_0[t].c][u];
@@ -1315,7 +1316,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x1[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ k0 → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p9_x1[r][cg_2_2_2[t].b][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * p9_k0[r][cg_2_2_2[t].c][u];
@@ -1329,7 +1330,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_k0[R][5][8];  /* 2e, from cg_2_2_2: x0 ⊗ x1 → k0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_k0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p9_k0[r][cg_2_2_2[t].c][u] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][u];
@@ -1337,7 +1338,7 @@ void B_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p9_x2[R][5][8];  /* 2e, from cg_2_2_0: k0 ⊗ out → x2 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 5; ++c) p9_x2[r][c][u] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x2[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_x2[r][cg_2_2_0[t].b][u] += cg_2_2_0[t].v * p9_k0[r][cg_2_2_0[t].a][u] * out_0[r][cg_2_2_0[t].c][u];

@@ -28,11 +28,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -73,7 +74,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
             for (int u = 0; u < 8; ++u) {
-                for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 6; ++t)
                     p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
@@ -115,7 +116,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 real p0_out[R][3][8];  /* 1e, from cg_1_1_1: x0 ⊗ x1 → out */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p0_out[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 6; ++t)
                         p0_out[r][cg_1_1_1[t].c][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * x1_0[r][cg_1_1_1[t].b][0];
@@ -153,7 +154,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p0_x0[R][3][8];  /* 1o, from cg_1_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p0_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 6; ++t)
                         p0_x0[r][cg_1_1_1[t].a][u] += cg_1_1_1[t].v * x1_0[r][cg_1_1_1[t].b][0] * out_0[r][cg_1_1_1[t].c][u];
@@ -167,7 +168,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 real p0_x1[R][3][8];  /* 1o, from cg_1_1_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p0_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 6; ++t)
                         p0_x1[r][cg_1_1_1[t].b][u] += cg_1_1_1[t].v * x0_0[r][cg_1_1_1[t].a][u] * out_0[r][cg_1_1_1[t].c][u];

@@ -28,11 +28,12 @@ typedef REAL real;
 #define K(x) ((real)(x)) /* a coefficient, rounded to the kernel's precision */
 /* Rows z0 … z0+R-1 of one entry (mul channels × dim components from column `start` of a
  * [Z, width] array) as the local array dst[R][dim][mul]; rows past nr, or all when !on, are
- * zero. A macro, so that gcc sees the same loops as if they were written out. */
-#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
+ * zero. A macro, so that gcc sees the same loops as if they were written out; the loops over
+ * components are unrolled by request, as gcc's own complete peeling stops at 4 trips. */
+#define LOAD_ENTRY(dst, src, on, width, start, mul, dim)     for (int r_ = 0; r_ < R; ++r_)         for (int c_ = 0; c_ < (mul); ++c_)             _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)                 (dst)[r_][m_][c_] =                     (on) && r_ < nr ? (src)[(z0 + r_) * (width) + (start) + c_ * (dim) + m_] : 0
 
 /* One row acc[dim][mul] of a local array written back in the row's [mul][dim] layout. */
-#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
+#define STORE_ENTRY(dst, acc, mul, dim)     for (int c_ = 0; c_ < (mul); ++c_)         _Pragma("GCC unroll 16") for (int m_ = 0; m_ < (dim); ++m_)             (dst)[c_ * (dim) + m_] = (acc)[m_][c_]
 
 /* A weight block src[a][i][b] copied as dst[a][b][i]: one channel letter moved innermost. */
 static inline void move_inner(real *restrict dst, const real *restrict src, int A, int I, int B)
@@ -195,7 +196,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
@@ -212,7 +213,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
@@ -229,7 +230,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
                         p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
@@ -263,7 +264,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 6; ++t)
                         p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
@@ -280,7 +281,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
@@ -297,7 +298,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
@@ -314,7 +315,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
@@ -331,7 +332,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
                         p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
@@ -348,7 +349,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
                         p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
@@ -365,7 +366,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
@@ -399,7 +400,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 16; ++t)
                         p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
@@ -416,7 +417,7 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
                 for (int v = 0; v < 8; ++v) {
-                    for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 25; ++t)
                         p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
@@ -491,7 +492,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
@@ -508,7 +509,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
@@ -525,7 +526,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
@@ -559,7 +560,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 6; ++t)
                             p5_out[r][cg_1_1_1[t].c][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * x1_1[r][cg_1_1_1[t].b][v];
@@ -576,7 +577,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
@@ -593,7 +594,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p7_out[r][cg_1_2_1[t].c][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * x1_2[r][cg_1_2_1[t].b][v];
@@ -610,7 +611,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
@@ -627,7 +628,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
@@ -644,7 +645,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p10_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p10_out[r][cg_2_1_1[t].c][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * x1_1[r][cg_2_1_1[t].b][v];
@@ -661,7 +662,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
@@ -695,7 +696,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p13_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p13_out[r][cg_2_2_1[t].c][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * x1_2[r][cg_2_2_1[t].b][v];
@@ -712,7 +713,7 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_out[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 25; ++t)
                             p14_out[r][cg_2_2_2[t].c][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * x1_2[r][cg_2_2_2[t].b][v];
@@ -845,7 +846,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p1_x1[r][cg_0_1_1[t].b][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * f1[r][cg_0_1_1[t].c][u * 8 + v];
@@ -885,7 +886,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p2_x1[r][cg_0_2_2[t].b][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * f2[r][cg_0_2_2[t].c][u * 8 + v];
@@ -909,7 +910,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p3_x0[r][cg_1_0_1[t].a][u * 8 + v] += cg_1_0_1[t].v * x1_0[r][cg_1_0_1[t].b][v] * f3[r][cg_1_0_1[t].c][u * 8 + v];
@@ -949,7 +950,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p4_x0[r][cg_1_1_0[t].a][u * 8 + v] += cg_1_1_0[t].v * x1_1[r][cg_1_1_0[t].b][v] * f4[r][cg_1_1_0[t].c][u * 8 + v];
@@ -965,7 +966,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
                             p4_x1[r][cg_1_1_0[t].b][u * 8 + v] += cg_1_1_0[t].v * x0_1[r][cg_1_1_0[t].a][u] * f4[r][cg_1_1_0[t].c][u * 8 + v];
@@ -989,7 +990,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 6; ++t)
                             p5_x0[r][cg_1_1_1[t].a][u * 8 + v] += cg_1_1_1[t].v * x1_1[r][cg_1_1_1[t].b][v] * f5[r][cg_1_1_1[t].c][u * 8 + v];
@@ -1005,7 +1006,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 6; ++t)
                             p5_x1[r][cg_1_1_1[t].b][u * 8 + v] += cg_1_1_1[t].v * x0_1[r][cg_1_1_1[t].a][u] * f5[r][cg_1_1_1[t].c][u * 8 + v];
@@ -1029,7 +1030,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p6_x0[r][cg_1_1_2[t].a][u * 8 + v] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * f6[r][cg_1_1_2[t].c][u * 8 + v];
@@ -1045,7 +1046,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p6_x1[r][cg_1_1_2[t].b][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * f6[r][cg_1_1_2[t].c][u * 8 + v];
@@ -1069,7 +1070,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p7_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p7_x0[r][cg_1_2_1[t].a][u * 8 + v] += cg_1_2_1[t].v * x1_2[r][cg_1_2_1[t].b][v] * f7[r][cg_1_2_1[t].c][u * 8 + v];
@@ -1085,7 +1086,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p7_x1[r][cg_1_2_1[t].b][u * 8 + v] += cg_1_2_1[t].v * x0_1[r][cg_1_2_1[t].a][u] * f7[r][cg_1_2_1[t].c][u * 8 + v];
@@ -1109,7 +1110,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p8_x0[r][cg_1_2_2[t].a][u * 8 + v] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * f8[r][cg_1_2_2[t].c][u * 8 + v];
@@ -1125,7 +1126,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p8_x1[r][cg_1_2_2[t].b][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * f8[r][cg_1_2_2[t].c][u * 8 + v];
@@ -1149,7 +1150,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p9_x0[r][cg_2_0_2[t].a][u * 8 + v] += cg_2_0_2[t].v * x1_0[r][cg_2_0_2[t].b][v] * f9[r][cg_2_0_2[t].c][u * 8 + v];
@@ -1189,7 +1190,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p10_x0[r][cg_2_1_1[t].a][u * 8 + v] += cg_2_1_1[t].v * x1_1[r][cg_2_1_1[t].b][v] * f10[r][cg_2_1_1[t].c][u * 8 + v];
@@ -1205,7 +1206,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p10_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
                             p10_x1[r][cg_2_1_1[t].b][u * 8 + v] += cg_2_1_1[t].v * x0_2[r][cg_2_1_1[t].a][u] * f10[r][cg_2_1_1[t].c][u * 8 + v];
@@ -1229,7 +1230,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p11_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p11_x0[r][cg_2_1_2[t].a][u * 8 + v] += cg_2_1_2[t].v * x1_1[r][cg_2_1_2[t].b][v] * f11[r][cg_2_1_2[t].c][u * 8 + v];
@@ -1245,7 +1246,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p11_x1[r][cg_2_1_2[t].b][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * f11[r][cg_2_1_2[t].c][u * 8 + v];
@@ -1269,7 +1270,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p12_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p12_x0[r][cg_2_2_0[t].a][u * 8 + v] += cg_2_2_0[t].v * x1_2[r][cg_2_2_0[t].b][v] * f12[r][cg_2_2_0[t].c][u * 8 + v];
@@ -1285,7 +1286,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p12_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
                             p12_x1[r][cg_2_2_0[t].b][u * 8 + v] += cg_2_2_0[t].v * x0_2[r][cg_2_2_0[t].a][u] * f12[r][cg_2_2_0[t].c][u * 8 + v];
@@ -1309,7 +1310,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p13_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p13_x0[r][cg_2_2_1[t].a][u * 8 + v] += cg_2_2_1[t].v * x1_2[r][cg_2_2_1[t].b][v] * f13[r][cg_2_2_1[t].c][u * 8 + v];
@@ -1325,7 +1326,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p13_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
                             p13_x1[r][cg_2_2_1[t].b][u * 8 + v] += cg_2_2_1[t].v * x0_2[r][cg_2_2_1[t].a][u] * f13[r][cg_2_2_1[t].c][u * 8 + v];
@@ -1349,7 +1350,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_x0[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 25; ++t)
                             p14_x0[r][cg_2_2_2[t].a][u * 8 + v] += cg_2_2_2[t].v * x1_2[r][cg_2_2_2[t].b][v] * f14[r][cg_2_2_2[t].c][u * 8 + v];
@@ -1365,7 +1366,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
                     for (int v = 0; v < 8; ++v) {
-                        for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
+                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p14_x1[r][c][u * 8 + v] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 25; ++t)
                             p14_x1[r][cg_2_2_2[t].b][u * 8 + v] += cg_2_2_2[t].v * x0_2[r][cg_2_2_2[t].a][u] * f14[r][cg_2_2_2[t].c][u * 8 + v];

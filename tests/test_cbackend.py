@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,25 @@ def test_cflags_are_added_after_the_defaults_and_key_the_cache(monkeypatch) -> N
     monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O2 '-g")
     with pytest.raises(ValueError, match=r"^\$FUSIONDSL_CFLAGS is not a list of shell words"):
         c_runtime.flags()
+
+
+def test_peel_flag_is_used_only_where_the_compiler_takes_it(tmp_path, monkeypatch) -> None:
+    """gcc gets ``PEEL`` (before ``$FUSIONDSL_CFLAGS``); a compiler that refuses the option
+    builds with the plain flags instead of failing every build."""
+    monkeypatch.setenv("FUSIONDSL_CFLAGS", "-O1")
+    refuses = tmp_path / "cc"  # a "compiler" that fails on PEEL and succeeds otherwise
+    refuses.write_text(f'#!/bin/sh\ncase "$*" in *{c_runtime.PEEL[0]}*) exit 1;; esac\n'
+                       'exec cc "$@"\n')
+    refuses.chmod(0o755)
+    monkeypatch.setenv("CC", str(refuses))
+    c_runtime._probe.cache_clear()
+    assert c_runtime.flags() == [*c_runtime.FLAGS, "-O1"]
+    monkeypatch.delenv("CC")
+    c_runtime._probe.cache_clear()
+    gcc = "gcc" in subprocess.run([c_runtime.compiler(), "--version"], capture_output=True,
+                                  text=True, check=False).stdout.lower()
+    if gcc:
+        assert c_runtime.flags() == [*c_runtime.FLAGS, *c_runtime.PEEL, "-O1"]
 
 
 @pytest.mark.parametrize(("text", "name"), [(MODES, "uvw"), (MODES, "uvu"), BENCH[1]])

@@ -232,14 +232,15 @@ def c_build_failed(d: AnyDiagram, err: Exception) -> str:
 # backend="auto" builds C kernels on the first compile only when that takes seconds, not
 # minutes: C source up to this many lines, where a loop nest over all three channel letters
 # u, v and w (the C header declares how many: "Build cost: N loop nests over u, v and w")
-# counts AUTO_C_NEST_LINES lines. Measured on the project's 2-core CPU
-# (benchmarks/bench_compile.py --all, and `cc -O3` of one precision): single_path (203 lines)
-# 0.3 s, nequip (1,030) and fctp (1,041) about 3 s both precisions, product_basis (1,399)
-# 3.2 s, conv (1,488) 2.6 s a precision; so3 (1,386 lines with 45 such nests: 2,736 counted)
-# 16 s a precision. Larger layers get einsum until their C kernels are built once with
+# counts AUTO_C_NEST_LINES lines. Measured on the project's 2-core CPU with gcc 12 and the
+# runtime's flags (PEEL included), `cc -O3` of one precision: single_path (205 lines) 0.2 s,
+# nequip (1,023) 1.3 s, fctp (1,049) 1.3 s, product_basis (1,383) 1.5 s, conv (1,480) 3.1 s;
+# so3 (1,403 lines with 45 such nests: 1,808 counted) 3.8 s, so about 18 ms (9 lines at
+# conv's rate) a nest. so3's cold compile with backend="c" is 4.7 s, too close to the 5 s
+# target for a default. Larger layers get einsum until their C kernels are built once with
 # backend="c"; from then on (the build is cached) auto gives C.
 AUTO_C_MAX_LINES = 1600
-AUTO_C_NEST_LINES = 30
+AUTO_C_NEST_LINES = 9
 
 
 # Above this many paths a layer's C source is far over AUTO_C_MAX_LINES (the examples have

@@ -231,7 +231,9 @@ class CKernelWriter:
                 em.line("#pragma omp simd")
             with self.loops(letters[-1:], sizes):
                 at = f"{name}[r][{{}}][{index(letters, sizes)}]"
-                em.line(f"for (int c = 0; c < {dim}; ++c) {at.format('c')} = 0;")
+                # unrolled here: gcc's own complete peeling stops at 4 trips (runtime.PEEL)
+                unroll = f'_Pragma("GCC unroll {dim}") ' if dim > 1 else ""
+                em.line(f"{unroll}for (int c = 0; c < {dim}; ++c) {at.format('c')} = 0;")
                 em.line(f"#pragma GCC unroll {UNROLL}  /* gcc folds the indices and values */")
                 em.line(f"for (int t = 0; t < {nnz}; ++t)")
                 em.line(f"    {at.format(f'{table}[t].{FIELDS[j]}')} += {table}[t].v * "
