@@ -293,3 +293,23 @@ def test_bench_c_kernels_runs_every_kernel_of_a_layer() -> None:
                          capture_output=True, text=True, check=True).stdout
     line = out.strip().splitlines()[-1]
     assert re.search(r"single_path\s+z\s+out\s+[\d.]+\s+xs\s+[\d.]+\s+w\s+[\d.]+$", line), out
+
+
+def test_bench_c_kernels_against_another_tree_interleaves_both_builds() -> None:
+    """``--against TREE`` builds that tree's source with its flags beside this tree's and
+    prints a pair of lines per kernel with the ratio (here the tree against itself)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_c_kernels.py"),
+                          "single_path", "--rows", "50", "--repeats", "1", "--rounds", "1",
+                          "--against", str(root)],
+                         capture_output=True, text=True, check=True).stdout
+    theirs, ours = out.strip().splitlines()[-2:]
+    assert re.search(r"single_path\s+z\s+against\s+out\s+[\d.]+\s+xs\s+[\d.]+\s+w\s+[\d.]+$",
+                     theirs), out
+    assert re.search(r"this\s+out .*\(faster by out\s+[\d.]+x\s+xs\s+[\d.]+x\s+w\s+[\d.]+x\)$",
+                     ours), out
+    flags = [line for line in out.splitlines() if line.startswith(("this tree:", "against:"))]
+    assert len(flags) == 2 and len({f.split(":", 1)[1].strip() for f in flags}) == 1, out
