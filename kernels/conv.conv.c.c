@@ -517,63 +517,55 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         }
 
         {  /* path 1: 0e ⊗ 1o → 1o (uvu, 32×1 → 32) */
-            real p1_out[R][3][32];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
+            real p1_x0[R][1][32];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
-                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+                    p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
             }
-            for (int u = 0; u < 32; ++u) {
-                #pragma GCC unroll 3
-                for (int m = 0; m < 3; ++m) resultz[32 + u] += K(0.7745966692414834) * p1_out[0][m][u] * out_1[0][m][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[32 + u] += K(0.7745966692414834) * p1_x0[0][0][u] * x0_0[0][0][u];
         }
 
         {  /* path 2: 0e ⊗ 2e → 2e (uvu, 32×1 → 32) */
-            real p2_out[R][5][32];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
+            real p2_x0[R][1][32];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
-                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+                    p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
             }
-            for (int u = 0; u < 32; ++u) {
-                #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) resultz[64 + u] += K(1.0) * p2_out[0][m][u] * out_2[0][m][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[64 + u] += K(1.0) * p2_x0[0][0][u] * x0_0[0][0][u];
         }
 
         {  /* path 3: 0e ⊗ 3o → 3o (uvu, 32×1 → 32) */
-            real p3_out[R][7][32];  /* 3o, from cg_0_3_3: x0 ⊗ x1 → out */
+            real p3_x0[R][1][32];  /* 0e, from cg_0_3_3: x1 ⊗ out → x0 */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                _Pragma("GCC unroll 7") for (int c = 0; c < 7; ++c) p3_out[r][c][u] = 0;
+                for (int c = 0; c < 1; ++c) p3_x0[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 7; ++t)
-                    p3_out[r][cg_0_3_3[t].c][u] += cg_0_3_3[t].v * x0_0[r][cg_0_3_3[t].a][u] * x1_3[r][cg_0_3_3[t].b][0];
+                    p3_x0[r][cg_0_3_3[t].a][u] += cg_0_3_3[t].v * x1_3[r][cg_0_3_3[t].b][0] * out_3[r][cg_0_3_3[t].c][u];
             }
-            for (int u = 0; u < 32; ++u) {
-                #pragma GCC unroll 7
-                for (int m = 0; m < 7; ++m) resultz[96 + u] += K(1.3228756555322954) * p3_out[0][m][u] * out_3[0][m][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[96 + u] += K(1.3228756555322954) * p3_x0[0][0][u] * x0_0[0][0][u];
         }
 
         {  /* path 4: 1o ⊗ 0e → 1o (uvu, 32×1 → 32) */
-            real p4_out[R][3][32];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
+            real p4_x1[R][1][32];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p4_out[r][c][u] = 0;
+                for (int c = 0; c < 1; ++c) p4_x1[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
-                    p4_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
+                    p4_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_1[r][cg_1_0_1[t].c][u];
             }
-            for (int u = 0; u < 32; ++u) {
-                #pragma GCC unroll 3
-                for (int m = 0; m < 3; ++m) resultz[128 + u] += K(0.7745966692414834) * p4_out[0][m][u] * out_1[0][m][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[128 + u] += K(0.7745966692414834) * x1_0[0][0][0] * p4_x1[0][0][u];
         }
 
         {  /* path 5: 1o ⊗ 1o → 0e (uvu, 32×1 → 32) */
@@ -650,18 +642,16 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
         }
 
         {  /* path 10: 2e ⊗ 0e → 2e (uvu, 32×1 → 32) */
-            real p10_out[R][5][32];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
+            real p10_x1[R][1][32];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
             #pragma omp simd
             for (int u = 0; u < 32; ++u) {
-                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p10_out[r][c][u] = 0;
+                for (int c = 0; c < 1; ++c) p10_x1[r][c][u] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
-                    p10_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
+                    p10_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_2[r][cg_2_0_2[t].c][u];
             }
-            for (int u = 0; u < 32; ++u) {
-                #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) resultz[320 + u] += K(1.0) * p10_out[0][m][u] * out_2[0][m][u];
-            }
+            #pragma omp simd
+            for (int u = 0; u < 32; ++u) resultz[320 + u] += K(1.0) * x1_0[0][0][0] * p10_x1[0][0][u];
         }
 
         {  /* path 11: 2e ⊗ 1o → 1o (uvu, 32×1 → 32) */

@@ -160,32 +160,42 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
         }
 
         {  /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
+            real f1[R][1][16] = {0};  /* x0 ⊗ weights, summed over u */
+            for (int u = 0; u < 16; ++u) {
+                #pragma omp simd
+                for (int w = 0; w < 16; ++w) f1[r][0][w] += x0_0[r][0][u] * (weight + 256)[u * 16 + w];
+            }
             real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
             #pragma omp simd
-            for (int u = 0; u < 16; ++u) {
-                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+            for (int w = 0; w < 16; ++w) {
+                _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][w] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 3; ++t)
-                    p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+                    p1_out[r][cg_0_1_1[t].c][w] += cg_0_1_1[t].v * f1[r][cg_0_1_1[t].a][w] * x1_1[r][cg_0_1_1[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+            for (int w = 0; w < 16; ++w) {
                 #pragma GCC unroll 3
-                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p1_out[r][m][u] * (weight + 256)[u * 16 + w];
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.21650635094610965) * p1_out[r][m][w];
             }
         }
 
         {  /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
+            real f2[R][1][16] = {0};  /* x0 ⊗ weights, summed over u */
+            for (int u = 0; u < 16; ++u) {
+                #pragma omp simd
+                for (int w = 0; w < 16; ++w) f2[r][0][w] += x0_0[r][0][u] * (weight + 512)[u * 16 + w];
+            }
             real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
             #pragma omp simd
-            for (int u = 0; u < 16; ++u) {
-                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+            for (int w = 0; w < 16; ++w) {
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][w] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 5; ++t)
-                    p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+                    p2_out[r][cg_0_2_2[t].c][w] += cg_0_2_2[t].v * f2[r][cg_0_2_2[t].a][w] * x1_2[r][cg_0_2_2[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+            for (int w = 0; w < 16; ++w) {
                 #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p2_out[r][m][u] * (weight + 512)[u * 16 + w];
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p2_out[r][m][w];
             }
         }
 
@@ -220,17 +230,22 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
         }
 
         {  /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
+            real f5[R][3][16] = {0};  /* x0 ⊗ weights, summed over u */
+            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+                #pragma GCC unroll 3
+                for (int m = 0; m < 3; ++m) f5[r][m][w] += x0_1[r][m][u] * (weight + 1280)[u * 16 + w];
+            }
             real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
             #pragma omp simd
-            for (int u = 0; u < 16; ++u) {
-                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+            for (int w = 0; w < 16; ++w) {
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][w] = 0;
                 #pragma GCC unroll 128  /* gcc folds the indices and values */
                 for (int t = 0; t < 11; ++t)
-                    p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
+                    p5_out[r][cg_1_1_2[t].c][w] += cg_1_1_2[t].v * f5[r][cg_1_1_2[t].a][w] * x1_1[r][cg_1_1_2[t].b][0];
             }
-            for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
+            for (int w = 0; w < 16; ++w) {
                 #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p5_out[r][m][u] * (weight + 1280)[u * 16 + w];
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.2795084971874737) * p5_out[r][m][w];
             }
         }
 
@@ -366,32 +381,32 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 1: 0e ⊗ 1o → 1o (uvw, 16×1 → 16) */
-                real p1_out[R][3][16];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
+                real p1_x0[R][1][16];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                for (int w = 0; w < 16; ++w) {
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+                        p1_x0[r][cg_0_1_1[t].a][w] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][w];
                 }
-                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    #pragma GCC unroll 3
-                    for (int m = 0; m < 3; ++m) dw[256 + u * 16 + w] += K(0.21650635094610965) * p1_out[0][m][u] * out_1[0][m][w];
+                for (int u = 0; u < 16; ++u) {
+                    #pragma omp simd
+                    for (int w = 0; w < 16; ++w) dw[256 + u * 16 + w] += K(0.21650635094610965) * x0_0[0][0][u] * p1_x0[0][0][w];
                 }
             }
 
             {  /* path 2: 0e ⊗ 2e → 2e (uvw, 16×1 → 16) */
-                real p2_out[R][5][16];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
+                real p2_x0[R][1][16];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
                 #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                for (int w = 0; w < 16; ++w) {
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+                        p2_x0[r][cg_0_2_2[t].a][w] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][w];
                 }
-                for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[512 + u * 16 + w] += K(0.2795084971874737) * p2_out[0][m][u] * out_2[0][m][w];
+                for (int u = 0; u < 16; ++u) {
+                    #pragma omp simd
+                    for (int w = 0; w < 16; ++w) dw[512 + u * 16 + w] += K(0.2795084971874737) * x0_0[0][0][u] * p2_x0[0][0][w];
                 }
             }
 
@@ -426,17 +441,17 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 5: 1o ⊗ 1o → 2e (uvw, 16×1 → 16) */
-                real p5_out[R][5][16];  /* 2e, from cg_1_1_2: x0 ⊗ x1 → out */
+                real p5_x0[R][3][16];  /* 1o, from cg_1_1_2: x1 ⊗ out → x0 */
                 #pragma omp simd
-                for (int u = 0; u < 16; ++u) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p5_out[r][c][u] = 0;
+                for (int w = 0; w < 16; ++w) {
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p5_x0[r][c][w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 11; ++t)
-                        p5_out[r][cg_1_1_2[t].c][u] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][0];
+                        p5_x0[r][cg_1_1_2[t].a][w] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][0] * out_2[r][cg_1_1_2[t].c][w];
                 }
                 for (int u = 0; u < 16; ++u) for (int w = 0; w < 16; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[1280 + u * 16 + w] += K(0.2795084971874737) * p5_out[0][m][u] * out_2[0][m][w];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[1280 + u * 16 + w] += K(0.2795084971874737) * x0_1[0][m][u] * p5_x0[0][m][w];
                 }
             }
 

@@ -396,48 +396,42 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 1: 0e ⊗ 1o → 1o (uvu, 8×1 → 8) */
-                real p1_out[R][3][8];  /* 1o, from cg_0_1_1: x0 ⊗ x1 → out */
+                real p1_x0[R][1][8];  /* 0e, from cg_0_1_1: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u] = 0;
+                    for (int c = 0; c < 1; ++c) p1_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][0];
+                        p1_x0[r][cg_0_1_1[t].a][u] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][0] * out_1[r][cg_0_1_1[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    #pragma GCC unroll 3
-                    for (int m = 0; m < 3; ++m) dw[8 + u] += K(1.7320508075688772) * p1_out[0][m][u] * out_1[0][m][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[8 + u] += K(1.7320508075688772) * p1_x0[0][0][u] * x0_0[0][0][u];
             }
 
             {  /* path 2: 0e ⊗ 2e → 2e (uvu, 8×1 → 8) */
-                real p2_out[R][5][8];  /* 2e, from cg_0_2_2: x0 ⊗ x1 → out */
+                real p2_x0[R][1][8];  /* 0e, from cg_0_2_2: x1 ⊗ out → x0 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u] = 0;
+                    for (int c = 0; c < 1; ++c) p2_x0[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][0];
+                        p2_x0[r][cg_0_2_2[t].a][u] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][0] * out_2[r][cg_0_2_2[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[16 + u] += K(2.23606797749979) * p2_out[0][m][u] * out_2[0][m][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[16 + u] += K(2.23606797749979) * p2_x0[0][0][u] * x0_0[0][0][u];
             }
 
             {  /* path 3: 1o ⊗ 0e → 1o (uvu, 8×1 → 8) */
-                real p3_out[R][3][8];  /* 1o, from cg_1_0_1: x0 ⊗ x1 → out */
+                real p3_x1[R][1][8];  /* 0e, from cg_1_0_1: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u] = 0;
+                    for (int c = 0; c < 1; ++c) p3_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
-                        p3_out[r][cg_1_0_1[t].c][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][0];
+                        p3_x1[r][cg_1_0_1[t].b][u] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_3[r][cg_1_0_1[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    #pragma GCC unroll 3
-                    for (int m = 0; m < 3; ++m) dw[24 + u] += K(1.7320508075688772) * p3_out[0][m][u] * out_3[0][m][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[24 + u] += K(1.7320508075688772) * x1_0[0][0][0] * p3_x1[0][0][u];
             }
 
             {  /* path 4: 1o ⊗ 1o → 0e (uvu, 8×1 → 8) */
@@ -484,18 +478,16 @@ void m_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 7: 2e ⊗ 0e → 2e (uvu, 8×1 → 8) */
-                real p7_out[R][5][8];  /* 2e, from cg_2_0_2: x0 ⊗ x1 → out */
+                real p7_x1[R][1][8];  /* 0e, from cg_2_0_2: x0 ⊗ out → x1 */
                 #pragma omp simd
                 for (int u = 0; u < 8; ++u) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p7_out[r][c][u] = 0;
+                    for (int c = 0; c < 1; ++c) p7_x1[r][c][u] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
-                        p7_out[r][cg_2_0_2[t].c][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][0];
+                        p7_x1[r][cg_2_0_2[t].b][u] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_7[r][cg_2_0_2[t].c][u];
                 }
-                for (int u = 0; u < 8; ++u) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[56 + u] += K(2.23606797749979) * p7_out[0][m][u] * out_7[0][m][u];
-                }
+                #pragma omp simd
+                for (int u = 0; u < 8; ++u) dw[56 + u] += K(2.23606797749979) * x1_0[0][0][0] * p7_x1[0][0][u];
             }
 
             {  /* path 8: 2e ⊗ 1o → 1o (uvu, 8×1 → 8) */

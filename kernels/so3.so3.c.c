@@ -192,53 +192,68 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
         }
 
         {  /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-            real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
-            for (int u = 0; u < 8; ++u) {
+            real f1[R][1][64] = {0};  /* x0 ⊗ weights, summed over u */
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
                 #pragma omp simd
-                for (int v = 0; v < 8; ++v) {
-                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                for (int w = 0; w < 8; ++w) f1[r][0][v * 8 + w] += x0_0[r][0][u] * (weight + 512)[u * 64 + v * 8 + w];
+            }
+            real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
+            for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) {
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][v * 8 + w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
-                        p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
+                        p1_out[r][cg_0_1_1[t].c][v * 8 + w] += cg_0_1_1[t].v * f1[r][cg_0_1_1[t].a][v * 8 + w] * x1_1[r][cg_0_1_1[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+            for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
                 #pragma GCC unroll 3
-                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p1_out[r][m][u * 8 + v] * (weight + 512)[u * 64 + v * 8 + w];
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p1_out[r][m][v * 8 + w];
             }
         }
 
         {  /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-            real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
-            for (int u = 0; u < 8; ++u) {
+            real f2[R][1][64] = {0};  /* x0 ⊗ weights, summed over u */
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
                 #pragma omp simd
-                for (int v = 0; v < 8; ++v) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                for (int w = 0; w < 8; ++w) f2[r][0][v * 8 + w] += x0_0[r][0][u] * (weight + 1024)[u * 64 + v * 8 + w];
+            }
+            real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
+            for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) {
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][v * 8 + w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
-                        p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
+                        p2_out[r][cg_0_2_2[t].c][v * 8 + w] += cg_0_2_2[t].v * f2[r][cg_0_2_2[t].a][v * 8 + w] * x1_2[r][cg_0_2_2[t].b][v];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+            for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
                 #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p2_out[r][m][u * 8 + v] * (weight + 1024)[u * 64 + v * 8 + w];
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p2_out[r][m][v * 8 + w];
             }
         }
 
         {  /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
+            real f3[R][1][64] = {0};  /* x1 ⊗ weights, summed over v */
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) f3[r][0][u * 8 + w] += x1_0[r][0][v] * (weight + 1536)[u * 64 + v * 8 + w];
+            }
             real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
-                for (int v = 0; v < 8; ++v) {
-                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                for (int w = 0; w < 8; ++w) {
+                    _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 3; ++t)
-                        p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
+                        p3_out[r][cg_1_0_1[t].c][u * 8 + w] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * f3[r][cg_1_0_1[t].b][u * 8 + w];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) {
                 #pragma GCC unroll 3
-                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p3_out[r][m][u * 8 + v] * (weight + 1536)[u * 64 + v * 8 + w];
+                for (int m = 0; m < 3; ++m) acc_1[r][m][w] += K(0.08838834764831845) * p3_out[r][m][u * 8 + w];
             }
         }
 
@@ -328,19 +343,24 @@ void z_out(const real *restrict x0, const real *restrict x1, const real *restric
         }
 
         {  /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
+            real f9[R][1][64] = {0};  /* x1 ⊗ weights, summed over v */
+            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                #pragma omp simd
+                for (int w = 0; w < 8; ++w) f9[r][0][u * 8 + w] += x1_0[r][0][v] * (weight + 4608)[u * 64 + v * 8 + w];
+            }
             real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
             for (int u = 0; u < 8; ++u) {
                 #pragma omp simd
-                for (int v = 0; v < 8; ++v) {
-                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                for (int w = 0; w < 8; ++w) {
+                    _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + w] = 0;
                     #pragma GCC unroll 128  /* gcc folds the indices and values */
                     for (int t = 0; t < 5; ++t)
-                        p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
+                        p9_out[r][cg_2_0_2[t].c][u * 8 + w] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * f9[r][cg_2_0_2[t].b][u * 8 + w];
                 }
             }
-            for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
+            for (int u = 0; u < 8; ++u) for (int w = 0; w < 8; ++w) {
                 #pragma GCC unroll 5
-                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p9_out[r][m][u * 8 + v] * (weight + 4608)[u * 64 + v * 8 + w];
+                for (int m = 0; m < 5; ++m) acc_2[r][m][w] += K(0.11410886614690961) * p9_out[r][m][u * 8 + w];
             }
         }
 
@@ -488,53 +508,53 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 1: 0 ⊗ 1 → 1 (uvw, 8×8 → 8) */
-                real p1_out[R][3][64];  /* 1, from cg_0_1_1: x0 ⊗ x1 → out */
-                for (int u = 0; u < 8; ++u) {
+                real p1_x0[R][1][64];  /* 0, from cg_0_1_1: x1 ⊗ out → x0 */
+                for (int v = 0; v < 8; ++v) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p1_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        for (int c = 0; c < 1; ++c) p1_x0[r][c][v * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
-                            p1_out[r][cg_0_1_1[t].c][u * 8 + v] += cg_0_1_1[t].v * x0_0[r][cg_0_1_1[t].a][u] * x1_1[r][cg_0_1_1[t].b][v];
+                            p1_x0[r][cg_0_1_1[t].a][v * 8 + w] += cg_0_1_1[t].v * x1_1[r][cg_0_1_1[t].b][v] * out_1[r][cg_0_1_1[t].c][w];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 3
-                    for (int m = 0; m < 3; ++m) dw[512 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p1_out[0][m][u * 8 + v] * out_1[0][m][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[512 + u * 64 + v * 8 + w] += K(0.08838834764831845) * x0_0[0][0][u] * p1_x0[0][0][v * 8 + w];
                 }
             }
 
             {  /* path 2: 0 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-                real p2_out[R][5][64];  /* 2, from cg_0_2_2: x0 ⊗ x1 → out */
-                for (int u = 0; u < 8; ++u) {
+                real p2_x0[R][1][64];  /* 0, from cg_0_2_2: x1 ⊗ out → x0 */
+                for (int v = 0; v < 8; ++v) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p2_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        for (int c = 0; c < 1; ++c) p2_x0[r][c][v * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
-                            p2_out[r][cg_0_2_2[t].c][u * 8 + v] += cg_0_2_2[t].v * x0_0[r][cg_0_2_2[t].a][u] * x1_2[r][cg_0_2_2[t].b][v];
+                            p2_x0[r][cg_0_2_2[t].a][v * 8 + w] += cg_0_2_2[t].v * x1_2[r][cg_0_2_2[t].b][v] * out_2[r][cg_0_2_2[t].c][w];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[1024 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p2_out[0][m][u * 8 + v] * out_2[0][m][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[1024 + u * 64 + v * 8 + w] += K(0.11410886614690961) * x0_0[0][0][u] * p2_x0[0][0][v * 8 + w];
                 }
             }
 
             {  /* path 3: 1 ⊗ 0 → 1 (uvw, 8×8 → 8) */
-                real p3_out[R][3][64];  /* 1, from cg_1_0_1: x0 ⊗ x1 → out */
+                real p3_x1[R][1][64];  /* 0, from cg_1_0_1: x0 ⊗ out → x1 */
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p3_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        for (int c = 0; c < 1; ++c) p3_x1[r][c][u * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 3; ++t)
-                            p3_out[r][cg_1_0_1[t].c][u * 8 + v] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * x1_0[r][cg_1_0_1[t].b][v];
+                            p3_x1[r][cg_1_0_1[t].b][u * 8 + w] += cg_1_0_1[t].v * x0_1[r][cg_1_0_1[t].a][u] * out_1[r][cg_1_0_1[t].c][w];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 3
-                    for (int m = 0; m < 3; ++m) dw[1536 + u * 64 + v * 8 + w] += K(0.08838834764831845) * p3_out[0][m][u * 8 + v] * out_1[0][m][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[1536 + u * 64 + v * 8 + w] += K(0.08838834764831845) * x1_0[0][0][v] * p3_x1[0][0][u * 8 + w];
                 }
             }
 
@@ -573,19 +593,19 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 6: 1 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-                real p6_out[R][5][64];  /* 2, from cg_1_1_2: x0 ⊗ x1 → out */
-                for (int u = 0; u < 8; ++u) {
+                real p6_x0[R][3][64];  /* 1, from cg_1_1_2: x1 ⊗ out → x0 */
+                for (int v = 0; v < 8; ++v) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p6_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p6_x0[r][c][v * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 11; ++t)
-                            p6_out[r][cg_1_1_2[t].c][u * 8 + v] += cg_1_1_2[t].v * x0_1[r][cg_1_1_2[t].a][u] * x1_1[r][cg_1_1_2[t].b][v];
+                            p6_x0[r][cg_1_1_2[t].a][v * 8 + w] += cg_1_1_2[t].v * x1_1[r][cg_1_1_2[t].b][v] * out_2[r][cg_1_1_2[t].c][w];
                     }
                 }
                 for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[3072 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p6_out[0][m][u * 8 + v] * out_2[0][m][w];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[3072 + u * 64 + v * 8 + w] += K(0.11410886614690961) * x0_1[0][m][u] * p6_x0[0][m][v * 8 + w];
                 }
             }
 
@@ -607,36 +627,36 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 8: 1 ⊗ 2 → 2 (uvw, 8×8 → 8) */
-                real p8_out[R][5][64];  /* 2, from cg_1_2_2: x0 ⊗ x1 → out */
-                for (int u = 0; u < 8; ++u) {
+                real p8_x0[R][3][64];  /* 1, from cg_1_2_2: x1 ⊗ out → x0 */
+                for (int v = 0; v < 8; ++v) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p8_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p8_x0[r][c][v * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
-                            p8_out[r][cg_1_2_2[t].c][u * 8 + v] += cg_1_2_2[t].v * x0_1[r][cg_1_2_2[t].a][u] * x1_2[r][cg_1_2_2[t].b][v];
+                            p8_x0[r][cg_1_2_2[t].a][v * 8 + w] += cg_1_2_2[t].v * x1_2[r][cg_1_2_2[t].b][v] * out_2[r][cg_1_2_2[t].c][w];
                     }
                 }
                 for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[4096 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p8_out[0][m][u * 8 + v] * out_2[0][m][w];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[4096 + u * 64 + v * 8 + w] += K(0.11410886614690961) * x0_1[0][m][u] * p8_x0[0][m][v * 8 + w];
                 }
             }
 
             {  /* path 9: 2 ⊗ 0 → 2 (uvw, 8×8 → 8) */
-                real p9_out[R][5][64];  /* 2, from cg_2_0_2: x0 ⊗ x1 → out */
+                real p9_x1[R][1][64];  /* 0, from cg_2_0_2: x0 ⊗ out → x1 */
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p9_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        for (int c = 0; c < 1; ++c) p9_x1[r][c][u * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 5; ++t)
-                            p9_out[r][cg_2_0_2[t].c][u * 8 + v] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * x1_0[r][cg_2_0_2[t].b][v];
+                            p9_x1[r][cg_2_0_2[t].b][u * 8 + w] += cg_2_0_2[t].v * x0_2[r][cg_2_0_2[t].a][u] * out_2[r][cg_2_0_2[t].c][w];
                     }
                 }
-                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[4608 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p9_out[0][m][u * 8 + v] * out_2[0][m][w];
+                for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) {
+                    #pragma omp simd
+                    for (int w = 0; w < 8; ++w) dw[4608 + u * 64 + v * 8 + w] += K(0.11410886614690961) * x1_0[0][0][v] * p9_x1[0][0][u * 8 + w];
                 }
             }
 
@@ -658,19 +678,19 @@ void z_w(const real *restrict x0, const real *restrict x1, const real *restrict 
             }
 
             {  /* path 11: 2 ⊗ 1 → 2 (uvw, 8×8 → 8) */
-                real p11_out[R][5][64];  /* 2, from cg_2_1_2: x0 ⊗ x1 → out */
+                real p11_x1[R][3][64];  /* 1, from cg_2_1_2: x0 ⊗ out → x1 */
                 for (int u = 0; u < 8; ++u) {
                     #pragma omp simd
-                    for (int v = 0; v < 8; ++v) {
-                        _Pragma("GCC unroll 5") for (int c = 0; c < 5; ++c) p11_out[r][c][u * 8 + v] = 0;
+                    for (int w = 0; w < 8; ++w) {
+                        _Pragma("GCC unroll 3") for (int c = 0; c < 3; ++c) p11_x1[r][c][u * 8 + w] = 0;
                         #pragma GCC unroll 128  /* gcc folds the indices and values */
                         for (int t = 0; t < 16; ++t)
-                            p11_out[r][cg_2_1_2[t].c][u * 8 + v] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * x1_1[r][cg_2_1_2[t].b][v];
+                            p11_x1[r][cg_2_1_2[t].b][u * 8 + w] += cg_2_1_2[t].v * x0_2[r][cg_2_1_2[t].a][u] * out_2[r][cg_2_1_2[t].c][w];
                     }
                 }
                 for (int u = 0; u < 8; ++u) for (int v = 0; v < 8; ++v) for (int w = 0; w < 8; ++w) {
-                    #pragma GCC unroll 5
-                    for (int m = 0; m < 5; ++m) dw[5632 + u * 64 + v * 8 + w] += K(0.11410886614690961) * p11_out[0][m][u * 8 + v] * out_2[0][m][w];
+                    #pragma GCC unroll 3
+                    for (int m = 0; m < 3; ++m) dw[5632 + u * 64 + v * 8 + w] += K(0.11410886614690961) * x1_1[0][m][v] * p11_x1[0][m][u * 8 + w];
                 }
             }
 

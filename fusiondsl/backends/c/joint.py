@@ -110,7 +110,7 @@ class JointGradientWriter(CKernelWriter):
         self.em.line(f"{{  /* path {p.index}: {p.describe()} ({p.mode}, {shape}) */")
         with self.em.indent():
             self.use(self.operand_roles[0])
-            folded = self.fold(st)
+            folded = self.fold(st, "out")
             self.subst = {"out": folded} if folded else {}
             for role in self.operand_roles:
                 self.use(role)
