@@ -313,3 +313,21 @@ def test_bench_c_kernels_against_another_tree_interleaves_both_builds() -> None:
                      ours), out
     flags = [line for line in out.splitlines() if line.startswith(("this tree:", "against:"))]
     assert len(flags) == 2 and len({f.split(":", 1)[1].strip() for f in flags}) == 1, out
+
+
+def test_the_weights_meet_the_leg_with_fewest_components() -> None:
+    """One vertex, ``uvw``: ``1o ⊗ 1o → 2e`` folds x into the weights first in the forward
+    (3 components, not 5) and closes its weight gradient on x; ``2e ⊗ 1o → 1o`` keeps the
+    weights last (the result has the fewest). Values: every test against einsum."""
+    spec = ("diagram a(x: 16x1o, y: 1o) -> z: 16x2e { z = fuse(x, y) weights uvw }\n"
+            "diagram b(x: 16x2e, y: 1o) -> z: 16x1o { z = fuse(x, y) weights uvw }\n")
+    prog = fusiondsl.loads(spec)
+    source = {n: prog.compile(n, backend="c").source for n in ("a", "b")}
+
+    def function(name: str, role: str) -> str:
+        return source[name].split(f"void z_{role}(", 1)[1].split("\n}\n", 1)[0]
+
+    assert "x0 ⊗ weights, summed over u" in function("a", "out")
+    assert "x1 ⊗ out → x0" in function("a", "w")
+    assert "⊗ weights" not in function("b", "out")
+    assert "x0 ⊗ x1 → out" in function("b", "w")
