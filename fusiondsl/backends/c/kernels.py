@@ -426,7 +426,7 @@ class CKernelWriter:
 
         One coupling vertex, weights ``W[u,v,w]``: ``Σ_uv W (x0 ⊗ x1)`` costs u·v·w times the
         result's components, ``(Σ_u W x0) ⊗ x1`` u·v·w times x0's: ``1o ⊗ 1o → 2e`` does 3
-        instead of 5 per weight, ``2e ⊗ 2e → 0e`` 1 instead of 1 (then the smaller message).
+        instead of 5 per weight; ``2e ⊗ 1o → 1o`` keeps the weights last (3 rather than 5).
         The fold is taken when it saves a quarter of the path's multiply-adds, by this count.
         """
         if len(st.tree.vertices) != 1 or st.ch.weight is None or "w" not in self.node.roles:
