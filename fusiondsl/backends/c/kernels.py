@@ -28,7 +28,7 @@ from fusiondsl.backends.c.support import (
     signature,
     span,
 )
-from fusiondsl.backends.c.tables import FIELDS, CTables
+from fusiondsl.backends.c.tables import FIELDS, CTables, stored
 from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.kernel_paths import Channels, NodeInfo, Tree, channels, tree
 from fusiondsl.ir.paths import Path
@@ -419,7 +419,7 @@ class CKernelWriter:
 
     def nonzeros(self, st: _Path) -> int:
         """The coupling's nonzeros (one vertex)."""
-        return int(np.count_nonzero(st.tree.vertices[0].coupling.values))
+        return int(np.count_nonzero(stored(st.tree.vertices[0].coupling.values)))
 
     def forward_leg(self, st: _Path) -> str | None:
         """The operand the forward contracts with the weights first, or ``None`` (last).

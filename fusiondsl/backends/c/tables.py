@@ -22,6 +22,11 @@ TYPEDEF = ("/* One nonzero of a coupling tensor: component indices (axis order a
            "typedef struct { unsigned char a, b, c; real v; } cg_entry;")
 
 
+def stored(values: np.ndarray) -> np.ndarray:
+    """Which coefficients a table holds (the others are zero to 1e-15)."""
+    return np.abs(values) > 1e-15
+
+
 class CTables:
     """The coupling tables of one C file, each emitted once, named after its dimensions."""
 
@@ -32,7 +37,7 @@ class CTables:
     def table(self, values: np.ndarray, doc: str) -> tuple[str, int]:
         """The name and nonzero count of the table of ``values`` (registered on first use)."""
         key = values.tobytes() + str(values.shape).encode()
-        nonzero = [(idx, float(values[idx])) for idx in zip(*np.nonzero(np.abs(values) > 1e-15))]
+        nonzero = [(idx, float(values[idx])) for idx in zip(*np.nonzero(stored(values)))]
         if key not in self.names:
             base = "cg_" + "_".join(str((d - 1) // 2) if d % 2 else f"{d}d" for d in values.shape)
             name, n = base, 1
