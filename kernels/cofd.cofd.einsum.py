@@ -457,29 +457,29 @@ class Cofd(torch.nn.Module):
 
         # o = linear(...): channel mixing per irrep
         # 0e: 8 → 8 channels
-        o_0 = 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[440:504].view(8, 8))
+        o_0 = 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[440:504].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[504:568].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[504:568].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[568:632].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[568:632].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[632:696].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[632:696].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_15, self.weight[696:760].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_15, self.weight[696:760].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_18, self.weight[760:824].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_18, self.weight[760:824].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_25, self.weight[824:888].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_25, self.weight[824:888].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_28, self.weight[888:952].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_28, self.weight[888:952].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_37, self.weight[952:1016].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_37, self.weight[952:1016].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_40, self.weight[1016:1080].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_40, self.weight[1016:1080].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_47, self.weight[1080:1144].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_47, self.weight[1080:1144].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c1_54, self.weight[1144:1208].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c1_54, self.weight[1144:1208].view(8, 8))
         # 1o: 8 → 8 channels
         o_1 = 0.07537783614444091 * torch.einsum('zui,uw->zwi', _c1_1, self.weight[1208:1272].view(8, 8))
         # 1o: 8 → 8 channels
@@ -525,53 +525,53 @@ class Cofd(torch.nn.Module):
         # 1o: 8 → 8 channels
         o_1 = o_1 + 0.07537783614444091 * torch.einsum('zui,uw->zwi', _c1_51, self.weight[2552:2616].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_2, self.weight[2616:2680].view(8, 8))
+        o_2 = 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_2, self.weight[2616:2680].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_5, self.weight[2680:2744].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_5, self.weight[2680:2744].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_8, self.weight[2744:2808].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_8, self.weight[2744:2808].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_10, self.weight[2808:2872].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_10, self.weight[2808:2872].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_13, self.weight[2872:2936].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_13, self.weight[2872:2936].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_16, self.weight[2936:3000].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_16, self.weight[2936:3000].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_19, self.weight[3000:3064].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_19, self.weight[3000:3064].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_23, self.weight[3064:3128].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_23, self.weight[3064:3128].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_24, self.weight[3128:3192].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_24, self.weight[3128:3192].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_26, self.weight[3192:3256].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_26, self.weight[3192:3256].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_29, self.weight[3256:3320].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_29, self.weight[3256:3320].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_30, self.weight[3320:3384].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_30, self.weight[3320:3384].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_31, self.weight[3384:3448].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_31, self.weight[3384:3448].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_35, self.weight[3448:3512].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_35, self.weight[3448:3512].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_38, self.weight[3512:3576].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_38, self.weight[3512:3576].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_41, self.weight[3576:3640].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_41, self.weight[3576:3640].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_42, self.weight[3640:3704].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_42, self.weight[3640:3704].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_43, self.weight[3704:3768].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_43, self.weight[3704:3768].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_48, self.weight[3768:3832].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_48, self.weight[3768:3832].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_52, self.weight[3832:3896].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_52, self.weight[3832:3896].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_53, self.weight[3896:3960].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_53, self.weight[3896:3960].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_55, self.weight[3960:4024].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_55, self.weight[3960:4024].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_56, self.weight[4024:4088].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_56, self.weight[4024:4088].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_57, self.weight[4088:4152].view(8, 8))
+        o_2 = o_2 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_57, self.weight[4088:4152].view(8, 8))
 
         result = torch.cat([o_0.reshape(o_0.shape[0], -1), o_1.reshape(o_1.shape[0], -1), o_2.reshape(o_2.shape[0], -1)], dim=-1)
         return result

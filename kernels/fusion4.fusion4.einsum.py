@@ -238,7 +238,7 @@ class Fusion4(torch.nn.Module):
             # path 49: ((0e ⊗ 2e → 2e) ⊗ 2e → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_0_2_2, self.w3j_2_2_0, self.w3j_0_2_2, a_0, b_2, c_2, d_2, self.weight[196:200, None], 2, 0.41099746826339323),
             # path 59: ((1o ⊗ 0e → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_0_1, self.w3j_1_1_0, self.w3j_0_0_0, a_1, b_0, c_1, d_0, self.weight[236:240, None], 0, 0.23354968324845687),
+            (self.w3j_1_0_1, self.w3j_1_1_0, self.w3j_0_0_0, a_1, b_0, c_1, d_0, self.weight[236:240, None], 0, 0.2335496832484569),
             # path 61: ((1o ⊗ 0e → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_1_0_1, self.w3j_1_1_0, self.w3j_0_1_1, a_1, b_0, c_1, d_1, self.weight[244:248, None], 1, 0.26940795304016235),
             # path 62: ((1o ⊗ 0e → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
@@ -298,7 +298,7 @@ class Fusion4(torch.nn.Module):
             # path 201: ((2e ⊗ 0e → 2e) ⊗ 2e → 4e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_0_2, self.w3j_2_2_4, self.w3j_4_2_2, a_2, b_0, c_2, d_2, self.weight[804:808, None], 2, 1.2329924047901797),
             # path 210: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_1_1, self.w3j_1_1_0, self.w3j_0_0_0, a_2, b_1, c_1, d_0, self.weight[840:844, None], 0, 0.23354968324845687),
+            (self.w3j_2_1_1, self.w3j_1_1_0, self.w3j_0_0_0, a_2, b_1, c_1, d_0, self.weight[840:844, None], 0, 0.2335496832484569),
             # path 214: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_1, self.w3j_1_1_0, self.w3j_0_1_1, a_2, b_1, c_1, d_1, self.weight[856:860, None], 1, 0.26940795304016235),
             # path 220: ((2e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
@@ -440,7 +440,7 @@ class Fusion4(torch.nn.Module):
         # 27 paths with this schedule: one loop over their table
         for cg0, cg1, cg2, x0, x1, x2, x3, w, entry, alpha in (
             # path 4: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_0_0_0, self.w3j_0_1_1, self.w3j_1_1_0, a_0, b_0, c_1, d_1, self.weight[16:20, None], 0, 0.23354968324845687),
+            (self.w3j_0_0_0, self.w3j_0_1_1, self.w3j_1_1_0, a_0, b_0, c_1, d_1, self.weight[16:20, None], 0, 0.2335496832484569),
             # path 5: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_0_0_0, self.w3j_0_1_1, self.w3j_1_1_2, a_0, b_0, c_1, d_1, self.weight[20:24, None], 2, 0.31835726998350666),
             # path 6: ((0e ⊗ 0e → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
@@ -452,7 +452,7 @@ class Fusion4(torch.nn.Module):
             # path 10: ((0e ⊗ 0e → 0e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_0_0_0, self.w3j_0_2_2, self.w3j_2_2_2, a_0, b_0, c_2, d_2, self.weight[40:44, None], 2, 0.41099746826339323),
             # path 88: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_1_0, self.w3j_0_1_1, self.w3j_1_1_0, a_1, b_1, c_1, d_1, self.weight[352:356, None], 0, 0.23354968324845687),
+            (self.w3j_1_1_0, self.w3j_0_1_1, self.w3j_1_1_0, a_1, b_1, c_1, d_1, self.weight[352:356, None], 0, 0.2335496832484569),
             # path 89: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_1_0, self.w3j_0_1_1, self.w3j_1_1_2, a_1, b_1, c_1, d_1, self.weight[356:360, None], 2, 0.31835726998350666),
             # path 97: ((1o ⊗ 1o → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
@@ -480,7 +480,7 @@ class Fusion4(torch.nn.Module):
             # path 222: ((2e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 2e → 0e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_1, self.w3j_1_1_2, self.w3j_2_2_0, a_2, b_1, c_1, d_2, self.weight[888:892, None], 0, 0.5222329678670935),
             # path 270: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_2_0, self.w3j_0_1_1, self.w3j_1_1_0, a_2, b_2, c_1, d_1, self.weight[1080:1084, None], 0, 0.23354968324845687),
+            (self.w3j_2_2_0, self.w3j_0_1_1, self.w3j_1_1_0, a_2, b_2, c_1, d_1, self.weight[1080:1084, None], 0, 0.2335496832484569),
             # path 271: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_2_0, self.w3j_0_1_1, self.w3j_1_1_2, a_2, b_2, c_1, d_1, self.weight[1084:1088, None], 2, 0.31835726998350666),
             # path 282: ((2e ⊗ 2e → 0e) ⊗ 1o → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
@@ -550,7 +550,7 @@ class Fusion4(torch.nn.Module):
         # 26 paths with this schedule: one loop over their table
         for cg0, cg1, cg2, x0, x1, x2, x3, w, entry, alpha in (
             # path 15: ((0e ⊗ 1o → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_0_1_1, self.w3j_1_1_0, self.w3j_0_0_0, a_0, b_1, c_1, d_0, self.weight[60:64, None], 0, 0.23354968324845687),
+            (self.w3j_0_1_1, self.w3j_1_1_0, self.w3j_0_0_0, a_0, b_1, c_1, d_0, self.weight[60:64, None], 0, 0.2335496832484569),
             # path 18: ((0e ⊗ 1o → 1o) ⊗ 1o → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_0_1_1, self.w3j_1_1_1, self.w3j_1_1_1, a_0, b_1, c_1, d_1, self.weight[72:76, None], 1, 0.4666282626286914),
             # path 19: ((0e ⊗ 1o → 1o) ⊗ 1o → 2e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
@@ -598,7 +598,7 @@ class Fusion4(torch.nn.Module):
             # path 132: ((1o ⊗ 2e → 3o) ⊗ 0e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_3, self.w3j_3_0_3, self.w3j_3_2_1, a_1, b_2, c_0, d_2, self.weight[528:532, None], 1, 1.0887992794669465),
             # path 133: ((1o ⊗ 2e → 1o) ⊗ 1o → 0e) ⊗ 0e → 0e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_2_1, self.w3j_1_1_0, self.w3j_0_0_0, a_1, b_2, c_1, d_0, self.weight[532:536, None], 0, 0.23354968324845687),
+            (self.w3j_1_2_1, self.w3j_1_1_0, self.w3j_0_0_0, a_1, b_2, c_1, d_0, self.weight[532:536, None], 0, 0.2335496832484569),
             # path 137: ((1o ⊗ 2e → 1o) ⊗ 1o → 0e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_1, self.w3j_1_1_0, self.w3j_0_1_1, a_1, b_2, c_1, d_1, self.weight[548:552, None], 1, 0.26940795304016235),
         ):
@@ -613,13 +613,13 @@ class Fusion4(torch.nn.Module):
         # 32 paths with this schedule: one loop over their table
         for cg0, cg1, cg2, x0, x1, x2, x3, w, entry, alpha in (
             # path 28: ((0e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_0_1_1, self.w3j_1_2_3, self.w3j_3_1_2, a_0, b_1, c_2, d_1, self.weight[112:116, None], 2, 0.8422941644458065),
+            (self.w3j_0_1_1, self.w3j_1_2_3, self.w3j_3_1_2, a_0, b_1, c_2, d_1, self.weight[112:116, None], 2, 0.8422941644458066),
             # path 31: ((0e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_0_1_1, self.w3j_1_2_3, self.w3j_3_2_1, a_0, b_1, c_2, d_2, self.weight[124:128, None], 1, 0.7127864449672372),
             # path 71: ((1o ⊗ 0e → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_0_1, self.w3j_1_2_2, self.w3j_2_1_2, a_1, b_0, c_2, d_1, self.weight[284:288, None], 2, 0.7118684968143743),
             # path 72: ((1o ⊗ 0e → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_0_1, self.w3j_1_2_3, self.w3j_3_1_2, a_1, b_0, c_2, d_1, self.weight[288:292, None], 2, 0.8422941644458065),
+            (self.w3j_1_0_1, self.w3j_1_2_3, self.w3j_3_1_2, a_1, b_0, c_2, d_1, self.weight[288:292, None], 2, 0.8422941644458066),
             # path 75: ((1o ⊗ 0e → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_1_0_1, self.w3j_1_2_3, self.w3j_3_2_1, a_1, b_0, c_2, d_2, self.weight[300:304, None], 1, 0.7127864449672372),
             # path 108: ((1o ⊗ 1o → 1e) ⊗ 2e → 1e) ⊗ 1o → 1o (uuu, 4×4×4×4 → 4)
@@ -629,11 +629,11 @@ class Fusion4(torch.nn.Module):
             # path 117: ((1o ⊗ 1o → 1e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_1_1, self.w3j_1_2_2, self.w3j_2_2_2, a_1, b_1, c_2, d_2, self.weight[468:472, None], 2, 0.7118684968143743),
             # path 118: ((1o ⊗ 1o → 1e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_1_1, self.w3j_1_2_3, self.w3j_3_2_2, a_1, b_1, c_2, d_2, self.weight[472:476, None], 2, 0.8422941644458065),
+            (self.w3j_1_1_1, self.w3j_1_2_3, self.w3j_3_2_2, a_1, b_1, c_2, d_2, self.weight[472:476, None], 2, 0.8422941644458066),
             # path 160: ((1o ⊗ 2e → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_1, self.w3j_1_2_2, self.w3j_2_1_2, a_1, b_2, c_2, d_1, self.weight[640:644, None], 2, 0.7118684968143743),
             # path 161: ((1o ⊗ 2e → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_2_1, self.w3j_1_2_3, self.w3j_3_1_2, a_1, b_2, c_2, d_1, self.weight[644:648, None], 2, 0.8422941644458065),
+            (self.w3j_1_2_1, self.w3j_1_2_3, self.w3j_3_1_2, a_1, b_2, c_2, d_1, self.weight[644:648, None], 2, 0.8422941644458066),
             # path 171: ((1o ⊗ 2e → 1o) ⊗ 2e → 2o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_1, self.w3j_1_2_2, self.w3j_2_2_1, a_1, b_2, c_2, d_2, self.weight[684:688, None], 1, 0.6024144966768742),
             # path 172: ((1o ⊗ 2e → 1o) ⊗ 2e → 3o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
@@ -649,7 +649,7 @@ class Fusion4(torch.nn.Module):
             # path 237: ((2e ⊗ 1o → 1o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_1, self.w3j_1_2_2, self.w3j_2_1_2, a_2, b_1, c_2, d_1, self.weight[948:952, None], 2, 0.7118684968143743),
             # path 238: ((2e ⊗ 1o → 1o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_1_1, self.w3j_1_2_3, self.w3j_3_1_2, a_2, b_1, c_2, d_1, self.weight[952:956, None], 2, 0.8422941644458065),
+            (self.w3j_2_1_1, self.w3j_1_2_3, self.w3j_3_1_2, a_2, b_1, c_2, d_1, self.weight[952:956, None], 2, 0.8422941644458066),
             # path 240: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_2, self.w3j_2_2_1, self.w3j_1_1_2, a_2, b_1, c_2, d_1, self.weight[960:964, None], 2, 0.7118684968143743),
             # path 241: ((2e ⊗ 1o → 2o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
@@ -675,7 +675,7 @@ class Fusion4(torch.nn.Module):
             # path 310: ((2e ⊗ 2e → 1e) ⊗ 2e → 2e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_2_1, self.w3j_1_2_2, self.w3j_2_2_2, a_2, b_2, c_2, d_2, self.weight[1240:1244, None], 2, 0.7118684968143743),
             # path 311: ((2e ⊗ 2e → 1e) ⊗ 2e → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_2_1, self.w3j_1_2_3, self.w3j_3_2_2, a_2, b_2, c_2, d_2, self.weight[1244:1248, None], 2, 0.8422941644458065),
+            (self.w3j_2_2_1, self.w3j_1_2_3, self.w3j_3_2_2, a_2, b_2, c_2, d_2, self.weight[1244:1248, None], 2, 0.8422941644458066),
         ):
             t0 = torch.einsum('ecf,zuc->efzu', cg1, x2)
             t1 = torch.einsum('abe,zua->bezu', cg0, x0)
@@ -724,7 +724,7 @@ class Fusion4(torch.nn.Module):
             # path 230: ((2e ⊗ 1o → 3o) ⊗ 1o → 3e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_3, self.w3j_3_1_3, self.w3j_3_2_2, a_2, b_1, c_1, d_2, self.weight[920:924, None], 2, 1.2866255886641635),
             # path 244: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_1_3, self.w3j_3_2_1, self.w3j_1_1_2, a_2, b_1, c_2, d_1, self.weight[976:980, None], 2, 0.8422941644458065),
+            (self.w3j_2_1_3, self.w3j_3_2_1, self.w3j_1_1_2, a_2, b_1, c_2, d_1, self.weight[976:980, None], 2, 0.8422941644458066),
             # path 250: ((2e ⊗ 1o → 2o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
             (self.w3j_2_1_2, self.w3j_2_2_1, self.w3j_1_2_1, a_2, b_1, c_2, d_2, self.weight[1000:1004, None], 1, 0.6024144966768742),
             # path 253: ((2e ⊗ 1o → 3o) ⊗ 2e → 1o) ⊗ 2e → 1o (uuu, 4×4×4×4 → 4)
@@ -748,7 +748,7 @@ class Fusion4(torch.nn.Module):
             # path 313: ((2e ⊗ 2e → 2e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_2_2_2, self.w3j_2_2_1, self.w3j_1_2_2, a_2, b_2, c_2, d_2, self.weight[1252:1256, None], 2, 0.7118684968143743),
             # path 318: ((2e ⊗ 2e → 3e) ⊗ 2e → 1e) ⊗ 2e → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_2_2_3, self.w3j_3_2_1, self.w3j_1_2_2, a_2, b_2, c_2, d_2, self.weight[1272:1276, None], 2, 0.8422941644458065),
+            (self.w3j_2_2_3, self.w3j_3_2_1, self.w3j_1_2_2, a_2, b_2, c_2, d_2, self.weight[1272:1276, None], 2, 0.8422941644458066),
         ):
             t0 = torch.einsum('fdg,zud->fgzu', cg2, x3)
             t1 = torch.einsum('abe,zua->bezu', cg0, x0)
@@ -827,7 +827,7 @@ class Fusion4(torch.nn.Module):
             # path 166: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 1o → 0e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_3, self.w3j_3_2_1, self.w3j_1_1_0, a_1, b_2, c_2, d_1, self.weight[664:668, None], 0, 0.6179143806533247),
             # path 167: ((1o ⊗ 2e → 3o) ⊗ 2e → 1o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
-            (self.w3j_1_2_3, self.w3j_3_2_1, self.w3j_1_1_2, a_1, b_2, c_2, d_1, self.weight[668:672, None], 2, 0.8422941644458065),
+            (self.w3j_1_2_3, self.w3j_3_2_1, self.w3j_1_1_2, a_1, b_2, c_2, d_1, self.weight[668:672, None], 2, 0.8422941644458066),
             # path 168: ((1o ⊗ 2e → 3o) ⊗ 2e → 2o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)
             (self.w3j_1_2_3, self.w3j_3_2_2, self.w3j_2_1_2, a_1, b_2, c_2, d_1, self.weight[672:676, None], 2, 1.0873970905021),
             # path 169: ((1o ⊗ 2e → 3o) ⊗ 2e → 3o) ⊗ 1o → 2e (uuu, 4×4×4×4 → 4)

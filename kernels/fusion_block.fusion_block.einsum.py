@@ -456,121 +456,121 @@ class FusionBlock(torch.nn.Module):
 
         # o = linear(...): channel mixing per irrep
         # 0e: 16 → 16 channels
-        o_0 = 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[0:256].view(16, 16))
+        o_0 = 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[0:256].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[256:512].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[256:512].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[512:768].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[512:768].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[768:1024].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[768:1024].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_15, self.weight[1024:1280].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_15, self.weight[1024:1280].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_18, self.weight[1280:1536].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_18, self.weight[1280:1536].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_25, self.weight[1536:1792].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_25, self.weight[1536:1792].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_28, self.weight[1792:2048].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_28, self.weight[1792:2048].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_37, self.weight[2048:2304].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_37, self.weight[2048:2304].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_40, self.weight[2304:2560].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_40, self.weight[2304:2560].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_47, self.weight[2560:2816].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_47, self.weight[2560:2816].view(16, 16))
         # 0e: 16 → 16 channels
-        o_0 = o_0 + 0.07216878364870323 * torch.einsum('zui,uw->zwi', _c1_54, self.weight[2816:3072].view(16, 16))
+        o_0 = o_0 + 0.07216878364870322 * torch.einsum('zui,uw->zwi', _c1_54, self.weight[2816:3072].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_1, self.weight[3072:3328].view(16, 16))
+        o_1 = 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_1, self.weight[3072:3328].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_4, self.weight[3328:3584].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_4, self.weight[3328:3584].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_6, self.weight[3584:3840].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_6, self.weight[3584:3840].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_9, self.weight[3840:4096].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_9, self.weight[3840:4096].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_11, self.weight[4096:4352].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_11, self.weight[4096:4352].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_14, self.weight[4352:4608].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_14, self.weight[4352:4608].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_17, self.weight[4608:4864].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_17, self.weight[4608:4864].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_20, self.weight[4864:5120].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_20, self.weight[4864:5120].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_21, self.weight[5120:5376].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_21, self.weight[5120:5376].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_22, self.weight[5376:5632].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_22, self.weight[5376:5632].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_27, self.weight[5632:5888].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_27, self.weight[5632:5888].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_32, self.weight[5888:6144].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_32, self.weight[5888:6144].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_33, self.weight[6144:6400].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_33, self.weight[6144:6400].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_34, self.weight[6400:6656].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_34, self.weight[6400:6656].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_36, self.weight[6656:6912].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_36, self.weight[6656:6912].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_39, self.weight[6912:7168].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_39, self.weight[6912:7168].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_44, self.weight[7168:7424].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_44, self.weight[7168:7424].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_45, self.weight[7424:7680].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_45, self.weight[7424:7680].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_46, self.weight[7680:7936].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_46, self.weight[7680:7936].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_49, self.weight[7936:8192].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_49, self.weight[7936:8192].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_50, self.weight[8192:8448].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_50, self.weight[8192:8448].view(16, 16))
         # 1o: 16 → 16 channels
-        o_1 = o_1 + 0.053300179088902604 * torch.einsum('zui,uw->zwi', _c1_51, self.weight[8448:8704].view(16, 16))
+        o_1 = o_1 + 0.05330017908890261 * torch.einsum('zui,uw->zwi', _c1_51, self.weight[8448:8704].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_2, self.weight[8704:8960].view(16, 16))
+        o_2 = 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_2, self.weight[8704:8960].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_5, self.weight[8960:9216].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_5, self.weight[8960:9216].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_8, self.weight[9216:9472].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_8, self.weight[9216:9472].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_10, self.weight[9472:9728].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_10, self.weight[9472:9728].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_13, self.weight[9728:9984].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_13, self.weight[9728:9984].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_16, self.weight[9984:10240].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_16, self.weight[9984:10240].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_19, self.weight[10240:10496].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_19, self.weight[10240:10496].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_23, self.weight[10496:10752].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_23, self.weight[10496:10752].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_24, self.weight[10752:11008].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_24, self.weight[10752:11008].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_26, self.weight[11008:11264].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_26, self.weight[11008:11264].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_29, self.weight[11264:11520].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_29, self.weight[11264:11520].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_30, self.weight[11520:11776].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_30, self.weight[11520:11776].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_31, self.weight[11776:12032].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_31, self.weight[11776:12032].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_35, self.weight[12032:12288].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_35, self.weight[12032:12288].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_38, self.weight[12288:12544].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_38, self.weight[12288:12544].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_41, self.weight[12544:12800].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_41, self.weight[12544:12800].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_42, self.weight[12800:13056].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_42, self.weight[12800:13056].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_43, self.weight[13056:13312].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_43, self.weight[13056:13312].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_48, self.weight[13312:13568].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_48, self.weight[13312:13568].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_52, self.weight[13568:13824].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_52, self.weight[13568:13824].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_53, self.weight[13824:14080].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_53, self.weight[13824:14080].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_55, self.weight[14080:14336].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_55, self.weight[14080:14336].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_56, self.weight[14336:14592].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_56, self.weight[14336:14592].view(16, 16))
         # 2e: 16 → 16 channels
-        o_2 = o_2 + 0.051031036307982884 * torch.einsum('zui,uw->zwi', _c1_57, self.weight[14592:14848].view(16, 16))
+        o_2 = o_2 + 0.05103103630798288 * torch.einsum('zui,uw->zwi', _c1_57, self.weight[14592:14848].view(16, 16))
 
         result = torch.cat([o_0.reshape(o_0.shape[0], -1), o_1.reshape(o_1.shape[0], -1), o_2.reshape(o_2.shape[0], -1)], dim=-1)
         return result

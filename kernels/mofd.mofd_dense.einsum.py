@@ -520,93 +520,93 @@ class MofdDense(torch.nn.Module):
 
         # o = linear(...): channel mixing per irrep
         # 0e: 8 → 8 channels
-        o_0 = 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_0, self.weight[328:392].view(8, 8))
+        o_0 = 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_0, self.weight[328:392].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_3, self.weight[392:456].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_3, self.weight[392:456].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_7, self.weight[456:520].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_7, self.weight[456:520].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_12, self.weight[520:584].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_12, self.weight[520:584].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_15, self.weight[584:648].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_15, self.weight[584:648].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_18, self.weight[648:712].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_18, self.weight[648:712].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_23, self.weight[712:776].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_23, self.weight[712:776].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_26, self.weight[776:840].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_26, self.weight[776:840].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_31, self.weight[840:904].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_31, self.weight[840:904].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_34, self.weight[904:968].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_34, self.weight[904:968].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_37, self.weight[968:1032].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_37, self.weight[968:1032].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.10206207261596577 * torch.einsum('zui,uw->zwi', _c2_42, self.weight[1032:1096].view(8, 8))
+        o_0 = o_0 + 0.10206207261596575 * torch.einsum('zui,uw->zwi', _c2_42, self.weight[1032:1096].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_1, self.weight[1096:1160].view(8, 8))
+        o_1 = 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_1, self.weight[1096:1160].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_4, self.weight[1160:1224].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_4, self.weight[1160:1224].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_6, self.weight[1224:1288].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_6, self.weight[1224:1288].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_9, self.weight[1288:1352].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_9, self.weight[1288:1352].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_11, self.weight[1352:1416].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_11, self.weight[1352:1416].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_14, self.weight[1416:1480].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_14, self.weight[1416:1480].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_17, self.weight[1480:1544].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_17, self.weight[1480:1544].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_19, self.weight[1544:1608].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_19, self.weight[1544:1608].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_22, self.weight[1608:1672].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_22, self.weight[1608:1672].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_25, self.weight[1672:1736].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_25, self.weight[1672:1736].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_28, self.weight[1736:1800].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_28, self.weight[1736:1800].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_30, self.weight[1800:1864].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_30, self.weight[1800:1864].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_33, self.weight[1864:1928].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_33, self.weight[1864:1928].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_36, self.weight[1928:1992].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_36, self.weight[1928:1992].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_38, self.weight[1992:2056].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_38, self.weight[1992:2056].view(8, 8))
         # 1o: 8 → 8 channels
-        o_1 = o_1 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_41, self.weight[2056:2120].view(8, 8))
+        o_1 = o_1 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_41, self.weight[2056:2120].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_2, self.weight[2120:2184].view(8, 8))
+        o_2 = 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_2, self.weight[2120:2184].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_5, self.weight[2184:2248].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_5, self.weight[2184:2248].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_8, self.weight[2248:2312].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_8, self.weight[2248:2312].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_10, self.weight[2312:2376].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_10, self.weight[2312:2376].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_13, self.weight[2376:2440].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_13, self.weight[2376:2440].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_16, self.weight[2440:2504].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_16, self.weight[2440:2504].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_20, self.weight[2504:2568].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_20, self.weight[2504:2568].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_21, self.weight[2568:2632].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_21, self.weight[2568:2632].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_24, self.weight[2632:2696].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_24, self.weight[2632:2696].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_27, self.weight[2696:2760].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_27, self.weight[2696:2760].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_29, self.weight[2760:2824].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_29, self.weight[2760:2824].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_32, self.weight[2824:2888].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_32, self.weight[2824:2888].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_35, self.weight[2888:2952].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_35, self.weight[2888:2952].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_39, self.weight[2952:3016].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_39, self.weight[2952:3016].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_40, self.weight[3016:3080].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_40, self.weight[3016:3080].view(8, 8))
         # 2e: 8 → 8 channels
-        o_2 = o_2 + 0.08838834764831843 * torch.einsum('zui,uw->zwi', _c2_43, self.weight[3080:3144].view(8, 8))
+        o_2 = o_2 + 0.08838834764831845 * torch.einsum('zui,uw->zwi', _c2_43, self.weight[3080:3144].view(8, 8))
 
         result = torch.cat([o_0.reshape(o_0.shape[0], -1), o_1.reshape(o_1.shape[0], -1), o_2.reshape(o_2.shape[0], -1)], dim=-1)
         return result

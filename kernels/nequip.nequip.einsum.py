@@ -167,13 +167,13 @@ class Nequip(torch.nn.Module):
 
         # o = linear(...): channel mixing per irrep
         # 0e: 8 → 8 channels
-        o_0 = 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[88:152].view(8, 8))
+        o_0 = 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1_0, self.weight[88:152].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[152:216].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1_3, self.weight[152:216].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[216:280].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1_7, self.weight[216:280].view(8, 8))
         # 0e: 8 → 8 channels
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[280:344].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1_12, self.weight[280:344].view(8, 8))
         # 1o: 8 → 8 channels
         o_1 = 0.15811388300841897 * torch.einsum('zui,uw->zwi', _c1_1, self.weight[344:408].view(8, 8))
         # 1o: 8 → 8 channels

@@ -278,10 +278,10 @@ class Nequip(torch.nn.Module):
 
         # o = linear(_c1): channel mixing per irrep (block-diagonal)
         # 8x0e: from entries 0, 3, 7, 12 of _c1
-        o_0 = 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1[:, 0:8].reshape(-1, 8, 1), self.weight[88:152].view(8, 8))
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1[:, 72:80].reshape(-1, 8, 1), self.weight[152:216].view(8, 8))
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1[:, 168:176].reshape(-1, 8, 1), self.weight[216:280].view(8, 8))
-        o_0 = o_0 + 0.17677669529663687 * torch.einsum('zui,uw->zwi', _c1[:, 304:312].reshape(-1, 8, 1), self.weight[280:344].view(8, 8))
+        o_0 = 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1[:, 0:8].reshape(-1, 8, 1), self.weight[88:152].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1[:, 72:80].reshape(-1, 8, 1), self.weight[152:216].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1[:, 168:176].reshape(-1, 8, 1), self.weight[216:280].view(8, 8))
+        o_0 = o_0 + 0.1767766952966369 * torch.einsum('zui,uw->zwi', _c1[:, 304:312].reshape(-1, 8, 1), self.weight[280:344].view(8, 8))
         # 8x1o: from entries 1, 4, 6, 9, 11 of _c1
         o_1 = 0.15811388300841897 * torch.einsum('zui,uw->zwi', _c1[:, 8:32].reshape(-1, 8, 3), self.weight[344:408].view(8, 8))
         o_1 = o_1 + 0.15811388300841897 * torch.einsum('zui,uw->zwi', _c1[:, 80:104].reshape(-1, 8, 3), self.weight[408:472].view(8, 8))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from fusiondsl.core.coupling import expand_fuse
@@ -33,6 +35,16 @@ def _alpha_irrep(irs: Sequence[Irrep], labels: Sequence[Irrep], norm: str) -> fl
     return alpha
 
 
+def root(x: Fraction) -> float:
+    """``sqrt(x)`` rounded once to float64: the value the kernel IR's exact factor rounds to.
+
+    ``math.sqrt(a / b)`` rounds twice, and is then an ulp off for 3% of the paths.
+    """
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return float((Decimal(x.numerator) / Decimal(x.denominator)).sqrt())
+
+
 def _node_paths(d: Diagram, k: int, norm: tuple[str, str], start: int) -> list[Path]:
     node = d.nodes[k]
     node = dataclasses.replace(node, args=node.coupled_args)
@@ -51,11 +63,11 @@ def _node_paths(d: Diagram, k: int, norm: tuple[str, str], start: int) -> list[P
         alpha = _alpha_irrep(lp.irs, (*lp.labels, lp.out), norm[0])
         x = {"element": totals[lp.out_entry],
              "path": lp.channels.num_elements * counts[lp.out_entry], "none": 1}[norm[1]]
-        alpha = alpha / x if x > 0 else alpha
+        ratio = Fraction(round(alpha), x) if x > 0 else Fraction(round(alpha))
         shape = lp.channels.weight_shape
         out.append(Path(start + i, k, lp.inputs, lp.irs, lp.muls, lp.labels, lp.out,
                         lp.out_entry, lp.channels.out_mul, node.mode, shape, offset,
-                        math.sqrt(alpha)))
+                        root(ratio)))
         offset += math.prod(shape) if shape is not None else 0
     return out
 
@@ -69,7 +81,8 @@ def _linear_blocks(d: Diagram, k: int, path_norm: str) -> list[LinearBlock]:
         fan_in = sum(m.mul for _, m in ins)
         for i, m in ins:
             x = {"element": fan_in, "path": m.mul * len(ins), "none": 1}[path_norm]
-            blocks.append(LinearBlock(k, i, o, out.ir, m.mul, out.mul, offset, 1 / math.sqrt(x)))
+            norm = root(Fraction(1, x))
+            blocks.append(LinearBlock(k, i, o, out.ir, m.mul, out.mul, offset, norm))
             offset += m.mul * out.mul
     return blocks
 
