@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fusiondsl.backends.emit import Emitter
 from fusiondsl.backends.pysource import DTYPES, class_name, emit_exact_apply, pyname
-from fusiondsl.backends.units import HoistedSum, absorbed_by, coupled_args, hoisted_sum
+from fusiondsl.backends.units import HoistedSum, absorbed_by, coupled_args
 from fusiondsl.core.irreps import Irreps
 from fusiondsl.ir.diagram import CatNode, FuseNode, LinearNode, Operand
 
@@ -141,7 +141,7 @@ class ForwardWriter:
             em.comment(f"not computed per edge: {self.name(Operand('node', outer))} below "
                        "recouples it by an F-move")
             return
-        h = hoisted_sum(self.plan, k)
+        h = self.low.hoisted[k]
         if h is not None:
             self.hoisted(k, node, h)
             return

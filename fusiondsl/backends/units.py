@@ -1,26 +1,28 @@
-"""The kernel sets of a plan's fuse nodes: one per node, or two for a hoisted neighbour sum.
+"""The kernel sets of a planned diagram's fuse nodes, read from its kernel IR.
 
-A plain fuse node is one multilinear map, one :class:`NodeInfo` (its kernels are written by
-:mod:`fusiondsl.backends.triton.kernels`). A neighbour sum the plan hoists (see
-:mod:`~fusiondsl.plan.hoist` and :mod:`~fusiondsl.plan.hoist_fmove`) is two multilinear maps with
-torch
-steps between them: the *prefix*, the weightless per-edge couplings without the centre ``h[i]``
-(gated and summed over neighbours in torch), and the *final* couplings with ``h[i]``, once per
-node, with the weights (for an F-move, the mixed weights). Each is an ordinary fuse node to the
-kernel writer: paths, operand layouts, a result layout.
+The C and Triton kernel writers see one fuse node at a time as a :class:`NodeInfo`: paths,
+operand layouts, a result layout. Those come from the kernel IR
+(:func:`fusiondsl.kernel.kernel_ir`), the description every backend reads: a plain fuse node
+is one multilinear map, one :class:`NodeInfo`. A neighbour sum the plan hoists (see
+:mod:`~fusiondsl.plan.hoist` and :mod:`~fusiondsl.plan.hoist_fmove`) is two multilinear maps
+with torch steps between them: the *prefix*, the weightless per-edge couplings without the
+centre ``h[i]`` (gated and summed over neighbours in torch), and the *final* couplings with
+``h[i]``, once per node, with the weights (for an F-move, the mixed weights): the IR's
+:class:`~fusiondsl.kernel.ir.Hoist`. The torch steps around the kernels (gathers, gates, sums,
+the F-move's weight mixing) are written from the plan (:mod:`fusiondsl.backends.forward`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass
 
 from fusiondsl.backends.kernel_paths import NodeInfo
 from fusiondsl.backends.pysource import pyname
-from fusiondsl.core.irreps import Irreps, MulIr
+from fusiondsl.core.irreps import Irrep, Irreps, MulIr
 from fusiondsl.ir.diagram import Diagram, FuseNode, Operand
 from fusiondsl.ir.paths import Path
-from fusiondsl.plan.hoist import final_path, prefix_path
+from fusiondsl.kernel.ir import FuseKernel, KernelIR, KernelPath, Segment
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
 
@@ -35,22 +37,115 @@ def node_name(d: Diagram, k: int) -> str:
     return pyname(d.operand_name(Operand("node", k)))
 
 
-def plain_info(plan: Plan, k: int) -> NodeInfo:
-    """Node ``k`` as one kernel set: its paths on its operands, as written."""
-    d, paths = plan.paths.diagram, plan.paths
-    node = d.nodes[k]
-    assert isinstance(node, FuseNode)
-    node_paths = plan.node_paths[k]
+def _name(ir: KernelIR, k: int) -> str:
+    return pyname(ir.out_name if k == len(ir.nodes) - 1 else ir.nodes[k].name)
+
+
+def _irreps(group: str, segments: tuple[Segment, ...]) -> Irreps:
+    return Irreps(tuple(MulIr(s.mul, Irrep.parse(s.ir, group)) for s in segments))  # type: ignore[arg-type]
+
+
+def _path(kp: KernelPath, k: int, group: str, operands: tuple[tuple[Segment, ...], ...],
+          out: tuple[Segment, ...], weight_base: int = 0, **changes: object) -> Path:
+    """A kernel path as the writers' :class:`Path`.
+
+    Multiplicities come from the segments it reads, its weight block is relative to its
+    node's, its exact factor is rounded once to float64.
+    """
+    ir = lambda text: Irrep.parse(text, group)  # type: ignore[arg-type]  # noqa: E731
+    w = kp.weights
+    fields: dict[str, object] = dict(
+        index=kp.index, node=k, inputs=kp.inputs, irs=tuple(map(ir, kp.irs)),
+        muls=tuple(seg[e].mul for seg, e in zip(operands, kp.inputs)),  # a centre-last prefix
+        # keeps its path's entry of the centre in ``inputs``, read by the final
+        labels=tuple(map(ir, kp.labels)), out=ir(kp.out_ir), out_entry=kp.out,
+        out_mul=out[kp.out].mul, mode=kp.mode, weight_shape=None if w is None else w.shape,
+        weight_offset=0 if w is None else w.start - weight_base,
+        coefficient=float(kp.normalisation))
+    fields.update(changes)
+    return Path(**fields)  # type: ignore[arg-type]
+
+
+def _weight_base(kern: FuseKernel) -> int:
+    """Where the node's weights start in their vector (its first weighted path's block)."""
+    return min((p.weights.start for p in kern.paths if p.weights is not None), default=0)
+
+
+def plain_info(ir: KernelIR, kern: FuseKernel) -> NodeInfo:
+    """A fuse node as one kernel set: its paths on its operands, as written."""
+    ops = tuple(op.segments for op in kern.operands)
+    base = _weight_base(kern)
     return NodeInfo(
-        name=node_name(d, k),
-        group=d.group,
-        paths=tuple(node_paths),
-        operands=tuple(d.operand_irreps(a) for a in coupled_args(node)),
-        out=d.irreps_out if k == len(d.nodes) - 1 else node.irreps,
-        weighted=any(p.weight_shape is not None for p in node_paths),
-        external=paths.external(k),
-        weight_numel=paths.node_weight_numel[k],
+        name=_name(ir, kern.node),
+        group=ir.group,  # type: ignore[arg-type]
+        paths=tuple(_path(p, kern.node, ir.group, ops, kern.out, base) for p in kern.paths),
+        operands=tuple(_irreps(ir.group, s) for s in ops),
+        out=_irreps(ir.group, kern.out),
+        weighted=any(p.weights is not None for p in kern.paths),
+        external=kern.external,
+        weight_numel=kern.weight_numel,
     )
+
+
+def _prefix_info(ir: KernelIR, kern: FuseKernel) -> NodeInfo:
+    """The prefix kernel set of a hoisted sum (result entry ``n`` is prefix ``n``), ungated."""
+    h, k, group = kern.hoist, kern.node, ir.group
+    assert h is not None
+    ops = tuple(op.segments for op in h.edge_operands)
+    # A prefix is as wide as its widest operand; the gates may widen its sum (``h.sums``).
+    out = tuple(Segment(0, max(seg[e].mul for seg, e in zip(ops, p.inputs)), s.dim, s.ir)
+                for p, s in zip(h.prefixes, h.sums))
+    first_use = {}  # centre last: a prefix is numbered as the first path that reads it
+    for f in h.finals:
+        first_use.setdefault(f.inputs[0], f.index)
+    paths = tuple(_path(p, k, group, ops, out, mode="none",
+                        index=p.index if h.centre_first else first_use.get(p.index, p.index))
+                  for p in h.prefixes)
+    return NodeInfo(f"{_name(ir, k)}_pre", group, paths,  # type: ignore[arg-type]
+                    tuple(_irreps(group, s) for s in ops), _irreps(group, out), False, False, 0)
+
+
+def _final_info(ir: KernelIR, kern: FuseKernel) -> NodeInfo:
+    """The per-node kernel set of a hoisted sum: the couplings with the centre ``h[i]``."""
+    h, k, group = kern.hoist, kern.node, ir.group
+    assert h is not None
+    ops = (h.centre.segments, h.sums) if h.centre_first else (h.sums, h.centre.segments)
+    operands = tuple(_irreps(group, s) for s in ops)
+    if not h.centre_first:  # centre last: the node's own weights and factors
+        base = _weight_base(kern)
+        paths = tuple(_path(p, k, group, ops, kern.out, base) for p in h.finals)
+        return NodeInfo(_name(ir, k), group, paths, operands,  # type: ignore[arg-type]
+                        _irreps(group, kern.out), any(p.weights is not None for p in h.finals),
+                        kern.external, kern.weight_numel)
+    # An F-move: final term r is scaled by row r of the mixed weights (each a node path's
+    # block, so all of one shape) or, weightless, by the number Σ mix[r].
+    shape = next((p.weights.shape for p in kern.paths if p.weights is not None), None)
+    numel = math.prod(shape) if shape is not None else 0
+    paths = []
+    for r, (p, row) in enumerate(zip(h.finals, h.mix)):
+        if shape is None:
+            total = sum((value for _, value in row[1:]), row[0][1]) if row else None
+            paths.append(_path(p, k, group, ops, kern.out, mode="none",
+                               coefficient=float(total) if total is not None else 0.0))
+        else:
+            paths.append(_path(p, k, group, ops, kern.out, mode=kern.paths[0].mode,
+                               weight_shape=shape, weight_offset=r * numel, coefficient=1.0))
+    return NodeInfo(_name(ir, k), group, tuple(paths), operands,  # type: ignore[arg-type]
+                    _irreps(group, kern.out), shape is not None, False, numel * len(h.finals))
+
+
+def kernel_sets(ir: KernelIR, k: int) -> list[NodeInfo]:
+    """The kernel sets node ``k`` needs, in the order its forward uses them.
+
+    None for a cat, a linear or an inner fuse an F-move absorbs; one for a fuse node as
+    written; prefix and final for a hoisted neighbour sum.
+    """
+    kern = ir.nodes[k]
+    if not isinstance(kern, FuseKernel) or kern.absorbed:
+        return []
+    if kern.hoist is None:
+        return [plain_info(ir, kern)]
+    return [_prefix_info(ir, kern), _final_info(ir, kern)]
 
 
 @dataclass(frozen=True)
@@ -60,7 +155,6 @@ class HoistedSum:
     Attributes:
         prefix: per edge, the weightless couplings without the centre (one entry per prefix).
         prefix_args: the prefix's operands (read at ``i``/``j`` or on the bond).
-        gated: the prefix's layout after the gates (a 1-channel prefix takes the gate's).
         final: per node, the couplings with the centre; its operands are ``(centre, prefix)``
             after an F-move, ``(prefix, centre)`` otherwise.
         centre: the centre operand, read as a node value.
@@ -69,7 +163,6 @@ class HoistedSum:
 
     prefix: NodeInfo
     prefix_args: tuple[Operand, ...]
-    gated: Irreps
     final: NodeInfo
     centre: Operand
     fmove: FMoveHoist | None = None
@@ -80,81 +173,6 @@ class HoistedSum:
         return self.fmove is not None
 
 
-def _gate_mul(d: Diagram, node: FuseNode) -> int:
-    return max((d.operand_irreps(g)[0].mul for g in node.gates), default=1)
-
-
-def _prefix_info(plan: Plan, k: int, name: str, args: tuple[Operand, ...],
-                 prefixes: list[Path]) -> tuple[NodeInfo, Irreps]:
-    """The prefix kernel set (result entry ``n`` is prefix ``n``) and its gated layout."""
-    d = plan.paths.diagram
-    node = d.nodes[k]
-    assert isinstance(node, FuseNode)
-    out = Irreps(tuple(MulIr(p.out_mul, p.out) for p in prefixes))
-    gate = _gate_mul(d, node)
-    gated = Irreps(tuple(MulIr(max(m.mul, gate), m.ir) for m in out))  # a 1-channel side broadcasts
-    info = NodeInfo(f"{name}_pre", d.group, tuple(prefixes),
-                    tuple(d.operand_irreps(a) for a in args), out, False, False, 0)
-    return info, gated
-
-
-def centre_last(plan: Plan, k: int) -> HoistedSum:
-    """``Σ_j (x_j ⊗ y → k) ⊗ h_i``: the prefix before ``h[i]`` per edge, ``h[i]`` per node."""
-    d = plan.paths.diagram
-    node = d.nodes[k]
-    assert isinstance(node, FuseNode)
-    args, name = coupled_args(node), node_name(d, k)
-    numbered: dict[tuple, Path] = {}
-    for p in plan.node_paths[k]:
-        key = (p.inputs[:-1], p.irs[:-1], p.labels)
-        if key not in numbered:
-            numbered[key] = dataclasses.replace(prefix_path(p), out_entry=len(numbered))
-    prefix, gated = _prefix_info(plan, k, name, args[:-1], list(numbered.values()))
-    finals = []
-    for p in plan.node_paths[k]:
-        pre = numbered[(p.inputs[:-1], p.irs[:-1], p.labels)]
-        fin = final_path(p, gated[pre.out_entry].mul)
-        finals.append(dataclasses.replace(fin, inputs=(pre.out_entry, p.inputs[-1])))
-    base = plain_info(plan, k)
-    final = dataclasses.replace(base, paths=tuple(finals),
-                                operands=(gated, d.operand_irreps(args[-1])))
-    centre = Operand(args[-1].kind, args[-1].index)
-    return HoistedSum(prefix, args[:-1], gated, final, centre)
-
-
-def _final_term(fm: FMoveHoist, r: int, mode: str) -> Path:
-    """Final term ``r`` of an F-move as a path: its coupling, scaled by mixed weight row ``r``."""
-    f = fm.finals[r]
-    c = fm.couplings[f.coupling]
-    shape = fm.left[0].weight_shape
-    if shape is None:  # weightless: the mixing is a number
-        return dataclasses.replace(c, index=r, out_entry=f.out_entry, mode="none",
-                                   coefficient=sum(fm.mix[r]))
-    numel = fm.left[0].weight_numel
-    return dataclasses.replace(c, index=r, out_entry=f.out_entry, mode=mode, weight_shape=shape,
-                               weight_offset=r * numel, coefficient=1.0)
-
-
-def fmove(plan: Plan, k: int, fm: FMoveHoist) -> HoistedSum:
-    """``Σ_k' M[k, k'] h_i ⊗ (Σ_j b ⊗ c → k')``: prefixes per edge, ``h[i]`` per node.
-
-    Final term ``r`` is scaled by row ``r`` of the mixed weights (``M`` times the weights).
-    """
-    d = plan.paths.diagram
-    node = d.nodes[k]
-    assert isinstance(node, FuseNode)
-    name = node_name(d, k)
-    prefix, gated = _prefix_info(plan, k, name, fm.operands[1:], list(fm.prefixes))
-    terms = tuple(_final_term(fm, r, node.mode) for r in range(len(fm.finals)))
-    shape = fm.left[0].weight_shape
-    numel = fm.left[0].weight_numel if shape is not None else 0
-    centre = Operand(fm.operands[0].kind, fm.operands[0].index)
-    final = NodeInfo(name, d.group, terms, (d.operand_irreps(centre), gated),
-                     d.irreps_out if k == len(d.nodes) - 1 else node.irreps,
-                     shape is not None, False, numel * len(fm.finals))
-    return HoistedSum(prefix, fm.operands[1:], gated, final, centre, fm)
-
-
 def absorbed_by(plan: Plan, k: int) -> int | None:
     """The node whose F-move absorbs node ``k`` (then ``k`` is not computed), or ``None``."""
     for fm in plan.fmoves:
@@ -163,21 +181,21 @@ def absorbed_by(plan: Plan, k: int) -> int | None:
     return None
 
 
-def hoisted_sum(plan: Plan, k: int) -> HoistedSum | None:
-    """Node ``k``'s hoisted form, or ``None`` when the plan evaluates it as written."""
+def hoisted_sum(plan: Plan, sets: list[NodeInfo], k: int) -> HoistedSum | None:
+    """Node ``k``'s hoisted form, or ``None`` when the plan evaluates it as written.
+
+    ``sets`` are its kernel sets (:func:`kernel_sets`): prefix and final.
+    """
     if not plan.hoisted or not plan.hoisted[k] or absorbed_by(plan, k) is not None:
         return None
-    fm = plan.fmoves[k] if plan.fmoves else None
-    return fmove(plan, k, fm) if fm is not None else centre_last(plan, k)
-
-
-def kernel_sets(plan: Plan, k: int) -> list[NodeInfo]:
-    """The kernel sets node ``k`` needs, in the order its forward uses them."""
     node = plan.paths.diagram.nodes[k]
-    if not isinstance(node, FuseNode) or absorbed_by(plan, k) is not None:
-        return []
-    h = hoisted_sum(plan, k)
-    return [plain_info(plan, k)] if h is None else [h.prefix, h.final]
+    assert isinstance(node, FuseNode) and len(sets) == 2
+    fm = plan.fmoves[k] if plan.fmoves else None
+    if fm is not None:
+        centre = Operand(fm.operands[0].kind, fm.operands[0].index)
+        return HoistedSum(sets[0], fm.operands[1:], sets[1], centre, fm)
+    args = coupled_args(node)
+    return HoistedSum(sets[0], args[:-1], sets[1], Operand(args[-1].kind, args[-1].index))
 
 
 def neighbourhood_notes(plan: Plan) -> list[str]:

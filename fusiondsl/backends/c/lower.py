@@ -22,9 +22,10 @@ from fusiondsl.backends.forward import write_layer_class
 from fusiondsl.backends.kernel_paths import NodeInfo
 from fusiondsl.backends.names import user_text
 from fusiondsl.backends.pysource import REGENERATE, emit_sparse_helper, render_literal
-from fusiondsl.backends.units import kernel_sets, neighbourhood_notes, node_name
+from fusiondsl.backends.units import hoisted_sum, kernel_sets, neighbourhood_notes, node_name
 from fusiondsl.core.coupling import Coupling
 from fusiondsl.core.version import __version__
+from fusiondsl.kernel import kernel_ir
 from fusiondsl.plan.planner import Plan
 
 PRELUDE = """\
@@ -76,7 +77,9 @@ class CLowering:
 
     def __init__(self, plan: Plan, spec_name: str = "<string>") -> None:
         self.plan, self.d, self.spec_name = plan, plan.paths.diagram, safe_text(spec_name)
-        self.sets = [kernel_sets(plan, k) for k in range(len(self.d.nodes))]
+        self.ir = kernel_ir(plan)  # what the kernels are written from
+        self.sets = [kernel_sets(self.ir, k) for k in range(len(self.d.nodes))]
+        self.hoisted = [hoisted_sum(plan, sets, k) for k, sets in enumerate(self.sets)]
         self.nodes = [info for infos in self.sets for info in infos]
         self.fmoves = [(node_name(self.d, fm.node), fm) for fm in plan.fmoves
                        if fm is not None and fm.left[0].weight_shape is not None]

@@ -32,7 +32,7 @@ from fusiondsl.backends.pysource import (
     render_literal,
 )
 from fusiondsl.backends.triton.kernels import KernelWriter, path_classes
-from fusiondsl.backends.units import kernel_sets, neighbourhood_notes, node_name
+from fusiondsl.backends.units import hoisted_sum, kernel_sets, neighbourhood_notes, node_name
 from fusiondsl.core.cachefile import reject
 from fusiondsl.core.cg import cache_dir
 from fusiondsl.core.coupling import Coupling
@@ -40,6 +40,7 @@ from fusiondsl.core.fileio import write_atomic
 from fusiondsl.core.version import __version__
 from fusiondsl.ir.diagram import AnyDiagram
 from fusiondsl.ir.paths import Path
+from fusiondsl.kernel import kernel_ir
 from fusiondsl.plan.hoist_fmove import FMoveHoist
 from fusiondsl.plan.planner import Plan
 
@@ -66,7 +67,9 @@ class TritonLowering:
 
     def __init__(self, plan: Plan, spec_name: str = "<string>") -> None:
         self.plan, self.d, self.spec_name = plan, plan.paths.diagram, safe_text(spec_name)
-        self.sets = [kernel_sets(plan, k) for k in range(len(self.d.nodes))]
+        self.ir = kernel_ir(plan)  # what the kernels are written from
+        self.sets = [kernel_sets(self.ir, k) for k in range(len(self.d.nodes))]
+        self.hoisted = [hoisted_sum(plan, sets, k) for k, sets in enumerate(self.sets)]
         self.fmoves = [(node_name(self.d, fm.node), fm) for fm in plan.fmoves
                        if fm is not None and fm.left[0].weight_shape is not None]
 
