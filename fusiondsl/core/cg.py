@@ -17,6 +17,7 @@ array([[ 0.      , -0.707107],
 from __future__ import annotations
 
 import contextlib
+import decimal
 import functools
 import hashlib
 import importlib.metadata
@@ -246,6 +247,18 @@ def _disk_cached(
     return array
 
 
+def _rounded_once(value: dict[int, Fraction]) -> float:
+    """``Σ c·sqrt(s)`` over ``{s: c}`` rounded once to float64, from a 50-digit sum.
+
+    Every entry is then the float nearest the exact value, as the kernel IR rounds it.
+    """
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        total = sum((decimal.Decimal(c.numerator) / decimal.Decimal(c.denominator)
+                     * decimal.Decimal(s).sqrt() for s, c in value.items()), decimal.Decimal(0))
+        return float(total)
+
+
 @functools.cache
 def _real_w3j_array(l1: int, l2: int, l3: int) -> np.ndarray:
     """Float64 real-basis tensor, cached in memory and on disk."""
@@ -253,7 +266,7 @@ def _real_w3j_array(l1: int, l2: int, l3: int) -> np.ndarray:
     def compute() -> np.ndarray:
         out = np.zeros(shape)
         for idx, value in _real_w3j_surds(l1, l2, l3).items():
-            out[idx] = sum(float(c) * sqrt(s) for s, c in value.items())
+            out[idx] = _rounded_once(value)
         return out
 
     shape = (2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1)
