@@ -13,10 +13,11 @@ import pytest
 import torch
 
 import fusiondsl
+from fusiondsl.backends.units import kernel_sets
 from fusiondsl.cli.main import main
 from fusiondsl.core import cg
 from fusiondsl.core.diagnostics import InternalError
-from fusiondsl.ir.diagram import CatNode
+from fusiondsl.ir.diagram import CatNode, Diagram
 from fusiondsl.kernel import Exact, KernelIR, KernelIRError, build_kernel_ir, kernel_ir
 from fusiondsl.kernel import build as kernel_build
 from fusiondsl.kernel.ir import FuseKernel, GraphKernelIR
@@ -65,13 +66,47 @@ def _float_table(group: str, name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("stem", ["fusion4", "spins", "sixj", "cofd"])
 def test_tables_are_the_compilers_coefficients(stem: str) -> None:
-    """Every table equals the float64 coefficients the einsum backend embeds (1 ulp)."""
+    """Every table equals the float64 coefficients the einsum backend embeds: bitwise for
+    O3 (both rounded once from the exact surds), to an ulp for SU2."""
     prog = fusiondsl.load(ROOT / "examples" / f"{stem}.fd")
     for name in prog.names:
         ir = build_kernel_ir(prog.diagram(name))
         for t in ir.tables:
             want = _float_table(ir.group, t.name)
-            np.testing.assert_allclose(t.dense().numpy(), want, rtol=3e-16, atol=3e-16)
+            if t.name.startswith("w3j"):
+                np.testing.assert_array_equal(t.dense().numpy(), want)
+            else:
+                np.testing.assert_allclose(t.dense().numpy(), want, rtol=3e-16, atol=3e-16)
+
+
+@pytest.mark.parametrize("stem", ["fctp", "cofd", "mofd", "fusion4"])
+@pytest.mark.parametrize("norms", [("component", "element"), ("norm", "path")])
+def test_the_plans_factors_are_the_exact_ones_rounded_once(stem: str,
+                                                           norms: tuple[str, str]) -> None:
+    """What the einsum backend multiplies by is float(exact factor), bitwise."""
+    prog = fusiondsl.load(ROOT / "examples" / f"{stem}.fd")
+    for name in prog.names:
+        paths = expand(prog.diagram(name), *norms)  # type: ignore[arg-type]
+        exact = kernel_build.exact_normalisations(paths)
+        assert [p.coefficient for p in paths.paths] == [float(exact[p.index])
+                                                         for p in paths.paths]
+
+
+@pytest.mark.parametrize(("stem", "name"), EXAMPLES, ids=[f"{s}.{n}" for s, n in EXAMPLES])
+def test_the_kernel_writers_read_only_the_kernel_ir(stem: str, name: str) -> None:
+    """The C and Triton writers' kernel sets come from the IR alone (the same from its JSON),
+    and for a node as written they are the plan's own paths, field for field."""
+    d = fusiondsl.load(ROOT / "examples" / f"{stem}.fd").diagram(name)
+    if not isinstance(d, Diagram) or d.group == "SU2":
+        pytest.skip("the kernel backends lower O3/SO3 tree diagrams")
+    plan = make_plan(expand(d), "auto", 1000, True)
+    ir = kernel_ir(plan)
+    back = KernelIR.from_json(ir.to_json())
+    for k, node in enumerate(ir.nodes):
+        sets = kernel_sets(ir, k)
+        assert kernel_sets(back, k) == sets
+        if isinstance(node, FuseKernel) and node.hoist is None and not node.absorbed:
+            assert sets[0].paths == tuple(plan.node_paths[k])
 
 
 def test_values_are_rounded_once_to_the_dtype() -> None:
