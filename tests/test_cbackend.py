@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import fusiondsl
+from fusiondsl.backends.c import kernels as c_kernels
 from fusiondsl.backends.c import runtime as c_runtime
 from fusiondsl.backends.c.support import CCompilerNotFoundError, CUnsupportedError, supports
 from fusiondsl.nn.layers import generate
@@ -128,6 +129,17 @@ def test_matches_einsum_to_second_order(text: str, name: str) -> None:
         for w, g in zip(want, got):
             scale = max(1.0, w.abs().max().item())
             assert (w - g).abs().max().item() <= TOL[dtype] * scale, dtype
+
+
+def test_tiles_of_several_rows_match_einsum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ROWS_PER_TILE`` is 1 by measurement; a tile of 3 rows (a partial last tile at 7 rows)
+    must give the same numbers, weight gradient included (whose tile's rows are summed)."""
+    monkeypatch.setattr(c_kernels, "ROWS_PER_TILE", 3)
+    ref, lay = _pair(SPECS["fctp"], "fctp")
+    assert "enum { R = 3 }" in lay.source
+    xs = [x.requires_grad_() for x in random_inputs(ref, batch=7, dtype=torch.float64, seed=5)]
+    for w, g in zip(_derivatives(ref, xs, seed=6), _derivatives(lay, xs, seed=6)):
+        assert (w - g).abs().max().item() <= TOL[torch.float64] * max(1.0, w.abs().max().item())
 
 
 @pytest.mark.parametrize("name", ["uvw", "uvu"])

@@ -41,7 +41,8 @@ class _Path:
     tree: Tree
 
 
-# Batch rows per tile (internal weights are read once per tile): 4 measured 1.3-2.5x slower.
+# Batch rows per tile (internal weights are read once per tile): 4 measured 1.3-2.5x slower;
+# 2 or 4 for the weight gradient alone, no faster (tenth session: fctp, conv, so3 within 5%).
 ROWS_PER_TILE = 1
 # The C file's header says how many loop nests over u, v and w its functions have, in these
 # words (auto's first-build rule weighs them: nn/layers.c_too_slow_to_build).
@@ -306,6 +307,8 @@ class CKernelWriter:
         # factors the inner loop does not change first: gcc hoists them
         expr = " + ".join(" * ".join(self.at(r, sizes) for r in sorted(
             prod, key=lambda r: inner in r.letters)) for prod in prods)
+        if len(prods) > 1:  # the scale multiplies the whole sum, not its first term
+            expr = f"({expr})"
         reduction = bool(inner) and inner not in target
         components = 0 if dim == 1 else dim  # the bound of the loop over m (0: none)
         if not components:
