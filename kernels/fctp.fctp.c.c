@@ -539,7 +539,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
-    real *wt = malloc(2816 * sizeof(real));  /* weight blocks, copied with the inner loop's letter fastest */
+    real *wt = aligned_alloc(64, (2816 * sizeof(real) + 63) / 64 * 64);  /* weight blocks, copied with the inner loop's letter fastest */
     real *w0_wu = wt + 0;  move_inner(w0_wu, (weight + 0), 1, 16, 16);  /* path 0's weights as [w][u] */
     real *w1_wu = wt + 256;  move_inner(w1_wu, (weight + 256), 1, 16, 16);  /* path 1's weights as [w][u] */
     real *w2_wu = wt + 512;  move_inner(w2_wu, (weight + 512), 1, 16, 16);  /* path 2's weights as [w][u] */

@@ -754,7 +754,7 @@ void z_xs(const real *restrict x0, const real *restrict x1, const real *restrict
         int64_t Z, int num_threads)
 {
     enum { R = 1 };  /* batch rows per tile */
-    real *wt = malloc(7680 * sizeof(real));  /* weight blocks, copied with the inner loop's letter fastest */
+    real *wt = aligned_alloc(64, (7680 * sizeof(real) + 63) / 64 * 64);  /* weight blocks, copied with the inner loop's letter fastest */
     real *w0_uwv = wt + 0;  move_inner(w0_uwv, (weight + 0), 8, 8, 8);  /* path 0's weights as [u][w][v] */
     real *w1_uwv = wt + 512;  move_inner(w1_uwv, (weight + 512), 8, 8, 8);  /* path 1's weights as [u][w][v] */
     real *w2_uwv = wt + 1024;  move_inner(w2_uwv, (weight + 1024), 8, 8, 8);  /* path 2's weights as [u][w][v] */

@@ -131,10 +131,12 @@ def test_matches_einsum_to_second_order(text: str, name: str) -> None:
             assert (w - g).abs().max().item() <= TOL[dtype] * scale, dtype
 
 
-def test_tiles_of_several_rows_match_einsum(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiles_of_several_rows_match_einsum(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """``ROWS_PER_TILE`` is 1 by measurement; a tile of 3 rows (a partial last tile at 7 rows)
     must give the same numbers, weight gradient included (whose tile's rows are summed)."""
     monkeypatch.setattr(c_kernels, "ROWS_PER_TILE", 3)
+    monkeypatch.setenv("FUSIONDSL_CACHE_DIR", str(tmp_path))  # no cached R = 1 source
     ref, lay = _pair(SPECS["fctp"], "fctp")
     assert "enum { R = 3 }" in lay.source
     xs = [x.requires_grad_() for x in random_inputs(ref, batch=7, dtype=torch.float64, seed=5)]

@@ -284,8 +284,10 @@ class CKernelWriter:
             return self.prologue.lines
         head = Emitter()
         head.depth = 1
-        head.line(f"real *wt = malloc({self.wt_size} * sizeof(real));  "
-                  "/* weight blocks, copied with the inner loop's letter fastest */")
+        # 64-byte aligned (whole cache lines, so a vector load never straddles two): with
+        # malloc's 16 bytes, fctp's operand gradients ran 1.7x slower in some processes.
+        head.line(f"real *wt = aligned_alloc(64, ({self.wt_size} * sizeof(real) + 63) / 64 * 64);"
+                  "  /* weight blocks, copied with the inner loop's letter fastest */")
         return head.lines + self.prologue.lines
 
     def contraction(self, st: _Path, dest: str, prods: list[list[Ref]], target: str,
